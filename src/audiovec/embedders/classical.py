@@ -1,0 +1,153 @@
+"""Classical, weight-free embedders: log-mel spectrogram frames and MFCCs.
+
+Both compute a Hann-windowed STFT without centring (so each frame depends on its own samples only, which makes
+chunked and streamed embedding exact), a Slaney-normalised mel filterbank, and a log with a fixed reference
+(``10 * log10(max(power, 1e-10))``; no per-file ``top_db`` clipping, which would make a frame depend on the
+loudest part of the file). MFCCs are the orthonormal DCT-II of the log-mel frame, like librosa's.
+
+These are the first-stage embedding of a fingerprint-style search and the speed baseline for neural models.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import librosa
+import numpy as np
+import scipy.fft
+import scipy.signal
+from numpy.typing import NDArray
+from pydantic import Field, model_validator
+
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+
+__all__ = ["LogMelConfig", "LogMelEmbedder", "MFCCConfig", "MFCCEmbedder"]
+
+_AMIN = 1e-10
+
+
+class LogMelConfig(EmbedderConfig):
+    """Configuration of :class:`LogMelEmbedder`.
+
+    Attributes:
+        sample_rate: Rate the audio is resampled to.
+        n_mels: Mel bands (the vector dimension).
+        window_s: STFT window length in seconds (also the FFT size).
+        hop_s: Step between frames in seconds.
+        fmin: Lowest mel band edge in Hz.
+        fmax: Highest mel band edge in Hz (``None``: Nyquist).
+    """
+
+    sample_rate: int = Field(16000, ge=1000, le=384000)
+    n_mels: int = Field(64, ge=1, le=512)
+    window_s: float = Field(0.025, gt=0, le=1.0)
+    hop_s: float = Field(0.010, gt=0, le=1.0)
+    fmin: float = Field(0.0, ge=0)
+    fmax: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _check_band(self) -> LogMelConfig:
+        top = self.fmax if self.fmax is not None else self.sample_rate / 2
+        if top > self.sample_rate / 2:
+            raise ValueError(f"fmax={top} is above the Nyquist frequency {self.sample_rate / 2}")
+        if self.fmin >= top:
+            raise ValueError(f"fmin={self.fmin} must be below fmax={top}")
+        if self.hop_s > self.window_s:
+            raise ValueError(f"hop_s={self.hop_s} must not exceed window_s={self.window_s} (gaps between frames)")
+        return self
+
+
+class MFCCConfig(LogMelConfig):
+    """Configuration of :class:`MFCCEmbedder`: a :class:`LogMelConfig` plus the number of coefficients."""
+
+    n_mfcc: int = Field(20, ge=1, le=512)
+
+    @model_validator(mode="after")
+    def _check_mfcc(self) -> MFCCConfig:
+        if self.n_mfcc > self.n_mels:
+            raise ValueError(f"n_mfcc={self.n_mfcc} cannot exceed n_mels={self.n_mels}")
+        return self
+
+
+class LogMelEmbedder(FramedEmbedder):
+    """Log-mel spectrogram frames, ``float32[frames, n_mels]`` in dB.
+
+    Example:
+        >>> import numpy as np
+        >>> from audiovec import Audio, get_embedder
+        >>> emb = get_embedder("logmel", n_mels=40)
+        >>> fe = emb.embed(Audio.from_array(np.random.default_rng(0).standard_normal(16000) * 0.1, 16000))
+        >>> fe.vectors.shape
+        (98, 40)
+    """
+
+    name: ClassVar[str] = "logmel"
+    version: ClassVar[str] = "1"
+    Config = LogMelConfig
+    config: LogMelConfig
+
+    def __init__(self, config: LogMelConfig | dict[str, object] | None = None, **params: object) -> None:
+        super().__init__(config, **params)
+        c = self.config
+        self._n_fft = max(2, int(round(c.window_s * c.sample_rate)))
+        self._hop = max(1, int(round(c.hop_s * c.sample_rate)))
+        self._window = scipy.signal.get_window("hann", self._n_fft, fftbins=True).astype(np.float32)
+        self._mel = librosa.filters.mel(
+            sr=c.sample_rate, n_fft=self._n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax
+        ).astype(np.float32)
+
+    @property
+    def dim(self) -> int:
+        """Number of mel bands."""
+        return self.config.n_mels
+
+    @property
+    def sample_rate(self) -> int:
+        """Working sample rate."""
+        return self.config.sample_rate
+
+    @property
+    def frame_length(self) -> int:
+        """FFT size in samples."""
+        return self._n_fft
+
+    @property
+    def hop_length(self) -> int:
+        """Hop in samples."""
+        return self._hop
+
+    def _log_mel(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        frames = np.lib.stride_tricks.sliding_window_view(samples, self._n_fft)[:: self._hop]
+        spec = np.fft.rfft(frames * self._window, axis=1)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)
+        mel = power @ self._mel.T
+        return (10.0 * np.log10(np.maximum(mel, _AMIN))).astype(np.float32)
+
+    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self._log_mel(samples)
+
+
+class MFCCEmbedder(LogMelEmbedder):
+    """Mel-frequency cepstral coefficients, ``float32[frames, n_mfcc]``.
+
+    Example:
+        >>> from audiovec import get_embedder
+        >>> get_embedder("mfcc", n_mfcc=13).dim
+        13
+    """
+
+    name: ClassVar[str] = "mfcc"
+    version: ClassVar[str] = "1"
+    Config = MFCCConfig
+    config: MFCCConfig
+
+    @property
+    def dim(self) -> int:
+        """Number of coefficients."""
+        return self.config.n_mfcc
+
+    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        log_mel = self._log_mel(samples)
+        mfcc = scipy.fft.dct(log_mel, type=2, axis=1, norm="ortho")[:, : self.config.n_mfcc]
+        return np.ascontiguousarray(mfcc, dtype=np.float32)
+

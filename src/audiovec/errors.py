@@ -1,0 +1,156 @@
+"""The audiovec exception hierarchy.
+
+Every error the library raises on purpose derives from :class:`AudiovecError`, and most also derive from the
+closest built-in exception, so ``except ValueError`` keeps working for callers who do not know audiovec::
+
+    AudiovecError
+    ├── AudioError                      problems with an audio input (the message names the source)
+    │   ├── AudioFileNotFoundError      (also FileNotFoundError) the path does not exist
+    │   ├── AudioDecodeError            (also ValueError) unreadable, corrupt or truncated data
+    │   │   └── UnsupportedFormatError  a recognised container/codec that the decoder cannot read
+    │   ├── EmptyAudioError             (also ValueError) zero samples
+    │   ├── NonFiniteAudioError         (also ValueError) NaN or Inf samples
+    │   └── InvalidSampleRateError      (also ValueError) a sample rate outside [1 Hz, 1 MHz]
+    ├── ConfigError                     (also ValueError) an invalid configuration or argument
+    ├── RegistryError                   (also LookupError) plugin registry problems
+    │   ├── UnknownPluginError          no plugin of that name
+    │   ├── DuplicatePluginError        a name is already registered (pass ``clobber=True`` to replace)
+    │   └── PluginLoadError             the plugin's entry point failed to import
+    ├── MissingDependencyError          (also ImportError) an optional extra is not installed
+    ├── ModelLoadError                  a model's weights or files cannot be loaded
+    ├── EmbeddingError                  a model failed while embedding
+    └── StoreError                      vector-store problems
+        ├── StoreConnectionError        (also ConnectionError) the store/server cannot be reached
+        ├── DimensionMismatchError      (also ValueError) vectors of the wrong dimension
+        ├── InvalidVectorError          (also ValueError) NaN/Inf vectors, wrong dtype or shape
+        ├── DuplicateIdError            (also ValueError) ``add`` with an id that already exists
+        └── FilterError                 (also ValueError) an invalid metadata filter
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AudioDecodeError",
+    "AudioError",
+    "AudioFileNotFoundError",
+    "AudiovecError",
+    "ConfigError",
+    "DimensionMismatchError",
+    "DuplicateIdError",
+    "DuplicatePluginError",
+    "EmbeddingError",
+    "EmptyAudioError",
+    "FilterError",
+    "InvalidSampleRateError",
+    "InvalidVectorError",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "NonFiniteAudioError",
+    "PluginLoadError",
+    "RegistryError",
+    "StoreConnectionError",
+    "StoreError",
+    "UnknownPluginError",
+    "UnsupportedFormatError",
+]
+
+
+class AudiovecError(Exception):
+    """Base class of every error raised on purpose by audiovec."""
+
+
+# --------------------------------------------------------------------------------------------------- audio
+class AudioError(AudiovecError):
+    """A problem with one audio input.
+
+    Attributes:
+        source: A printable description of the input (a path, ``"<bytes>"``, ``"<file object>"``...).
+    """
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class AudioFileNotFoundError(AudioError, FileNotFoundError):
+    """The audio file does not exist."""
+
+
+class AudioDecodeError(AudioError, ValueError):
+    """The data cannot be decoded as audio: corrupt, truncated, or not audio at all."""
+
+
+class UnsupportedFormatError(AudioDecodeError):
+    """The data is a recognised audio container or codec that the installed decoder cannot read."""
+
+
+class EmptyAudioError(AudioError, ValueError):
+    """The audio holds no samples (or none in the requested range)."""
+
+
+class NonFiniteAudioError(AudioError, ValueError):
+    """The audio contains NaN or infinite samples."""
+
+
+class InvalidSampleRateError(AudioError, ValueError):
+    """A sample rate is not a plausible audio sample rate."""
+
+
+# --------------------------------------------------------------------------------------------------- config
+class ConfigError(AudiovecError, ValueError):
+    """An invalid configuration value or argument."""
+
+
+# --------------------------------------------------------------------------------------------------- registry
+class RegistryError(AudiovecError, LookupError):
+    """Base class of plugin-registry errors."""
+
+
+class UnknownPluginError(RegistryError):
+    """No plugin is registered under that name."""
+
+
+class DuplicatePluginError(RegistryError):
+    """A plugin name is already registered; registering again needs ``clobber=True``."""
+
+
+class PluginLoadError(RegistryError):
+    """A plugin's entry point could not be imported or is not the right kind of object."""
+
+
+class MissingDependencyError(AudiovecError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` command that fixes it."""
+
+
+# --------------------------------------------------------------------------------------------------- models
+class ModelLoadError(AudiovecError):
+    """A model's weights or files could not be found or loaded. audiovec never falls back to another model."""
+
+
+class EmbeddingError(AudiovecError):
+    """A model failed while computing embeddings."""
+
+
+# --------------------------------------------------------------------------------------------------- stores
+class StoreError(AudiovecError):
+    """Base class of vector-store errors."""
+
+
+class StoreConnectionError(StoreError, ConnectionError):
+    """The vector store (or its server) cannot be reached."""
+
+
+class DimensionMismatchError(StoreError, ValueError):
+    """Vectors do not have the store's dimension, or the dimension exceeds the backend's limit."""
+
+
+class InvalidVectorError(StoreError, ValueError):
+    """Vectors are not finite float arrays of the expected shape."""
+
+
+class DuplicateIdError(StoreError, ValueError):
+    """``add`` was given an id that is already stored (use ``upsert`` to replace)."""
+
+
+class FilterError(StoreError, ValueError):
+    """A metadata filter is malformed or refers to values of the wrong type."""

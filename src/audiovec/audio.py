@@ -24,7 +24,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any, TypeAlias
 
 import numpy as np
 import soundfile as sf
@@ -63,7 +63,7 @@ MAX_SAMPLE_RATE = 1_000_000
 _RESAMPLE_QUALITY = "HQ"
 
 #: What :func:`load`, :func:`stream` and :func:`info` accept: a path, raw bytes, or a binary file object.
-AudioSource = Union[str, os.PathLike[str], bytes, bytearray, memoryview, IO[bytes]]
+AudioSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 
 # Magic numbers of formats libsndfile cannot decode, to say "unsupported" rather than "corrupt".
 _UNSUPPORTED_EXTENSIONS = {
@@ -171,8 +171,8 @@ class Audio:
 
     def slice(self, start: float, end: float | None = None) -> Audio:
         """Return the part between ``start`` and ``end`` seconds (relative to this audio's first sample)."""
-        i0 = max(0, int(round(start * self.sample_rate)))
-        i1 = self.num_samples if end is None else min(self.num_samples, int(round(end * self.sample_rate)))
+        i0 = max(0, round(start * self.sample_rate))
+        i1 = self.num_samples if end is None else min(self.num_samples, round(end * self.sample_rate))
         return Audio(
             np.ascontiguousarray(self.samples[..., i0:i1]),
             self.sample_rate,
@@ -229,9 +229,7 @@ def _describe(source: AudioSource) -> str:
     return str(name) if isinstance(name, str) else "<file object>"
 
 
-def _check_sample_rate(
-    sr: float, source: str | None, exc: type[Exception] = InvalidSampleRateError
-) -> None:
+def _check_sample_rate(sr: float, source: str | None, exc: type[Exception] = InvalidSampleRateError) -> None:
     if not (isinstance(sr, (int, np.integer)) or float(sr).is_integer()) or not (
         MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE
     ):
@@ -345,7 +343,9 @@ class _Opened:
         try:
             data = self.sf.read(frames, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
-            raise AudioDecodeError(f"decoding failed, data corrupt or truncated ({_sf_message(err)})", self.name) from err
+            raise AudioDecodeError(
+                f"decoding failed, data corrupt or truncated ({_sf_message(err)})", self.name
+            ) from err
         return np.ascontiguousarray(data.T)
 
     def seek_seconds(self, offset: float) -> None:
@@ -353,7 +353,7 @@ class _Opened:
             raise ConfigError(f"offset must be >= 0 seconds, got {offset}")
         if offset == 0:
             return
-        frame = int(round(offset * self.sf.samplerate))
+        frame = round(offset * self.sf.samplerate)
         if self.sf.frames and frame >= self.sf.frames:
             raise EmptyAudioError(
                 f"offset {offset:.3f}s is past the end of the audio ({self.sf.frames / self.sf.samplerate:.3f}s)",
@@ -387,7 +387,7 @@ def _frames_for(seconds: float | None, sr: int) -> int:
         return -1
     if seconds <= 0:
         raise ConfigError(f"duration must be > 0 seconds, got {seconds}")
-    return int(round(seconds * sr))
+    return round(seconds * sr)
 
 
 # --------------------------------------------------------------------------------------------- public API
@@ -497,8 +497,8 @@ def stream(
         file_sr = int(f.sf.samplerate)
         out_sr = sr or file_sr
         remaining = _frames_for(duration, file_sr)
-        in_block = max(1, int(round(block_s * file_sr)))
-        out_block = max(1, int(round(block_s * out_sr)))
+        in_block = max(1, round(block_s * file_sr))
+        out_block = max(1, round(block_s * out_sr))
         channels = 1 if mono else int(f.sf.channels)
         rs = (
             soxr.ResampleStream(file_sr, out_sr, channels, dtype="float32", quality=_RESAMPLE_QUALITY)
@@ -542,4 +542,3 @@ def stream(
                 break
         if not got_any:
             raise EmptyAudioError("audio has zero samples", f.name)
-

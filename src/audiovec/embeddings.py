@@ -38,9 +38,7 @@ class FrameEmbeddings:
         if self.vectors.ndim != 2:
             raise ValueError(f"vectors must be [frames, dim], got shape {self.vectors.shape}")
         if self.timestamps.shape != (self.vectors.shape[0],):
-            raise ValueError(
-                f"timestamps shape {self.timestamps.shape} does not match {self.vectors.shape[0]} frames"
-            )
+            raise ValueError(f"timestamps shape {self.timestamps.shape} does not match {self.vectors.shape[0]} frames")
 
     @property
     def dim(self) -> int:

@@ -23,7 +23,7 @@ Pooling modes:
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,12 +63,14 @@ def _frames(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
 
 def mean_pool(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     """Mean over frames: ``[frames, dim] → [dim]``."""
-    return _frames(vectors).mean(axis=0, dtype=np.float64).astype(np.float32)
+    out: NDArray[np.float32] = _frames(vectors).mean(axis=0, dtype=np.float64).astype(np.float32)
+    return out
 
 
 def max_pool(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
     """Element-wise maximum over frames: ``[frames, dim] → [dim]``."""
-    return _frames(vectors).max(axis=0)
+    out: NDArray[np.float32] = _frames(vectors).max(axis=0)
+    return out
 
 
 def mean_std_pool(vectors: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -96,7 +98,7 @@ def linear_concat(vectors: NDArray[np.float32], n: int = 64, normalize: bool = T
         raise ConfigError(f"linear_concat needs n >= 1, got {n}")
     v = _frames(vectors)
     idx = np.rint(np.linspace(0, v.shape[0] - 1, n)).astype(np.int64)
-    out = v[idx].reshape(-1)
+    out: NDArray[np.float32] = v[idx].reshape(-1)
     return l2_normalize(out) if normalize else out
 
 
@@ -104,7 +106,8 @@ def l2_normalize(x: NDArray[np.float32], axis: int = -1, eps: float = 1e-12) -> 
     """Divide by the L2 norm along ``axis``; an all-zero vector stays zero."""
     a = np.asarray(x, dtype=np.float32)
     norm = np.linalg.norm(a.astype(np.float64), axis=axis, keepdims=True)
-    return (a / np.maximum(norm, eps)).astype(np.float32)
+    out: NDArray[np.float32] = (a / np.maximum(norm, eps)).astype(np.float32)
+    return out
 
 
 def pool(vectors: NDArray[np.float32], mode: str, n: int = 64) -> NDArray[np.float32]:
@@ -175,7 +178,7 @@ class L2Normalize(_Step):
     kind: Literal["l2"] = "l2"
 
 
-Step = Annotated[Union[Segments, Pool, L2Normalize], Field(discriminator="kind")]
+Step = Annotated[Segments | Pool | L2Normalize, Field(discriminator="kind")]
 
 
 class Pipeline(BaseModel):
@@ -191,7 +194,7 @@ class Pipeline(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: list[Step] = Field(default_factory=lambda: [Pool()])
+    steps: list[Step] = Field(default_factory=lambda: list[Step]([Pool()]))
 
     @model_validator(mode="after")
     def _check_order(self) -> Pipeline:
@@ -221,7 +224,7 @@ class Pipeline(BaseModel):
                 steps.append(Segments(window_s=float(w), hop_s=float(h) if h else None))
             spec, *extra = pooling.split("+")
             mode, _, n = spec.partition(":")
-            steps.append(Pool(mode=mode, n=int(n)) if n else Pool(mode=mode))  # type: ignore[arg-type]
+            steps.append(Pool(mode=mode, n=int(n)) if n else Pool(mode=mode))
             for e in extra:
                 if e != "l2":
                     raise ValueError(f"unknown pooling suffix {e!r} (only '+l2')")
@@ -251,7 +254,7 @@ class Pipeline(BaseModel):
             groups = [frames.vectors]
         else:
             starts, ends = segment_bounds(frames.duration, seg.window_s, seg.hop_s)
-            groups = [_segment_frames(frames, s, e) for s, e in zip(starts, ends)]
+            groups = [_segment_frames(frames, s, e) for s, e in zip(starts, ends, strict=False)]
         vectors = np.stack([pool(g, p.mode, p.n) for g in groups]).astype(np.float32)
         if any(isinstance(s, L2Normalize) for s in self.steps):
             vectors = l2_normalize(vectors, axis=1)
@@ -284,4 +287,3 @@ def _segment_frames(frames: FrameEmbeddings, start: float, end: float) -> NDArra
         return frames.vectors[mask]
     nearest = int(np.argmin(np.abs(ts - (start + end) / 2)))
     return frames.vectors[nearest : nearest + 1]
-

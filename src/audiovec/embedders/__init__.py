@@ -90,5 +90,5 @@ def get_embedder(name: str, config: EmbedderConfig | dict[str, Any] | None = Non
     """
     cls = registry.load(name)
     if config is None:
-        return cls(**params)  # type: ignore[call-arg]
+        return cls(**params)
     return cls(config, **params)  # type: ignore[call-arg]

@@ -55,16 +55,24 @@ class Embedder(Protocol):
     name: str
 
     @property
-    def sample_rate(self) -> int: ...
+    def sample_rate(self) -> int:
+        """Sample rate the model works at."""
+        ...
 
     @property
-    def dim(self) -> int: ...
+    def dim(self) -> int:
+        """Dimension of every frame vector."""
+        ...
 
     @property
-    def window_s(self) -> float: ...
+    def window_s(self) -> float:
+        """Frame length in seconds."""
+        ...
 
     @property
-    def hop_s(self) -> float: ...
+    def hop_s(self) -> float:
+        """Step between frames in seconds."""
+        ...
 
     def embed(self, audio: Audio) -> FrameEmbeddings:
         """Embed one input (any sample rate, any channel count)."""
@@ -131,11 +139,7 @@ class FramedEmbedder(ABC):
     Config: ClassVar[type[EmbedderConfig]] = EmbedderConfig
 
     def __init__(self, config: EmbedderConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        base = (
-            config.model_dump()
-            if isinstance(config, EmbedderConfig)
-            else dict(config or {})
-        )
+        base = config.model_dump() if isinstance(config, EmbedderConfig) else dict(config or {})
         base.update(params)
         try:
             self.config = self.Config(**base)
@@ -234,7 +238,7 @@ class FramedEmbedder(ABC):
             plans.append((len(x), owned))
         vectors = self._checked_batch(chunks)
         out = []
-        for audio, (n, owned) in zip(audios, plans):
+        for audio, (n, owned) in zip(audios, plans, strict=False):
             framer = _Framer(self)
             framer.total = n
             framer.next_frame = frame_count(n, self.frame_length, self.hop_length)
@@ -302,7 +306,7 @@ class FramedEmbedder(ABC):
             raise
         except Exception as err:
             raise EmbeddingError(f"{self.name} failed while embedding: {type(err).__name__}: {err}") from err
-        for chunk, out in zip(chunks, outs):
+        for chunk, out in zip(chunks, outs, strict=False):
             n = frame_count(len(chunk), self.frame_length, self.hop_length)
             if out.shape != (n, self.dim):
                 raise EmbeddingError(
@@ -310,9 +314,7 @@ class FramedEmbedder(ABC):
                 )
         return [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
 
-    def _result(
-        self, parts: list[NDArray[np.float32]], framer: _Framer, source: str | None
-    ) -> FrameEmbeddings:
+    def _result(self, parts: list[NDArray[np.float32]], framer: _Framer, source: str | None) -> FrameEmbeddings:
         vectors = np.concatenate(parts, axis=0) if parts else np.zeros((0, self.dim), np.float32)
         n = framer.total
         starts = np.arange(len(vectors), dtype=np.float64) * self.hop_length

@@ -89,8 +89,8 @@ class LogMelEmbedder(FramedEmbedder):
     def __init__(self, config: LogMelConfig | dict[str, object] | None = None, **params: object) -> None:
         super().__init__(config, **params)
         c = self.config
-        self._n_fft = max(2, int(round(c.window_s * c.sample_rate)))
-        self._hop = max(1, int(round(c.hop_s * c.sample_rate)))
+        self._n_fft = max(2, round(c.window_s * c.sample_rate))
+        self._hop = max(1, round(c.hop_s * c.sample_rate))
         self._window = scipy.signal.get_window("hann", self._n_fft, fftbins=True).astype(np.float32)
         self._mel = librosa.filters.mel(
             sr=c.sample_rate, n_fft=self._n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax
@@ -121,7 +121,8 @@ class LogMelEmbedder(FramedEmbedder):
         spec = np.fft.rfft(frames * self._window, axis=1)
         power = (spec.real**2 + spec.imag**2).astype(np.float32)
         mel = power @ self._mel.T
-        return (10.0 * np.log10(np.maximum(mel, _AMIN))).astype(np.float32)
+        out: NDArray[np.float32] = (10.0 * np.log10(np.maximum(mel, _AMIN))).astype(np.float32)
+        return out
 
     def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
         return self._log_mel(samples)
@@ -150,4 +151,3 @@ class MFCCEmbedder(LogMelEmbedder):
         log_mel = self._log_mel(samples)
         mfcc = scipy.fft.dct(log_mel, type=2, axis=1, norm="ortho")[:, : self.config.n_mfcc]
         return np.ascontiguousarray(mfcc, dtype=np.float32)
-

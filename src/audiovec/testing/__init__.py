@@ -19,7 +19,7 @@ from audiovec.testing._embedder_checks import (
     CheckResult,
     check_embedder,
     embedder_checks,
-    test_signal,
+    synthetic_signal,
 )
 
-__all__ = ["CheckResult", "check_embedder", "embedder_checks", "test_signal"]
+__all__ = ["CheckResult", "check_embedder", "embedder_checks", "synthetic_signal"]

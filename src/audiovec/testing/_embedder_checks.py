@@ -15,12 +15,12 @@ from audiovec.embedders.base import Embedder, EmbedderSpec
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import AudiovecError, EmptyAudioError, NonFiniteAudioError
 
-__all__ = ["CheckResult", "check_embedder", "embedder_checks", "test_signal"]
+__all__ = ["CheckResult", "check_embedder", "embedder_checks", "synthetic_signal"]
 
 Check = Callable[[Embedder], None]
 
 
-def test_signal(
+def synthetic_signal(
     duration: float, sample_rate: int, *, channels: int = 1, seed: int = 0, start: float = 0.0
 ) -> NDArray[np.float32]:
     """A deterministic, band-limited test signal: gliding tones, a slow beat and decaying clicks.
@@ -40,7 +40,7 @@ def test_signal(
     """
     rng = np.random.default_rng(seed)
     freqs = np.sort(rng.uniform(110.0, 3000.0, size=6))
-    n = int(round(duration * sample_rate))
+    n = round(duration * sample_rate)
     t = start + np.arange(n, dtype=np.float64) / sample_rate
     x = np.zeros(n)
     for i, f in enumerate(freqs):
@@ -55,9 +55,6 @@ def test_signal(
     return y if channels == 1 else np.tile(y, (channels, 1))
 
 
-test_signal.__test__ = False  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True)
 class CheckResult:
     """Outcome of one conformance check."""
@@ -69,7 +66,9 @@ class CheckResult:
 
 
 def _audio(duration: float, sr: int, channels: int = 1, seed: int = 0) -> Audio:
-    return Audio.from_array(test_signal(duration, sr, channels=channels, seed=seed), sr, f"test_signal(seed={seed})")
+    return Audio.from_array(
+        synthetic_signal(duration, sr, channels=channels, seed=seed), sr, f"synthetic_signal(seed={seed})"
+    )
 
 
 def _assert_frames(fe: object, emb: Embedder, duration: float, what: str) -> FrameEmbeddings:
@@ -124,7 +123,7 @@ def check_batch_invariance(emb: Embedder) -> None:
     audios = [_audio(d, emb.sample_rate, seed=i) for i, d in enumerate((1.3, 4.0, 2.2))]
     batch = emb.embed_batch(audios)
     assert len(batch) == len(audios), f"embed_batch returned {len(batch)} results for {len(audios)} inputs"
-    for i, (a, fb) in enumerate(zip(audios, batch)):
+    for i, (a, fb) in enumerate(zip(audios, batch, strict=False)):
         single = emb.embed(a)
         _assert_frames(fb, emb, a.duration, f"batch item {i}")
         assert fb.vectors.shape == single.vectors.shape, f"item {i}: {fb.vectors.shape} vs {single.vectors.shape}"
@@ -155,8 +154,8 @@ def check_sample_rates_and_stereo(emb: Embedder) -> None:
 def check_short_input(emb: Embedder) -> None:
     """Input shorter than one window (even a few milliseconds) gives at least one finite frame."""
     for dur in (emb.window_s * 0.5, 0.005):
-        n = max(1, int(round(dur * emb.sample_rate)))
-        a = Audio.from_array(test_signal(n / emb.sample_rate, emb.sample_rate), emb.sample_rate, "short")
+        n = max(1, round(dur * emb.sample_rate))
+        a = Audio.from_array(synthetic_signal(n / emb.sample_rate, emb.sample_rate), emb.sample_rate, "short")
         fe = _assert_frames(emb.embed(a), emb, a.duration, f"{a.duration * 1000:.1f} ms input")
         assert len(fe) >= 1, "no frame for a short input"
 
@@ -175,7 +174,7 @@ def check_monotone_timestamps(emb: Embedder) -> None:
 def check_bad_input(emb: Embedder) -> None:
     """Empty and NaN input raise the typed errors, not a crash inside the model."""
     empty = Audio(np.zeros(0, np.float32), emb.sample_rate, "empty")
-    bad = test_signal(1.0, emb.sample_rate)
+    bad = synthetic_signal(1.0, emb.sample_rate)
     bad[100] = np.nan
     for audio, exc in ((empty, EmptyAudioError), (Audio(bad, emb.sample_rate, "nan"), NonFiniteAudioError)):
         try:
@@ -202,7 +201,7 @@ def make_long_input_check(seconds: float = 600.0, budget_mb: float = 256.0) -> C
             t = 0.0
             while t < seconds - 1e-9:
                 d = min(block, seconds - t)
-                yield Audio(test_signal(d, sr, start=t), sr, "long", t)
+                yield Audio(synthetic_signal(d, sr, start=t), sr, "long", t)
                 t += d
 
         out_bytes = seconds / emb.hop_s * emb.dim * 4
@@ -223,7 +222,7 @@ def make_long_input_check(seconds: float = 600.0, budget_mb: float = 256.0) -> C
         limit = budget_mb * 2**20 + 2 * out_bytes
         assert peak <= limit, f"peak traced memory {peak / 2**20:.0f} MiB exceeds {limit / 2**20:.0f} MiB"
         # the streamed result must agree with a one-shot embedding of its first 20 s
-        head = emb.embed(Audio(test_signal(20.0, sr), sr, "head"))
+        head = emb.embed(Audio(synthetic_signal(20.0, sr), sr, "head"))
         n = max(1, len(head) - int(np.ceil(emb.window_s / emb.hop_s)) - 1)
         diff = _close(head.vectors[:n], fe.vectors[:n])
         assert diff <= 1e-3, f"streamed frames differ from one-shot frames (rel. diff {diff:.2e})"

@@ -1,0 +1,75 @@
+"""Shared fixtures.
+
+Real audio and models come from ``../shared`` beside the checkout (or ``$AUDIOVEC_SHARED``). Tests that need
+them skip when it is absent, unless ``AUDIOVEC_REQUIRE_SHARED=1`` (as in CI), where a missing file fails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_root() -> Path:
+    env = os.environ.get("AUDIOVEC_SHARED")
+    return Path(env) if env else ROOT.parent / "shared"
+
+
+def _require(path: Path) -> Path:
+    if path.exists():
+        return path
+    msg = f"shared test data missing: {path}"
+    if os.environ.get("AUDIOVEC_REQUIRE_SHARED") == "1":
+        pytest.fail(msg + " (AUDIOVEC_REQUIRE_SHARED=1)")
+    pytest.skip(msg)
+    raise AssertionError  # unreachable
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The ``shared`` folder (data/ and models/)."""
+    return _require(_shared_root())
+
+
+@pytest.fixture(scope="session")
+def shared_data(shared: Path) -> Path:
+    return _require(shared / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_file(shared: Path):
+    """Return a function that resolves a path under ``shared`` and fails/skips when it is missing."""
+
+    def get(rel: str) -> Path:
+        return _require(shared / rel)
+
+    return get
+
+
+@pytest.fixture
+def sine_wav(tmp_path: Path):
+    """Write a sine to a WAV file and return its path: ``sine_wav(freq, sr, seconds, channels=1, subtype=...)``."""
+
+    def make(
+        freq: float = 440.0,
+        sr: int = 16000,
+        seconds: float = 1.0,
+        channels: int = 1,
+        subtype: str = "PCM_16",
+        name: str = "sine.wav",
+        amp: float = 0.5,
+    ) -> Path:
+        t = np.arange(int(sr * seconds)) / sr
+        x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+        data = np.stack([x] * channels, axis=1) if channels > 1 else x
+        path = tmp_path / name
+        sf.write(path, data, sr, subtype=subtype)
+        return path
+
+    return make

@@ -78,7 +78,7 @@ class LogMelEmbedder(FramedEmbedder):
         >>> emb = get_embedder("logmel", n_mels=40)
         >>> fe = emb.embed(Audio.from_array(np.random.default_rng(0).standard_normal(16000) * 0.1, 16000))
         >>> fe.vectors.shape
-        (98, 40)
+        (99, 40)
     """
 
     name: ClassVar[str] = "logmel"

@@ -1,0 +1,154 @@
+"""Embedding speed: real-time factor and peak memory of each embedder on 60 s of real audio.
+
+Each embedder runs in its own subprocess, so peak RSS belongs to that model alone. Model loading is timed
+separately from embedding; embedding is timed as the median of several runs after one warm-up run.
+Real-time factor (RTF) = seconds of audio embedded per wall-clock second (higher is faster).
+
+Usage:
+    python benchmarks/embed_speed.py                       # every default embedder
+    python benchmarks/embed_speed.py --embedders mfcc logmel --repeats 7
+    python benchmarks/embed_speed.py --audio path/to/file.mp3 --seconds 60
+
+Writes benchmarks/results/embed_speed.json (override with --out) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_AUDIO = HERE.parent.parent / "shared" / "data" / "music" / "jamendo_11266.mp3"
+# name, params: the embedders measured by default (extended as models with real weights are added)
+DEFAULT_EMBEDDERS: list[tuple[str, dict[str, object]]] = [
+    ("mfcc", {}),
+    ("logmel", {}),
+]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker(name: str, params: dict[str, object], audio_path: str, seconds: float, repeats: int) -> dict[str, object]:
+    """Measure one embedder in this process; returns one JSON-able row."""
+    rss_start = _rss_mb()
+    t0 = time.perf_counter()
+    import audiovec
+
+    audio = audiovec.load(audio_path, duration=seconds)
+    decode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    emb = audiovec.get_embedder(name, **params)
+    load_s = time.perf_counter() - t0
+    rss_loaded = _rss_mb()
+    t0 = time.perf_counter()
+    emb.embed(audio.slice(0, 5.0))  # warm-up: lazy imports, JIT, first-call allocations
+    warmup_s = time.perf_counter() - t0
+    times = []
+    frames = 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fe = emb.embed(audio)
+        times.append(time.perf_counter() - t0)
+        frames = len(fe)
+    med = statistics.median(times)
+    return {
+        "embedder": name,
+        "params": params,
+        "spec": emb.spec().model_dump(mode="json"),
+        "dim": emb.dim,
+        "audio_s": audio.duration,
+        "source_sample_rate": audio.sample_rate,
+        "frames": frames,
+        "decode_s": decode_s,
+        "load_s": load_s,
+        "warmup_s": warmup_s,
+        "embed_s_median": med,
+        "embed_s_all": times,
+        "rtf": audio.duration / med,
+        "rss_start_mb": rss_start,
+        "rss_after_load_mb": rss_loaded,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--embedders", nargs="*", help="names (default: all defaults)")
+    ap.add_argument("--audio", default=str(DEFAULT_AUDIO), help="real audio file (default: the Jamendo track)")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=str(HERE / "results" / "embed_speed.json"))
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--params", default="{}", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        row = worker(args.worker, json.loads(args.params), args.audio, args.seconds, args.repeats)
+        print(json.dumps(row))
+        return 0
+
+    if not Path(args.audio).exists():
+        print(f"audio file not found: {args.audio} (needs ../shared/data beside the checkout)", file=sys.stderr)
+        return 2
+    wanted = [(n, p) for n, p in DEFAULT_EMBEDDERS if not args.embedders or n in args.embedders]
+    wanted += [(n, {}) for n in (args.embedders or []) if n not in {w for w, _ in DEFAULT_EMBEDDERS}]
+    rows = []
+    for name, params in wanted:
+        cmd = [sys.executable, __file__, "--worker", name, "--params", json.dumps(params), "--audio", args.audio,
+               "--seconds", str(args.seconds), "--repeats", str(args.repeats)]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            err = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            print(f"{name}: FAILED: {err}", file=sys.stderr)
+            rows.append({"embedder": name, "params": params, "error": err})
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    baseline = next((r for r in rows if r.get("embedder") == "mfcc" and "rtf" in r), None)
+    env = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "audio": args.audio,
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "mode": "one embed() call on the whole excerpt, batch size 1, single process",
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"environment": env, "results": rows}, indent=2))
+
+    print(f"audio: {Path(args.audio).name}, first {args.seconds:g} s; {os.cpu_count()} CPU(s); median of {args.repeats}")
+    header = f"{'embedder':<12} {'dim':>5} {'frames':>7} {'load s':>8} {'embed s':>9} {'RTF':>9} {'vs mfcc':>8} {'peak RSS MB':>12}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['embedder']:<12} FAILED: {r['error']}")
+            continue
+        ratio = r["rtf"] / baseline["rtf"] if baseline else float("nan")
+        print(
+            f"{r['embedder']:<12} {r['dim']:>5} {r['frames']:>7} {r['load_s']:>8.3f} {r['embed_s_median']:>9.4f} "
+            f"{r['rtf']:>9.0f} {ratio:>8.2f} {r['peak_rss_mb']:>12.0f}"
+        )
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

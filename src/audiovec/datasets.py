@@ -1,0 +1,254 @@
+"""Labelled audio collections for benchmarks: folders, manifests, plain lists, and the bundled demo set.
+
+Every dataset is a sequence of :class:`Item` (path, label, group, metadata). The **group** (drum kit, speaker,
+recording, fold) drives fair evaluation: a query's neighbours from its own group are excluded, and linear-probe
+folds never split a group, so near-duplicates (velocity layers of one drum, two takes of one speaker) cannot
+inflate the scores.
+
+Example:
+    >>> from audiovec.datasets import demo_dataset
+    >>> ds = demo_dataset()
+    >>> len(ds), sorted(ds.labels())[:3]
+    (42, ['clap', 'cowbell', 'cymbal'])
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, overload
+
+import numpy as np
+
+from audiovec.errors import ConfigError
+from audiovec.extract import AUDIO_EXTENSIONS
+
+__all__ = [
+    "Dataset",
+    "FolderDataset",
+    "Item",
+    "ListDataset",
+    "ManifestDataset",
+    "demo_dataset",
+    "fsdd_dataset",
+]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled audio file.
+
+    Attributes:
+        path: The audio file.
+        label: Class label (``None`` when unlabelled).
+        group: Group key for fair evaluation (``None``: every item is its own group).
+        metadata: Any other fields (stored with the vector).
+    """
+
+    path: str
+    label: str | None = None
+    group: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Dataset(Sequence[Item]):
+    """A named, ordered collection of :class:`Item`."""
+
+    def __init__(self, items: Sequence[Item], name: str = "dataset") -> None:
+        self._items = list(items)
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> Item: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Dataset: ...
+
+    def __getitem__(self, i: int | slice) -> Item | Dataset:
+        if isinstance(i, slice):
+            return Dataset(self._items[i], self.name)
+        return self._items[i]
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, items={len(self)}, labels={len(self.labels())})"
+
+    def labels(self) -> set[str]:
+        """The distinct labels."""
+        return {it.label for it in self._items if it.label is not None}
+
+    def groups(self) -> set[str]:
+        """The distinct groups."""
+        return {it.group for it in self._items if it.group is not None}
+
+    def subset(self, n: int, seed: int = 0) -> Dataset:
+        """``n`` items, stratified by label (round-robin over labels in a seeded order), for scaling sweeps.
+
+        Subsets are nested: ``subset(25)`` contains ``subset(5)`` for the same seed, so a scaling curve adds
+        data instead of swapping it.
+        """
+        if n >= len(self):
+            return Dataset(self._items, self.name)
+        if n < 1:
+            raise ConfigError(f"subset size must be >= 1, got {n}")
+        rng = np.random.default_rng(seed)
+        by_label: dict[str | None, list[int]] = {}
+        for idx in rng.permutation(len(self._items)):
+            by_label.setdefault(self._items[idx].label, []).append(int(idx))
+        queues = [by_label[k] for k in sorted(by_label, key=lambda x: (x is None, str(x)))]
+        order: list[int] = []
+        while len(order) < len(self._items):
+            for q in queues:
+                if q:
+                    order.append(q.pop(0))
+        return Dataset([self._items[i] for i in sorted(order[:n])], f"{self.name}[{n}]")
+
+
+class ListDataset(Dataset):
+    """A dataset from plain paths, with optional parallel lists of labels and groups."""
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        labels: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
+        name: str = "list",
+    ) -> None:
+        for other, what in ((labels, "labels"), (groups, "groups")):
+            if other is not None and len(other) != len(paths):
+                raise ConfigError(f"{len(paths)} paths but {len(other)} {what}")
+        items = [
+            Item(os.fspath(p), labels[i] if labels else None, groups[i] if groups else None)
+            for i, p in enumerate(paths)
+        ]
+        super().__init__(items, name)
+
+
+class FolderDataset(Dataset):
+    """Audio files under ``root``; the label is the first sub-folder (``root/<label>/.../file.wav``).
+
+    Args:
+        root: The folder.
+        group_pattern: Optional regular expression applied to the file name (without extension); its first
+            capture group is the item's group (e.g. ``r"^([^_]+)__"`` for ``<kit>__<name>.wav``).
+        extensions: File extensions to include.
+        name: Dataset name (default: the folder name).
+
+    Raises:
+        ConfigError: The folder does not exist or holds no audio.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        group_pattern: str | None = None,
+        extensions: Sequence[str] = tuple(AUDIO_EXTENSIONS),
+        name: str | None = None,
+    ) -> None:
+        base = Path(root)
+        if not base.is_dir():
+            raise ConfigError(f"dataset folder not found: {base}")
+        rx = re.compile(group_pattern) if group_pattern else None
+        exts = {e.lower() for e in extensions}
+        items = []
+        for p in sorted(base.rglob("*")):
+            if not p.is_file() or p.suffix.lower() not in exts or p.name.startswith("."):
+                continue
+            rel = p.relative_to(base)
+            label = rel.parts[0] if len(rel.parts) > 1 else None
+            group = None
+            if rx is not None:
+                m = rx.search(p.stem)
+                group = m.group(1) if m and m.groups() else None
+            items.append(Item(str(p), label, group))
+        if not items:
+            raise ConfigError(f"no audio files under {base}")
+        super().__init__(items, name or base.name)
+
+
+class ManifestDataset(Dataset):
+    """Items listed in a CSV/TSV manifest with path, label and group columns.
+
+    Args:
+        manifest: The CSV or TSV file (the delimiter is sniffed: tab or comma).
+        path_col: Column holding the audio path, relative to ``root`` (default: the manifest's folder).
+        label_col: Label column (``None``: unlabelled).
+        group_col: Group column (``None``: no groups).
+        root: Base folder for relative paths.
+        name: Dataset name (default: the manifest's folder name).
+
+    Raises:
+        ConfigError: The manifest or a named column is missing.
+    """
+
+    def __init__(
+        self,
+        manifest: str | os.PathLike[str],
+        path_col: str = "path",
+        label_col: str | None = "label",
+        group_col: str | None = None,
+        root: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        mpath = Path(manifest)
+        if not mpath.is_file():
+            raise ConfigError(f"manifest not found: {mpath}")
+        base = Path(root) if root is not None else mpath.parent
+        with open(mpath, encoding="utf-8", newline="") as f:
+            head = f.readline()
+            f.seek(0)
+            delim = "\t" if "\t" in head else ","
+            rows = list(csv.DictReader(f, delimiter=delim))
+        cols = set(rows[0]) if rows else set()
+        for col in (path_col, label_col, group_col):
+            if col is not None and col not in cols:
+                raise ConfigError(f"manifest {mpath} has no column {col!r} (columns: {sorted(cols)})")
+        items = []
+        for row in rows:
+            p = Path(row[path_col])
+            items.append(
+                Item(
+                    str(p if p.is_absolute() else base / p),
+                    row[label_col] if label_col else None,
+                    row[group_col] if group_col else None,
+                    {k: v for k, v in row.items() if k not in (path_col, label_col, group_col)},
+                )
+            )
+        super().__init__(items, name or mpath.parent.name)
+
+
+def demo_dataset() -> Dataset:
+    """The 42-clip demo drum set shipped with audiovec: label = drum class, group = kit."""
+    from audiovec.data import demo_dir
+
+    return ManifestDataset(demo_dir() / "metadata.tsv", group_col="kit", name="demo-drums")
+
+
+def fsdd_dataset(root: str | os.PathLike[str], label: Literal["digit", "speaker"] = "digit") -> Dataset:
+    """The Free Spoken Digit Dataset (``{digit}_{speaker}_{index}.*``).
+
+    With ``label="digit"`` the group is the speaker (a query must find the digit spoken by someone else); with
+    ``label="speaker"`` the group is the digit (a query must find the speaker saying another word).
+    """
+    base = Path(root)
+    files = sorted(p for p in base.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS) if base.is_dir() else []
+    if not files:
+        raise ConfigError(f"no FSDD files under {base}")
+    items = []
+    for p in files:
+        parts = p.stem.split("_")
+        if len(parts) != 3:
+            raise ConfigError(f"not an FSDD file name (digit_speaker_index): {p.name}")
+        digit, speaker, _ = parts
+        lab, grp = (digit, speaker) if label == "digit" else (speaker, digit)
+        items.append(Item(str(p), lab, grp, {"digit": digit, "speaker": speaker}))
+    return Dataset(items, f"fsdd-{label}")

@@ -1,0 +1,350 @@
+"""Benchmark metrics as pure functions (tested against scikit-learn and NumPy references).
+
+Retrieval metrics take a *relevance matrix*: ``relevant[q, r]`` is true when the item retrieved at rank ``r``
+(0-based, best first) for query ``q`` shares the query's label. Build it with :func:`relevance_matrix` from
+neighbour labels. Every metric is registered in :data:`METRICS` with ``higher_is_better``, which drives the
+ranking (:func:`weighted_score`) instead of ad-hoc sign flips.
+
+Example:
+    >>> import numpy as np
+    >>> rel = np.array([[True, False, True], [False, False, False]])
+    >>> float(precision_at_k(rel, 3).mean())
+    0.3333333333333333
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audiovec.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "METRICS",
+    "GrowthFit",
+    "MetricInfo",
+    "average_precision_at_k",
+    "bootstrap_ci",
+    "fit_growth",
+    "knn_vote_accuracy",
+    "latency_percentiles",
+    "linear_probe_accuracy",
+    "precision_at_k",
+    "recall_at_k",
+    "relevance_matrix",
+    "separation_auc",
+    "top_k_accuracy",
+    "weighted_score",
+]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric means and which direction is better."""
+
+    name: str
+    higher_is_better: bool
+    unit: str
+    description: str
+
+
+#: Every metric the benchmark reports, by column name.
+METRICS: dict[str, MetricInfo] = {
+    m.name: m
+    for m in [
+        MetricInfo("extract_s", False, "s", "extraction wall time per file"),
+        MetricInfo("rtf", True, "x", "real-time factor: audio seconds embedded per wall second"),
+        MetricInfo("peak_mem_mb", False, "MB", "peak traced (tracemalloc) memory during extraction"),
+        MetricInfo("peak_rss_mb", False, "MB", "peak resident memory of the process"),
+        MetricInfo("cpu_percent", False, "%", "process CPU use during extraction (100 = one core)"),
+        MetricInfo("ram_percent", False, "%", "process RSS as a share of machine memory"),
+        MetricInfo("insert_s", False, "s", "time to insert all vectors"),
+        MetricInfo("insert_per_vector_ms", False, "ms", "insertion time per vector"),
+        MetricInfo("insert_vps", True, "vectors/s", "insertion throughput"),
+        MetricInfo("search_p50_ms", False, "ms", "single-query search latency, median"),
+        MetricInfo("search_p95_ms", False, "ms", "single-query search latency, 95th percentile"),
+        MetricInfo("search_p99_ms", False, "ms", "single-query search latency, 99th percentile"),
+        MetricInfo("search_qps", True, "queries/s", "batched search throughput"),
+        MetricInfo("ann_recall", True, "", "recall@k of the index against exact search"),
+        MetricInfo("top1_acc", True, "", "top-1 kNN accuracy (label of the nearest allowed neighbour)"),
+        MetricInfo("topk_acc", True, "", "top-k hit rate (a same-label item among the k nearest)"),
+        MetricInfo("knn_acc", True, "", "k-nearest-neighbour majority-vote accuracy"),
+        MetricInfo("precision_at_k", True, "", "share of the k nearest that share the query's label"),
+        MetricInfo("map_at_k", True, "", "mean average precision at k"),
+        MetricInfo("separation_auc", True, "", "ROC-AUC of in-class vs out-of-class similarity"),
+        MetricInfo("linear_probe_acc", True, "", "logistic-regression accuracy with group-aware folds"),
+        MetricInfo("bytes_per_vector", False, "B", "storage per vector"),
+        MetricInfo("disk_mb", False, "MB", "on-disk size of the store"),
+    ]
+}
+
+
+# --------------------------------------------------------------------------------------------- retrieval
+def relevance_matrix(query_labels: Sequence[Any], neighbour_labels: Sequence[Sequence[Any]]) -> NDArray[np.bool_]:
+    """``relevant[q, r] = neighbour_labels[q][r] == query_labels[q]``; ragged rows are padded with False."""
+    k = max((len(row) for row in neighbour_labels), default=0)
+    out = np.zeros((len(query_labels), k), dtype=bool)
+    for q, (lab, row) in enumerate(zip(query_labels, neighbour_labels, strict=True)):
+        out[q, : len(row)] = [n == lab for n in row]
+    return out
+
+
+def _k(relevant: NDArray[np.bool_], k: int | None) -> tuple[NDArray[np.bool_], int]:
+    rel = np.asarray(relevant, dtype=bool)
+    if rel.ndim != 2:
+        raise ConfigError(f"relevance must be [queries, ranks], got shape {rel.shape}")
+    kk = rel.shape[1] if k is None else k
+    if kk < 1:
+        raise ConfigError(f"k must be >= 1, got {kk}")
+    return rel[:, :kk], kk
+
+
+def precision_at_k(relevant: NDArray[np.bool_], k: int | None = None) -> NDArray[np.float64]:
+    """Per-query precision@k: relevant items among the first k, divided by k (missing ranks count as misses)."""
+    rel, kk = _k(relevant, k)
+    out: NDArray[np.float64] = rel.sum(axis=1) / kk
+    return out
+
+
+def top_k_accuracy(relevant: NDArray[np.bool_], k: int | None = None) -> NDArray[np.float64]:
+    """Per-query hit: 1.0 when any of the first k items is relevant."""
+    rel, _ = _k(relevant, k)
+    return rel.any(axis=1).astype(np.float64)
+
+
+def average_precision_at_k(
+    relevant: NDArray[np.bool_], n_relevant: Sequence[int] | NDArray[np.int64] | None = None, k: int | None = None
+) -> NDArray[np.float64]:
+    """Per-query average precision at k.
+
+    ``AP@k = sum_r P@r * rel_r / min(k, n_relevant)``, the usual definition (as in torchmetrics'
+    ``retrieval_average_precision`` with ``top_k``). With ``n_relevant=None`` the denominator is the number of
+    relevant items retrieved (AP over the returned list). A query with no relevant item scores 0.
+    """
+    rel, kk = _k(relevant, k)
+    ranks = np.arange(1, rel.shape[1] + 1)
+    prec = np.cumsum(rel, axis=1) / ranks
+    num = (prec * rel).sum(axis=1)
+    if n_relevant is None:
+        den = rel.sum(axis=1).astype(np.float64)
+    else:
+        den = np.minimum(np.asarray(n_relevant, dtype=np.float64), kk)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: NDArray[np.float64] = np.where(den > 0, num / np.maximum(den, 1e-12), 0.0)
+    return out
+
+
+def knn_vote_accuracy(
+    query_labels: Sequence[Any], neighbour_labels: Sequence[Sequence[Any]], k: int
+) -> NDArray[np.float64]:
+    """Per-query correctness of a k-nearest-neighbour majority vote.
+
+    Ties between labels are broken by the best (lowest) rank among the tied labels' votes, so the result is
+    deterministic. A query with no neighbour counts as wrong.
+    """
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
+    out = np.zeros(len(query_labels))
+    for q, (lab, row) in enumerate(zip(query_labels, neighbour_labels, strict=True)):
+        votes: dict[Any, list[int]] = {}
+        for r, n in enumerate(list(row)[:k]):
+            votes.setdefault(n, []).append(r)
+        if not votes:
+            continue
+        winner = min(votes, key=lambda v: (-len(votes[v]), votes[v][0]))
+        out[q] = float(winner == lab)
+    return out
+
+
+def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k: int) -> float:
+    """ANN recall@k: the share of the true k nearest ids (exact search) that the index returned in its top k."""
+    hits = total = 0
+    for f, t in zip(found, truth, strict=True):
+        tk = list(t)[:k]
+        hits += len(set(list(f)[:k]) & set(tk))
+        total += len(tk)
+    return hits / total if total else float("nan")
+
+
+def separation_auc(in_class: NDArray[np.float64], out_class: NDArray[np.float64]) -> float:
+    """ROC-AUC that a random in-class pair is more similar than a random out-of-class pair (ties count half).
+
+    Inputs are similarities (higher = closer); pass ``-distance`` for distances. Equal to scikit-learn's
+    ``roc_auc_score`` with in-class pairs as the positive class.
+    """
+    pos = np.asarray(in_class, dtype=np.float64).ravel()
+    neg = np.asarray(out_class, dtype=np.float64).ravel()
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    allv = np.concatenate([pos, neg])
+    order = np.argsort(allv, kind="mergesort")
+    ranks = np.empty(len(allv))
+    sorted_v = allv[order]
+    # average ranks of ties (1-based), the Mann-Whitney U statistic
+    _, first, counts = np.unique(sorted_v, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+    return float(u / (len(pos) * len(neg)))
+
+
+def linear_probe_accuracy(
+    x: NDArray[np.float32],
+    y: Sequence[Any],
+    groups: Sequence[Any] | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+    max_iter: int = 2000,
+) -> tuple[float, NDArray[np.float64]]:
+    """Accuracy of a standardised logistic regression, cross-validated with group-aware folds.
+
+    Folds come from scikit-learn's ``StratifiedGroupKFold`` when groups are given (no group is split across
+    train and test), else ``StratifiedKFold``. Needs the ``bench`` extra (scikit-learn).
+
+    Returns:
+        Mean accuracy over folds and the per-fold accuracies.
+    """
+    from audiovec._optional import require
+
+    require("sklearn", extra="bench", feature="linear_probe_accuracy", package="scikit-learn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels = np.asarray(y)
+    n_classes_min = min(np.unique(labels, return_counts=True)[1])
+    splits: Any
+    if groups is not None:
+        n_groups = len(set(groups))
+        k = max(2, min(n_splits, n_groups))
+        splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels, groups)
+    else:
+        k = max(2, min(n_splits, int(n_classes_min)))
+        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels)
+    accs = []
+    for train, test in splits:
+        if len(np.unique(labels[train])) < 2 or len(test) == 0:
+            continue
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+        clf.fit(x[train], labels[train])
+        accs.append(float((clf.predict(x[test]) == labels[test]).mean()))
+    arr = np.asarray(accs, dtype=np.float64)
+    return (float(arr.mean()) if arr.size else float("nan")), arr
+
+
+# --------------------------------------------------------------------------------------------- statistics
+def bootstrap_ci(
+    values: NDArray[np.float64] | Sequence[float], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of per-query values and its percentile bootstrap confidence interval ``(mean, low, high)``."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (float("nan"),) * 3
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def latency_percentiles(seconds: Sequence[float] | NDArray[np.float64]) -> dict[str, float]:
+    """p50/p95/p99 and mean of latencies, returned in milliseconds."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    if ms.size == 0:
+        return {"p50_ms": math.nan, "p95_ms": math.nan, "p99_ms": math.nan, "mean_ms": math.nan}
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "mean_ms": float(ms.mean())}
+
+
+@dataclass(frozen=True)
+class GrowthFit:
+    """How a cost grows with data size: ``y ≈ intercept + slope * n`` and ``y ≈ c * n ** exponent``."""
+
+    slope: float
+    intercept: float
+    exponent: float
+    coefficient: float
+    r2_linear: float
+
+
+def fit_growth(sizes: Sequence[float], values: Sequence[float]) -> GrowthFit:
+    """Fit linear and power-law growth of ``values`` against ``sizes`` (least squares; power law in log-log).
+
+    The exponent says how a cost scales: about 1 for linear work (extraction, insertion), below 1 for
+    sub-linear search (ANN indexes), about 0 for constant cost.
+    """
+    n = np.asarray(sizes, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(n) & np.isfinite(y)
+    n, y = n[ok], y[ok]
+    if n.size < 2 or np.ptp(n) == 0:
+        return GrowthFit(math.nan, math.nan, math.nan, math.nan, math.nan)
+    slope, intercept = np.polyfit(n, y, 1)
+    pred = intercept + slope * n
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
+    pos = (n > 0) & (y > 0)
+    if pos.sum() >= 2 and np.ptp(n[pos]) > 0:
+        exponent, logc = np.polyfit(np.log(n[pos]), np.log(y[pos]), 1)
+        coef = float(np.exp(logc))
+    else:
+        exponent, coef = math.nan, math.nan
+    return GrowthFit(float(slope), float(intercept), float(exponent), coef, r2)
+
+
+def weighted_score(
+    rows: Sequence[Mapping[str, float]],
+    weights: Mapping[str, float],
+    higher_is_better: Mapping[str, bool] | None = None,
+) -> list[float]:
+    """The seed-000 ranking: min-max normalise each weighted metric across rows, weight, and scale to 0-100.
+
+    A metric where lower is better is flipped (``1 - normalised``), so 100 is always best. A metric that is
+    equal across rows contributes its full weight to every row; a row missing a metric gets 0 for it. Weights
+    are renormalised to sum to 1.
+
+    Args:
+        rows: One mapping of metric values per candidate (model, model × store...).
+        weights: Metric name → weight, e.g. ``{"extract_s": 35, "peak_mem_mb": 25, ...}``.
+        higher_is_better: Direction per metric; defaults to :data:`METRICS`.
+
+    Raises:
+        ConfigError: An unknown metric without a direction, or non-positive total weight.
+    """
+    total = float(sum(weights.values()))
+    if total <= 0:
+        raise ConfigError(f"weights must sum to a positive number, got {dict(weights)}")
+    direction = dict(higher_is_better or {})
+    scores = np.zeros(len(rows))
+    for metric, w in weights.items():
+        if metric not in direction:
+            if metric not in METRICS:
+                raise ConfigError(f"unknown metric {metric!r}: give its direction in higher_is_better")
+            direction[metric] = METRICS[metric].higher_is_better
+        vals = np.array([float(r.get(metric, math.nan)) for r in rows], dtype=np.float64)
+        finite = np.isfinite(vals)
+        norm = np.zeros(len(rows))
+        if finite.any():
+            lo, hi = vals[finite].min(), vals[finite].max()
+            norm[finite] = 1.0 if hi == lo else (vals[finite] - lo) / (hi - lo)
+            if not direction[metric] and hi != lo:
+                norm[finite] = 1.0 - norm[finite]
+        scores += (w / total) * norm
+    return [float(s * 100.0) for s in scores]
+
+
+#: The seed-000 default weights (extraction 35 %, peak memory 25 %, CPU 20 %, insertion 15 %, RAM 5 %).
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "extract_s": 35.0,
+    "peak_mem_mb": 25.0,
+    "cpu_percent": 20.0,
+    "insert_s": 15.0,
+    "ram_percent": 5.0,
+}

@@ -74,7 +74,12 @@ class Registry(Generic[T]):
             if old is not None and old.target != info.target:
                 log.warning(
                     "%s %r is declared by both %s (%s) and %s (%s); keeping the first",
-                    self.kind, ep.name, old.distribution, old.target, dist, ep.value,
+                    self.kind,
+                    ep.name,
+                    old.distribution,
+                    old.target,
+                    dist,
+                    ep.value,
                 )
                 continue
             self._infos.setdefault(ep.name, info)

@@ -115,7 +115,8 @@ def precision_at_k(relevant: NDArray[np.bool_], k: int | None = None) -> NDArray
 def top_k_accuracy(relevant: NDArray[np.bool_], k: int | None = None) -> NDArray[np.float64]:
     """Per-query hit: 1.0 when any of the first k items is relevant."""
     rel, _ = _k(relevant, k)
-    return rel.any(axis=1).astype(np.float64)
+    out: NDArray[np.float64] = np.asarray(rel.any(axis=1), dtype=np.float64)
+    return out
 
 
 def average_precision_at_k(

@@ -73,3 +73,30 @@ def sine_wav(tmp_path: Path):
         return path
 
     return make
+
+
+def _in_ci() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("AUDIOVEC_REQUIRE_SHARED") == "1"
+
+
+@pytest.fixture(scope="session")
+def milvus_server_env() -> None:
+    """Gate for real-Milvus-server tests: a loopback-only network namespace and the server package.
+
+    Outside CI a missing prerequisite skips; in CI (``CI`` or ``AUDIOVEC_REQUIRE_SHARED=1``) it fails, because
+    these tests must run there (scripts/test runs them under ``unshare -n``).
+    """
+    from audiovec.testing._milvus_server import find_server_python, only_loopback_interfaces
+
+    problems = []
+    if not only_loopback_interfaces():
+        problems.append(
+            "needs a loopback-only network namespace: "
+            "unshare -n sh -c 'ip link set lo up; exec pytest -m milvus_server'"
+        )
+    if find_server_python() is None:
+        problems.append("the 'milvus' server package is missing: pip install milvus==2.3.5")
+    if problems:
+        if _in_ci():
+            pytest.fail("; ".join(problems))
+        pytest.skip("; ".join(problems))

@@ -1,0 +1,468 @@
+"""YAMNet: 1024-d AudioSet embeddings and 521 class scores (Google, MobileNetV1 on log-mel patches).
+
+Two backends run the same published model:
+
+* **LiteRT** (``ai-edge-litert``, a few MB, no TensorFlow): a ``.tflite`` conversion of YAMNet, e.g. the one at
+  ``shared/models/yamnet.tflite``. Chosen when ``model`` ends with ``.tflite``.
+* **TensorFlow** (``tensorflow`` + ``tensorflow-hub``): the TF Hub SavedModel, from a handle
+  (default ``https://tfhub.dev/google/yamnet/1``, downloaded once into the TF Hub cache) or a local SavedModel
+  directory.
+
+Framing. YAMNet computes a 25 ms / 10 ms log-mel spectrogram and classifies 96-frame patches every 48 frames.
+Patch ``k`` therefore reads samples ``[7680 k, 7680 k + 15600)`` at 16 kHz: 0.96 s of STFT frame starts plus the
+last 25 ms window. The model zero-pads its input to a whole number of such patches. This embedder uses exactly
+that receptive field as its frame (``frame_length = 15600``, ``hop_length = 7680``), so each frame depends on its
+own samples only and ``embed``, chunked, batched and streamed output all equal one model call on the whole
+waveform, frame count included. (With a 15360-sample frame, the last frame of every chunk would miss 240 real
+samples and differ from the one-shot output.) ``window_s`` is therefore 0.975 s; ``hop_s`` is 0.48 s.
+
+Example:
+    >>> from audiovec import get_embedder, load
+    >>> emb = get_embedder("yamnet", model="shared/models/yamnet.tflite")  # doctest: +SKIP
+    >>> emb.embed(load("speech.flac")).vectors.shape  # doctest: +SKIP
+    (21, 1024)
+    >>> emb.classify(load("speech.flac"), top_k=1)  # doctest: +SKIP
+    [('Speech', 0.93)]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import logging
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import Field
+
+from audiovec._optional import require
+from audiovec.audio import Audio
+from audiovec.embedders._tflite import ScoresView, TFLiteModel, default_num_threads, pooled_top_k, sha256_file
+from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, FramedEmbedder, frame_count
+from audiovec.embeddings import FrameEmbeddings
+from audiovec.errors import ConfigError, EmbeddingError, ModelLoadError
+
+__all__ = [
+    "DEFAULT_HANDLE",
+    "MODEL_ENV",
+    "YAMNetConfig",
+    "YAMNetEmbedder",
+    "hub_cache_path",
+    "time_bare_interpreter",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The TF Hub handle used when neither ``model`` nor :data:`MODEL_ENV` is set.
+DEFAULT_HANDLE = "https://tfhub.dev/google/yamnet/1"
+#: Environment variable naming the model (a ``.tflite`` file, a SavedModel directory or a handle).
+MODEL_ENV = "AUDIOVEC_YAMNET_MODEL"
+
+SAMPLE_RATE = 16000
+FRAME_LENGTH = 15600  # 96 STFT hops of 160 samples + one 400-sample window - one hop: the patch's receptive field
+HOP_LENGTH = 7680  # 48 STFT hops
+EMBEDDING_DIM = 1024
+NUM_CLASSES = 521
+CLASS_MAP_NAME = "yamnet_class_map.csv"
+
+
+class YAMNetConfig(EmbedderConfig):
+    """Configuration of :class:`YAMNetEmbedder`.
+
+    Attributes:
+        model: A ``.tflite`` file (LiteRT backend), a SavedModel directory, or a TF Hub handle (TensorFlow
+            backend). ``None``: the ``AUDIOVEC_YAMNET_MODEL`` environment variable, else :data:`DEFAULT_HANDLE`.
+        class_map: CSV of class names (``index,mid,display_name``). ``None``: ``yamnet_class_map.csv`` beside
+            the ``.tflite`` file, or the SavedModel's own asset.
+        cache_dir: TF Hub cache directory for handles. ``None``: ``$TFHUB_CACHE_DIR``, else
+            ``<temp dir>/tfhub_modules`` (TF Hub's own default).
+        local_files_only: Never download: a handle must already be in the cache. Also on when the environment
+            sets ``HF_HUB_OFFLINE=1``.
+        num_threads: LiteRT interpreter threads (``None``: every available core). The TensorFlow backend uses
+            TensorFlow's own thread pools.
+    """
+
+    model: str | None = None
+    class_map: str | None = None
+    cache_dir: str | None = None
+    local_files_only: bool = False
+    num_threads: int | None = Field(None, ge=1, le=1024)
+
+
+def _offline(local_files_only: bool) -> bool:
+    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _is_handle(model: str) -> bool:
+    return model.startswith(("https://", "http://", "gs://"))
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def hub_cache_path(handle: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where TF Hub caches ``handle``: ``<cache>/<sha1(handle)>`` (the layout of ``tensorflow_hub``).
+
+    Args:
+        handle: A TF Hub handle, e.g. :data:`DEFAULT_HANDLE`.
+        cache_dir: The cache root (``None``: ``$TFHUB_CACHE_DIR``, else ``<temp dir>/tfhub_modules``).
+    """
+    root = cache_dir or os.environ.get("TFHUB_CACHE_DIR") or Path(tempfile.gettempdir()) / "tfhub_modules"
+    return Path(root) / hashlib.sha1(handle.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _savedmodel_sha256(path: Path) -> str:
+    """SHA-256 over a SavedModel's graph and variables (relative names and contents, in sorted order)."""
+    h = hashlib.sha256()
+    files = [path / "saved_model.pb", *sorted((path / "variables").glob("*"))]
+    for f in files:
+        if f.is_file():
+            h.update(f.relative_to(path).as_posix().encode())
+            h.update(bytes.fromhex(sha256_file(f)))
+    return h.hexdigest()
+
+
+class _Backend:
+    """One loaded YAMNet: waveform ``float32[samples]`` at 16 kHz -> scores ``[N, 521]``, embeddings ``[N, 1024]``."""
+
+    kind: str
+    weights: str  # file name, handle or directory name: what the weights are called, not where they are
+    sha256: str
+
+    def run(self, waveform: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        raise NotImplementedError
+
+    def class_map_candidates(self) -> list[Path]:
+        raise NotImplementedError
+
+
+class _LiteRTBackend(_Backend):
+    kind = "litert"
+
+    def __init__(self, path: Path, num_threads: int | None) -> None:
+        self.model = TFLiteModel(path, num_threads=num_threads, extra="yamnet", feature="YAMNetEmbedder")
+        if self.model.input_shape_signature != (-1,):
+            raise ModelLoadError(
+                f"YAMNetEmbedder: {path} is not a YAMNet model: input shape {self.model.input_shape_signature}, "
+                "expected a float32[-1] waveform"
+            )
+        try:
+            scores, emb = self.run(np.zeros(FRAME_LENGTH, np.float32))
+        except (ValueError, RuntimeError) as err:
+            raise ModelLoadError(f"YAMNetEmbedder: {path} fails on a 0.975 s waveform: {err}") from err
+        if scores.shape != (1, NUM_CLASSES) or emb.shape != (1, EMBEDDING_DIM):
+            raise ModelLoadError(f"YAMNetEmbedder: {path} gave {scores.shape}, {emb.shape} for one patch")
+        self.path = path
+        self.weights = path.name
+        self.sha256 = self.model.sha256
+
+    @staticmethod
+    def _pick_outputs(out: dict[str, NDArray[np.float32]]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        by_dim = {a.shape[-1]: a for a in out.values() if a.ndim == 2}
+        if NUM_CLASSES not in by_dim or EMBEDDING_DIM not in by_dim:
+            shapes = {k: v.shape for k, v in out.items()}
+            raise ModelLoadError(f"YAMNetEmbedder: expected [N, 521] and [N, 1024] outputs, got {shapes} (not YAMNet)")
+        return by_dim[NUM_CLASSES], by_dim[EMBEDDING_DIM]
+
+    def run(self, waveform: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        return self._pick_outputs(self.model.run(waveform))
+
+    def class_map_candidates(self) -> list[Path]:
+        return [self.path.with_name(CLASS_MAP_NAME)]
+
+
+class _TensorFlowBackend(_Backend):
+    kind = "tensorflow"
+
+    def __init__(self, path: Path, weights: str) -> None:
+        self.tf = require("tensorflow", "yamnet", "YAMNetEmbedder (TensorFlow backend)")
+        if not (path / "saved_model.pb").is_file():
+            raise ModelLoadError(f"YAMNetEmbedder: {path} is not a SavedModel directory (no saved_model.pb)")
+        try:
+            self.model = self.tf.saved_model.load(str(path))
+        except Exception as err:
+            raise ModelLoadError(f"YAMNetEmbedder: cannot load the SavedModel at {path}: {err}") from err
+        if not callable(self.model):
+            raise ModelLoadError(f"YAMNetEmbedder: the SavedModel at {path} is not callable (not YAMNet)")
+        self.path = path
+        self.weights = weights
+        self.sha256 = _savedmodel_sha256(path)
+        try:
+            scores, emb = self.run(np.zeros(FRAME_LENGTH, np.float32))
+        except Exception as err:  # a SavedModel without YAMNet's call signature
+            raise ModelLoadError(
+                f"YAMNetEmbedder: the SavedModel at {path} cannot be called like YAMNet, model(waveform float32[None]) "
+                f"-> (scores, embeddings, log_mel): {type(err).__name__}: {err}"
+            ) from err
+        if scores.shape != (1, NUM_CLASSES) or emb.shape != (1, EMBEDDING_DIM):
+            raise ModelLoadError(
+                f"YAMNetEmbedder: the SavedModel at {path} returned {scores.shape} and {emb.shape} for one patch; "
+                "expected (1, 521) scores and (1, 1024) embeddings"
+            )
+
+    def run(self, waveform: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        out = self.model(self.tf.constant(waveform, dtype=self.tf.float32))
+        return np.asarray(out[0].numpy(), np.float32), np.asarray(out[1].numpy(), np.float32)
+
+    def class_map_candidates(self) -> list[Path]:
+        found = []
+        getter = getattr(self.model, "class_map_path", None)
+        if callable(getter):
+            with contextlib.suppress(Exception):
+                found.append(Path(getter().numpy().decode("utf-8")))
+        found.append(self.path / "assets" / CLASS_MAP_NAME)
+        return found
+
+
+def _resolve_savedmodel(model: str, cache_dir: str | None, offline: bool) -> Path:
+    """A local SavedModel directory for a handle: from the TF Hub cache, or downloaded into it."""
+    local = hub_cache_path(model, cache_dir)
+    if (local / "saved_model.pb").is_file():
+        return local
+    if offline:
+        raise ModelLoadError(
+            f"YAMNetEmbedder: {model} is not in the TF Hub cache (looked for {local}/saved_model.pb) and "
+            "local_files_only is set (or HF_HUB_OFFLINE=1), so nothing was downloaded. Run once with internet, "
+            "or pass model='/path/to/yamnet.tflite' or a SavedModel directory."
+        )
+    hub = _import_hub()
+    logger.info("downloading %s into %s", model, local.parent)
+    try:
+        with _env("TFHUB_CACHE_DIR", str(local.parent)):
+            path = Path(hub.resolve(model))
+    except Exception as err:
+        raise ModelLoadError(
+            f"YAMNetEmbedder: could not download {model} into {local.parent} ({type(err).__name__}: {err}). "
+            "Pass model='/path/to/yamnet.tflite' or a SavedModel directory to load local weights."
+        ) from err
+    return path
+
+
+def _import_hub() -> Any:
+    with warnings.catch_warnings():  # tensorflow_hub imports the deprecated pkg_resources
+        warnings.filterwarnings("ignore", message=r".*pkg_resources.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r".*pkg_resources.*", category=DeprecationWarning)
+        return require("tensorflow_hub", "yamnet", "YAMNetEmbedder (TF Hub handles)", "tensorflow-hub")
+
+
+def _load_backend(config: YAMNetConfig) -> _Backend:
+    model = config.model or os.environ.get(MODEL_ENV) or DEFAULT_HANDLE
+    if _is_handle(model):
+        offline = _offline(config.local_files_only)
+        return _TensorFlowBackend(_resolve_savedmodel(model, config.cache_dir, offline), weights=model)
+    path = Path(model).expanduser()
+    if model.lower().endswith(".tflite"):
+        return _LiteRTBackend(path, config.num_threads)
+    if path.is_dir():
+        return _TensorFlowBackend(path, weights=path.name)
+    raise ModelLoadError(
+        f"YAMNetEmbedder: model {model!r} is neither a .tflite file, an existing SavedModel directory, nor an "
+        "http(s):// or gs:// TF Hub handle"
+    )
+
+
+def _read_class_map(path: Path) -> tuple[str, ...]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "display_name" not in rows[0]:
+        raise ModelLoadError(f"YAMNet class map {path} has no display_name column")
+    names = tuple(r["display_name"] for r in rows)
+    if len(names) != NUM_CLASSES:
+        raise ModelLoadError(f"YAMNet class map {path} has {len(names)} classes, expected {NUM_CLASSES}")
+    return names
+
+
+class YAMNetEmbedder(FramedEmbedder):
+    """YAMNet frame embeddings, ``float32[frames, 1024]`` at a 0.48 s hop, plus the 521 AudioSet class scores.
+
+    The model is loaded once, in the constructor; the class map is read on first use of :attr:`class_names`.
+
+    Args:
+        config: A :class:`YAMNetConfig`, a dict of its fields, or ``None``.
+        **params: Config fields as keyword arguments, e.g. ``model="yamnet.tflite"``, ``num_threads=2``.
+
+    Raises:
+        ConfigError: Invalid parameters.
+        MissingDependencyError: The backend's package is not installed (``pip install 'audiovec[yamnet]'``).
+        ModelLoadError: The model cannot be found, downloaded or loaded; the message names what was tried.
+
+    Example:
+        >>> emb = YAMNetEmbedder(model="shared/models/yamnet.tflite", num_threads=2)  # doctest: +SKIP
+        >>> emb.dim, emb.hop_s
+        (1024, 0.48)
+    """
+
+    name: ClassVar[str] = "yamnet"
+    version: ClassVar[str] = "1"
+    Config = YAMNetConfig
+    config: YAMNetConfig
+
+    def __init__(self, config: YAMNetConfig | dict[str, Any] | None = None, **params: Any) -> None:
+        super().__init__(config, **params)
+        self._backend = _load_backend(self.config)
+        self._class_names: tuple[str, ...] | None = None
+        self._scores = ScoresView(self, NUM_CLASSES, lambda x: self._run_frames(x)[0])
+
+    # ------------------------------------------------------------------ framing
+    @property
+    def dim(self) -> int:
+        """1024."""
+        return EMBEDDING_DIM
+
+    @property
+    def sample_rate(self) -> int:
+        """16000 Hz."""
+        return SAMPLE_RATE
+
+    @property
+    def frame_length(self) -> int:
+        """15600 samples: the receptive field of one YAMNet patch (0.975 s)."""
+        return FRAME_LENGTH
+
+    @property
+    def hop_length(self) -> int:
+        """7680 samples (0.48 s)."""
+        return HOP_LENGTH
+
+    @property
+    def backend(self) -> Literal["litert", "tensorflow"]:
+        """Which runtime executes the model."""
+        return "litert" if self._backend.kind == "litert" else "tensorflow"
+
+    def _run_frames(self, samples: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Scores and embeddings of the ``n`` whole frames that ``samples`` cover."""
+        n = frame_count(len(samples), FRAME_LENGTH, HOP_LENGTH)
+        scores, emb = self._backend.run(samples)
+        # The samples end exactly where frame n-1 ends, so the model needs no padding. YAMNet's own padding rule
+        # computes the number of patches in float32 and, for some n, rounds (len - 15600) / 7680 up to one
+        # more: that extra patch re-covers the tail with zeros and is dropped here. Patch k always reads
+        # samples [7680 k, 7680 k + 15600), so the first n rows are exact.
+        if len(emb) < n or len(scores) < n:
+            raise EmbeddingError(f"YAMNet returned {len(emb)} patches for {len(samples)} samples, expected {n}")
+        return scores[:n], emb[:n]
+
+    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        return self._run_frames(samples)[1]
+
+    # The model's input is one waveform (no batch dimension); ``_embed_frames_batch`` keeps the default
+    # one-call-per-chunk. Packing chunks into one waveform would cost two discarded patches per chunk and
+    # measured no faster.
+
+    def spec(self) -> EmbedderSpec:
+        """Identity of the output: backend, weights name and SHA-256 (paths, threads and chunking excluded)."""
+        return EmbedderSpec(
+            name=self.name,
+            version=self.version,
+            params={"backend": self._backend.kind, "weights": self._backend.weights, "sha256": self._backend.sha256},
+        )
+
+    # ------------------------------------------------------------------ class scores
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The 521 AudioSet class names in output order.
+
+        Raises:
+            ModelLoadError: No class map was found (pass ``class_map=``); the message lists the paths tried.
+        """
+        if self._class_names is None:
+            tried = [Path(self.config.class_map)] if self.config.class_map else self._backend.class_map_candidates()
+            for path in tried:
+                if path.is_file():
+                    self._class_names = _read_class_map(path)
+                    break
+            else:
+                raise ModelLoadError(
+                    f"YAMNet class map not found (tried {', '.join(map(str, tried))}); pass class_map='...csv'"
+                )
+        return self._class_names
+
+    def frame_scores(self, audio: Audio) -> FrameEmbeddings:
+        """Per-frame class scores, ``float32[frames, 521]`` in [0, 1], framed exactly like :meth:`embed`.
+
+        Raises:
+            EmptyAudioError, NonFiniteAudioError: Invalid input.
+            EmbeddingError: The model failed.
+        """
+        return self._scores.embed(audio)
+
+    def classify(self, audio: Audio, top_k: int = 5, pool: Literal["mean", "max"] = "mean") -> list[tuple[str, float]]:
+        """The ``top_k`` classes of ``audio``: ``(class name, score)``, best first.
+
+        Args:
+            audio: Any sample rate and channel count.
+            top_k: How many classes to return.
+            pool: How frame scores become one score per class: ``"mean"`` (YAMNet's own clip-level rule) or
+                ``"max"`` (the strongest frame; better for short events in long audio).
+
+        Raises:
+            ConfigError: ``top_k < 1`` or an unknown ``pool``.
+            ModelLoadError: No class map is available.
+        """
+        names = self.class_names
+        return pooled_top_k(self.frame_scores(audio).vectors, names, top_k, pool)
+
+
+def time_bare_interpreter(
+    model: str | os.PathLike[str], audio: Audio, *, repeats: int = 5, num_threads: int | None = None
+) -> list[float]:
+    """Seconds the bare LiteRT interpreter takes to embed ``audio`` in one call, for speed baselines.
+
+    This is what a hand-written script does: resample to 16 kHz mono (not timed), resize the input tensor to
+    the whole waveform, allocate, set the input, invoke, read the embeddings. One untimed warm-up run precedes
+    the ``repeats`` timed runs. Compare with :meth:`YAMNetEmbedder.embed` on the same :class:`Audio` to get the
+    overhead of framing, chunking and resampling.
+
+    Args:
+        model: A YAMNet ``.tflite`` file.
+        audio: The input (resampled and mixed down before timing).
+        repeats: Timed runs.
+        num_threads: Interpreter threads (``None``: every available core, as in :class:`YAMNetEmbedder`).
+
+    Returns:
+        The wall-clock seconds of each timed run.
+
+    Raises:
+        ConfigError: ``repeats < 1``.
+        ModelLoadError: The model cannot be loaded.
+    """
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    litert = require("ai_edge_litert.interpreter", "yamnet", "time_bare_interpreter", "ai-edge-litert")
+    path = Path(model)
+    if not path.is_file():
+        raise ModelLoadError(f"time_bare_interpreter: TFLite model file not found: {path}")
+    x = np.ascontiguousarray(audio.prepared(SAMPLE_RATE).samples, dtype=np.float32)
+    interp = litert.Interpreter(model_path=str(path), num_threads=num_threads or default_num_threads())
+    index = interp.get_input_details()[0]["index"]
+    out = next(d["index"] for d in interp.get_output_details() if d["shape_signature"][-1] == EMBEDDING_DIM)
+    times = []
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        interp.resize_tensor_input(index, [len(x)], strict=True)
+        interp.allocate_tensors()
+        interp.set_tensor(index, x)
+        interp.invoke()
+        interp.get_tensor(out)
+        if i:
+            times.append(time.perf_counter() - t0)
+    logger.debug("bare interpreter: median %.4f s", statistics.median(times))
+    return times

@@ -24,6 +24,8 @@ closest built-in exception, so ``except ValueError`` keeps working for callers w
         ├── DimensionMismatchError      (also ValueError) vectors of the wrong dimension
         ├── InvalidVectorError          (also ValueError) NaN/Inf vectors, wrong dtype or shape
         ├── DuplicateIdError            (also ValueError) ``add`` with an id that already exists
+        ├── InvalidIdError              (also ValueError) ids of the wrong kind, shape or range
+        ├── InvalidMetadataError        (also ValueError) metadata that is not a JSON object within limits
         └── FilterError                 (also ValueError) an invalid metadata filter
 """
 
@@ -41,6 +43,8 @@ __all__ = [
     "EmbeddingError",
     "EmptyAudioError",
     "FilterError",
+    "InvalidIdError",
+    "InvalidMetadataError",
     "InvalidSampleRateError",
     "InvalidVectorError",
     "MissingDependencyError",
@@ -150,6 +154,14 @@ class InvalidVectorError(StoreError, ValueError):
 
 class DuplicateIdError(StoreError, ValueError):
     """``add`` was given an id that is already stored (use ``upsert`` to replace)."""
+
+
+class InvalidIdError(StoreError, ValueError):
+    """Ids are of the wrong kind (int vs str), shape or range for this store."""
+
+
+class InvalidMetadataError(StoreError, ValueError):
+    """Metadata is not a JSON-able object, or exceeds the store's limits."""
 
 
 class FilterError(StoreError, ValueError):

@@ -1,4 +1,4 @@
-"""Conformance kits for embedders (and, later, vector stores), for built-ins and plugin authors alike.
+"""Conformance kits for embedders and vector stores, for built-ins and plugin authors alike.
 
 Every built-in embedder runs :func:`check_embedder` in audiovec's own test suite; a plugin author runs the same
 checks on theirs::
@@ -11,6 +11,10 @@ or one pytest case per check::
     @pytest.mark.parametrize("name, check", embedder_checks())
     def test_conformance(name, check):
         check(MyEmbedder())
+
+and the same for a vector store, given a factory that creates (or reopens) a store at a path::
+
+    check_vector_store(lambda path, dim, metric: MyStore(path, dim=dim, metric=metric))
 """
 
 from __future__ import annotations
@@ -21,5 +25,22 @@ from audiovec.testing._embedder_checks import (
     embedder_checks,
     synthetic_signal,
 )
+from audiovec.testing._store_checks import (
+    StoreFactory,
+    check_vector_store,
+    clustered_vectors,
+    recall_at_k,
+    store_checks,
+)
 
-__all__ = ["CheckResult", "check_embedder", "embedder_checks", "synthetic_signal"]
+__all__ = [
+    "CheckResult",
+    "StoreFactory",
+    "check_embedder",
+    "check_vector_store",
+    "clustered_vectors",
+    "embedder_checks",
+    "recall_at_k",
+    "store_checks",
+    "synthetic_signal",
+]

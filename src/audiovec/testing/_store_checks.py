@@ -1,0 +1,739 @@
+"""The vector-store conformance checks (see :func:`check_vector_store`).
+
+A store is tested through a *factory*, ``factory(path, dim, metric) -> VectorStore``, which must
+
+* create a new, empty store when nothing exists at ``path``, and reopen the same store when called again
+  with the same ``path`` (that is how persistence is checked);
+* pass ``dim`` and ``metric`` through, so reopening with another ``dim`` raises
+  :class:`~audiovec.errors.DimensionMismatchError` and with another metric :class:`~audiovec.errors.ConfigError`.
+
+``path`` is a fresh location inside a scratch directory for every store a check creates. A file-based backend
+treats it as its directory; a server backend may derive a collection name from it. Example::
+
+    from audiovec.stores import FaissStore
+    from audiovec.testing import check_vector_store
+
+    check_vector_store(lambda path, dim, metric: FaissStore(path, dim=dim, metric=metric, index="hnsw"))
+
+or one pytest case per check::
+
+    @pytest.mark.parametrize(("name", "check"), store_checks())
+    def test_store(name, check, tmp_path):
+        check(my_factory, tmp_path)
+
+Checks read ``store.index.exact`` (results must equal brute force) and ``store.index.lossy`` (vectors are
+compressed, so returned vectors and scores are approximate) to set their tolerances.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audiovec.errors import (
+    AudiovecError,
+    ConfigError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    InvalidVectorError,
+    StoreError,
+)
+from audiovec.stores.base import Hit, SearchParams, VectorStore
+from audiovec.stores.exact import ExactStore
+from audiovec.stores.filters import Eq, FilterLike, In, Not, Or, Range, compile_filter
+from audiovec.testing._embedder_checks import CheckResult
+
+__all__ = [
+    "StoreCheck",
+    "StoreFactory",
+    "check_vector_store",
+    "clustered_vectors",
+    "recall_at_k",
+    "store_checks",
+]
+
+StoreFactory = Callable[[Path, int, str], VectorStore]
+"""``factory(path, dim, metric)``: create the store at ``path`` or reopen it."""
+
+StoreCheck = Callable[[StoreFactory, Path], None]
+"""``check(factory, workdir)``: raises ``AssertionError`` on failure."""
+
+
+# --------------------------------------------------------------------------------------------- data
+def clustered_vectors(
+    n: int,
+    dim: int,
+    *,
+    n_queries: int = 0,
+    n_classes: int | None = None,
+    seed: int = 0,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Clustered vectors shaped like audio embeddings, for recall tests and benchmarks.
+
+    A three-level mixture in a latent space of ``min(dim, 48)`` dimensions, linearly embedded into ``dim``:
+    ``n_classes`` classes (sound categories, unequal sizes) whose "files" spread as widely as the classes
+    themselves (classes overlap), and about 8 "segments" per file around it (windows of one recording are
+    close); then a common offset and a little isotropic noise. Pure Gaussian noise has no neighbourhood
+    structure and every ANN index looks bad on it; real embeddings do have structure.
+
+    Args:
+        n: Number of base vectors.
+        dim: Dimension.
+        n_queries: Number of queries: half are new segments of files in the base set, half segments of new files.
+        n_classes: Number of classes (default ``max(4, round(sqrt(n) / 2))``).
+        seed: Random seed; the output is a deterministic function of the arguments.
+
+    Returns:
+        ``(base float32[n, dim], queries float32[n_queries, dim])``.
+    """
+    rng = np.random.default_rng(seed)
+    latent = min(dim, 48)
+    proj = rng.standard_normal((latent, dim)) / math.sqrt(latent)
+    offset = 0.3 * rng.standard_normal(dim)
+    n_classes = n_classes or max(4, round(math.sqrt(n) / 2))
+    class_p = rng.dirichlet(np.full(n_classes, 2.0))
+    centers = rng.standard_normal((n_classes, latent))
+
+    def files(m: int) -> NDArray[np.float64]:
+        cls = rng.choice(n_classes, size=m, p=class_p)
+        out: NDArray[np.float64] = centers[cls] + 1.0 * rng.standard_normal((m, latent))
+        return out
+
+    def segments(file_centers: NDArray[np.float64], m: int) -> NDArray[np.float32]:
+        f = rng.integers(0, len(file_centers), size=m)
+        z = file_centers[f] + 0.5 * rng.standard_normal((m, latent))
+        x = z @ proj + offset + 0.05 * rng.standard_normal((m, dim))
+        return x.astype(np.float32)
+
+    base_files = files(max(1, n // 8))
+    base = segments(base_files, n)
+    half = n_queries // 2
+    queries = np.concatenate([segments(base_files, half), segments(files(max(1, n_queries)), n_queries - half)])
+    return base, queries.astype(np.float32)
+
+
+def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k: int = 10) -> float:
+    """Mean fraction of the true top-``k`` ids that appear in the found top-``k`` (recall@k)."""
+    if not truth:
+        return 1.0
+    total = 0.0
+    for f, t in zip(found, truth, strict=True):
+        tk = list(t)[:k]
+        if tk:
+            total += len(set(list(f)[:k]) & set(tk)) / len(tk)
+        else:
+            total += 1.0
+    return total / len(truth)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _rand(n: int, dim: int, seed: int) -> NDArray[np.float32]:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def _unit(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    out: NDArray[np.float32] = (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def _flags(store: VectorStore) -> tuple[bool, bool]:
+    """(exact, lossy) of a store's index."""
+    index = getattr(store, "index", None)
+    return bool(getattr(index, "exact", False)), bool(getattr(index, "lossy", False))
+
+
+def _raises(exc: type[BaseException] | tuple[type[BaseException], ...], what: str, fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except exc:
+        return
+    except Exception as err:
+        names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
+        raise AssertionError(f"{what}: raised {type(err).__name__} ({err}), expected {names}") from err
+    names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
+    raise AssertionError(f"{what}: did not raise {names}")
+
+
+def _assert_hits(rows: list[list[Hit]], n_queries: int, what: str) -> list[list[Hit]]:
+    assert isinstance(rows, list), f"{what}: search returned {type(rows).__name__}, expected a list"
+    assert len(rows) == n_queries, f"{what}: {len(rows)} result lists for {n_queries} queries"
+    for row in rows:
+        assert isinstance(row, list), f"{what}: a result row is {type(row).__name__}, expected a list"
+        for h in row:
+            assert isinstance(h, Hit), f"{what}: a hit is {type(h).__name__}, expected audiovec.stores.Hit"
+            assert type(h.id) in (int, str), f"{what}: hit id {h.id!r} is {type(h.id).__name__}, not int/str"
+            assert isinstance(h.score, float) and isinstance(h.distance, float), f"{what}: score/distance not float"
+            assert math.isfinite(h.score) and math.isfinite(h.distance), f"{what}: non-finite score in {h}"
+            assert isinstance(h.metadata, dict), f"{what}: hit metadata is {type(h.metadata).__name__}"
+        scores = [h.score for h in row]
+        assert all(a >= b - 1e-5 for a, b in itertools.pairwise(scores)), (
+            f"{what}: hits are not sorted best first (scores {scores})"
+        )
+        assert len({h.id for h in row}) == len(row), f"{what}: the same id appears twice in one result list"
+    return rows
+
+
+def _metric_truth(metric: str, q: NDArray[np.float32], x: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Expected score of every (query, vector) pair in float64."""
+    q64, x64 = q.astype(np.float64), x.astype(np.float64)
+    if metric == "cosine":
+        result: NDArray[np.float64] = _unit(q64) @ _unit(x64).T  # type: ignore[arg-type]
+        return result
+    if metric == "ip":
+        ip: NDArray[np.float64] = q64 @ x64.T
+        return ip
+    d2: NDArray[np.float64] = ((q64[:, None, :] - x64[None, :, :]) ** 2).sum(-1)
+    return -d2
+
+
+def _check_relation(metric: str, h: Hit, what: str) -> None:
+    if metric == "cosine":
+        assert abs(h.score + h.distance - 1.0) <= 1e-5, f"{what}: cosine distance {h.distance} != 1 - score {h.score}"
+        assert -1.0 - 1e-4 <= h.score <= 1.0 + 1e-4, f"{what}: cosine score {h.score} outside [-1, 1]"
+    elif metric == "ip":
+        assert h.score == h.distance, f"{what}: ip score {h.score} != distance {h.distance}"
+    else:
+        assert h.distance >= 0.0, f"{what}: negative l2 distance {h.distance}"
+        assert h.score == -h.distance, f"{what}: l2 score {h.score} != -distance {h.distance}"
+
+
+# --------------------------------------------------------------------------------------------- checks
+def _check_protocol(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """The object satisfies the VectorStore protocol and reports its dim/metric; a new store is empty."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        assert isinstance(s, VectorStore), f"{type(s).__name__} does not satisfy audiovec.stores.VectorStore"
+        assert isinstance(s.name, str) and s.name, "name must be a non-empty string"
+        assert s.dim == dim, f"dim {s.dim!r} != {dim}"
+        assert s.metric == "cosine", f"metric {s.metric!r} != 'cosine'"
+        assert s.id_type in (None, "int", "str"), f"id_type {s.id_type!r}"
+        assert isinstance(getattr(s.index, "kind", None), str), "index config has no 'kind'"
+        assert s.count() == 0, f"a new store has count() == {s.count()}"
+
+
+def _check_empty_store(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """An empty store searches, gets, counts and deletes without errors and finds nothing."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        q = _rand(2, dim, 1)
+        assert _assert_hits(s.search(q, k=5), 2, "empty store") == [[], []], "an empty store returned hits"
+        assert s.search(q, k=5, filter=Eq("label", "x")) == [[], []], "an empty store returned filtered hits"
+        assert s.search(np.zeros((0, dim), np.float32), k=5) == [], "no queries should give []"
+        assert s.get([1, 2]) == [], "get on an empty store returned records"
+        assert s.delete([1]) == 0, "delete on an empty store reported deletions"
+        assert s.delete(filter=Eq("label", "x")) == 0, "delete(filter) on an empty store reported deletions"
+        assert s.count(Eq("label", "x")) == 0, "count(filter) on an empty store is not 0"
+
+
+def _check_add_search(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Batch add returns one id per vector; a stored vector finds itself; one 1-D query gives one list."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        _, lossy = _flags(s)
+        x = _rand(200, dim, 2)
+        ids = s.add(x)
+        assert isinstance(ids, list) and len(ids) == 200, f"add returned {type(ids).__name__} of length {len(ids)}"
+        assert len(set(ids)) == 200, "generated ids are not unique"
+        assert all(type(i) is int for i in ids), f"generated ids should be plain ints, got {type(ids[0]).__name__}"
+        assert s.count() == 200, f"count() {s.count()} after adding 200"
+        rows = _assert_hits(s.search(x[:10], k=5), 10, "search")
+        for j, row in enumerate(rows):
+            assert len(row) == 5, f"query {j}: {len(row)} hits for k=5 over 200 records"
+            top = [h.id for h in row] if lossy else [row[0].id]
+            assert ids[j] in top, f"query {j}: the stored vector itself ({ids[j]!r}) is not the top hit: {top}"
+            assert set(h.id for h in row) <= set(ids), f"query {j}: hits with unknown ids"
+        single = _assert_hits(s.search(x[3], k=3), 1, "1-D query")
+        assert len(single[0]) == 3, "a 1-D query should give one list of k hits"
+
+
+def _check_scores(factory: StoreFactory, workdir: Path, dim: int, metrics: Sequence[str]) -> None:
+    """Scores are higher-is-better and distances in metric units (1-cos, ip, squared L2), matching NumPy."""
+    rng = np.random.default_rng(3)
+    x = _rand(120, dim, 3) * rng.uniform(0.5, 2.0, size=(120, 1)).astype(np.float32)
+    q = _rand(6, dim, 4) * 1.5
+    for metric in metrics:
+        with factory(workdir / f"s_{metric}", dim, metric) as s:
+            exact, lossy = _flags(s)
+            assert s.metric == metric, f"store created with metric {metric!r} reports {s.metric!r}"
+            s.add(x, ids=list(range(120)))
+            rows = _assert_hits(s.search(q, k=10), len(q), metric)
+            truth = _metric_truth(metric, q, x)
+            for j, row in enumerate(rows):
+                assert len(row) == 10, f"{metric}: {len(row)} hits for k=10"
+                for h in row:
+                    _check_relation(metric, h, metric)
+                    assert isinstance(h.id, int)
+                    expected = float(truth[j, h.id])
+                    tol = (0.15 if lossy else 2e-4) * max(1.0, abs(expected))
+                    assert abs(h.score - expected) <= tol, (
+                        f"{metric}: score of id {h.id} is {h.score}, NumPy says {expected:.6f}"
+                    )
+                if exact:
+                    best = np.sort(truth[j])[::-1][:10]
+                    got = np.array([h.score for h in row])
+                    assert np.allclose(got, best, rtol=2e-4, atol=2e-4), (
+                        f"{metric}: an exact index returned scores {got}, brute force gives {best}"
+                    )
+
+
+def _check_id_kinds(factory: StoreFactory, workdir: Path, dim: int, id_types: Sequence[str]) -> None:
+    """Ids of each kind (int, str) round-trip as plain int/str; mixing kinds raises and stores nothing."""
+    samples: dict[str, list[Any]] = {
+        "int": [0, 7, -3, 2**40, 2**62],
+        "str": ["kick.wav", "ünïcode-ид-鼓", "with space", "x" * 200, "0"],
+    }
+    for kind in id_types:
+        ids = samples[kind]
+        other = samples["str" if kind == "int" else "int"]
+        x = _rand(len(ids), dim, 5)
+        path = workdir / f"s_{kind}"
+        with factory(path, dim, "cosine") as s:
+            assert s.add(x, ids=ids) == ids, f"{kind} ids: add did not return the given ids"
+            assert s.id_type == kind, f"id_type is {s.id_type!r} after adding {kind} ids"
+            recs = s.get(ids)
+            assert [r.id for r in recs] == ids, f"{kind} ids: get returned {[r.id for r in recs]}"
+            assert all(type(r.id) is type(ids[0]) for r in recs), f"{kind} ids: get returned ids of another type"
+            hits = s.search(x, k=1)
+            assert all(type(row[0].id) is type(ids[0]) for row in hits), f"{kind} ids: hits have another id type"
+            _raises(
+                (ValueError, AudiovecError), f"{kind} store: adding {other[:1]!r}", partial(s.add, x[:1], other[:1])
+            )
+            mixed: list[Any] = [ids[0], other[0]] if kind == "str" else [123456, "mixed"]
+            _raises((ValueError, AudiovecError), "a batch mixing int and str ids", partial(s.add, x[:2], mixed))
+            assert s.count() == len(ids), f"{kind} ids: count changed to {s.count()} after rejected batches"
+            gen = s.add(_rand(3, dim, 6))
+            assert len(set(gen)) == 3 and not set(gen) & set(ids), f"{kind}: generated ids {gen} collide"
+            assert all(type(g) is type(ids[0]) for g in gen), f"{kind} store generated ids of another type: {gen}"
+        with factory(path, dim, "cosine") as s:
+            assert s.id_type == kind, f"reopened store has id_type {s.id_type!r}, expected {kind!r}"
+            assert [r.id for r in s.get(ids)] == ids, f"{kind} ids: not found after reopening"
+
+
+def _check_get(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Get returns found records in the order asked (missing skipped), with their vectors and metadata."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        _, lossy = _flags(s)
+        x = _rand(20, dim, 7)
+        s.add(x, ids=list(range(20)), metadata=[{"i": i} for i in range(20)])
+        recs = s.get([5, 999, 2, 5])
+        assert [r.id for r in recs] == [5, 2], f"get([5, 999, 2, 5]) returned ids {[r.id for r in recs]}"
+        for r in recs:
+            assert isinstance(r.id, int)
+            assert r.vector.dtype == np.float32 and r.vector.shape == (dim,), (
+                f"vector {r.vector.dtype} {r.vector.shape}"
+            )
+            want = _unit(x[r.id])
+            if lossy:
+                cos = float(r.vector @ want) / max(float(np.linalg.norm(r.vector)), 1e-12)
+                assert cos >= 0.7, f"id {r.id}: decoded vector has cosine {cos:.3f} with the input"
+            else:
+                assert np.allclose(r.vector, want, atol=1e-5), f"id {r.id}: get returned another vector"
+            assert r.metadata == {"i": r.id}, f"id {r.id}: metadata {r.metadata}"
+        assert s.get(3)[0].id == 3, "get(3) with a single id should work"
+
+
+def _check_metadata_round_trip(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Arbitrary JSON metadata comes back equal from get and search; non-JSON metadata is rejected."""
+    metas: list[dict[str, Any]] = [
+        {
+            "path": "/data/drums/kick 01.wav",
+            "label": "kick",
+            "group": 3,
+            "duration": 0.4375,
+            "model": "clap-htsat",
+            "segment": {"start": 0.0, "end": 0.5},
+            "tags": ["808", "dry", 1, None, True],
+            "flag": False,
+            "none": None,
+            "big": 2**53 + 1,
+            "neg": -12.5e-7,
+            "text": "quotes \" ' \\ and newlines\n\t and ünïcode 鼓",
+        },
+        {},
+        {"label": "snare", "nested": {"a": {"b": [1, 2, {"c": "d"}]}}},
+    ]
+    with factory(workdir / "s", dim, "cosine") as s:
+        x = _rand(3, dim, 8)
+        s.add(x, ids=[1, 2, 3], metadata=metas)
+        got = {r.id: r.metadata for r in s.get([1, 2, 3])}
+        assert got == dict(zip([1, 2, 3], metas, strict=True)), f"metadata changed in get: {got}"
+        for j, row in enumerate(s.search(x, k=1)):
+            assert row[0].metadata == metas[j], f"metadata changed in search hit {j}: {row[0].metadata}"
+        s.add(_rand(1, dim, 9), ids=[4])
+        assert s.get([4])[0].metadata == {}, "a record added without metadata should have {}"
+        bad_metas: list[Any] = [{"x": float("nan")}, {"x": {1, 2}}, {1: "non-str key"}, {"x": object()}]
+        for bad in bad_metas:
+            _raises((ValueError, AudiovecError), f"metadata {bad!r}", partial(s.add, _rand(1, dim, 10), [9], [bad]))
+        assert s.count() == 4, f"count() {s.count()} after rejected metadata"
+
+
+def _check_k_larger_than_store(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """A k above the number of records returns every record once; k < 1 is rejected."""
+    with factory(workdir / "s", dim, "l2") as s:
+        s.add(_rand(5, dim, 11), ids=[10, 11, 12, 13, 14])
+        rows = _assert_hits(s.search(_rand(3, dim, 12), k=50), 3, "k=50 over 5 records")
+        for row in rows:
+            assert sorted(h.id for h in row) == [10, 11, 12, 13, 14], f"k=50 over 5 records returned {row}"
+        _raises((ValueError, AudiovecError), "k=0", lambda: s.search(_rand(1, dim, 13), k=0))
+
+
+def _check_delete(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Delete by ids and by filter returns the number deleted; deleted records are gone everywhere."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        x = _rand(60, dim, 14)
+        labels = ["a", "b", "c"]
+        s.add(x, ids=list(range(60)), metadata=[{"label": labels[i % 3]} for i in range(60)])
+        assert s.delete([0, 1, 2, 999]) == 3, "delete([0, 1, 2, 999]) should report 3"
+        assert s.count() == 57, f"count() {s.count()} after deleting 3 of 60"
+        assert s.get([0, 1, 2]) == [], "deleted records are still returned by get"
+        gone = {0, 1, 2}
+        for row in s.search(x[:3], k=57):
+            assert not gone & {h.id for h in row}, "a deleted record is still returned by search"
+            assert len(row) == 57, f"{len(row)} hits for k=57 over 57 records"
+        assert s.delete([0, 1]) == 0, "deleting already deleted ids should report 0"
+        n_b = sum(1 for i in range(3, 60) if i % 3 == 1)
+        assert s.delete(filter=Eq("label", "b")) == n_b, f"delete(filter=label=='b') should report {n_b}"
+        assert s.count() == 57 - n_b and s.count(Eq("label", "b")) == 0, "records matching the filter remain"
+        for row in s.search(x[:5], k=10):
+            assert all(h.metadata["label"] != "b" for h in row), "a record deleted by filter is still found"
+        _raises((ValueError, AudiovecError), "delete() with neither ids nor filter", lambda: s.delete())
+        _raises((ValueError, AudiovecError), "delete() with both", lambda: s.delete([3], filter=Eq("label", "a")))
+
+
+def _check_upsert(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Upsert replaces vector and metadata of existing ids and inserts new ones."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        _, lossy = _flags(s)
+        x = _rand(30, dim, 15)
+        s.add(x, ids=list(range(30)), metadata=[{"v": 1} for _ in range(30)])
+        new = _rand(2, dim, 16)
+        assert s.upsert(new, ids=[5, 100], metadata=[{"v": 2}, {"v": 3}]) == [5, 100], "upsert returned other ids"
+        assert s.count() == 31, f"count() {s.count()} after upserting 1 existing + 1 new id into 30"
+        r5 = s.get([5])[0]
+        assert r5.metadata == {"v": 2}, f"upsert did not replace the metadata: {r5.metadata}"
+        if not lossy:
+            assert np.allclose(r5.vector, _unit(new[0]), atol=1e-5), "upsert did not replace the vector"
+        top = s.search(new[0], k=3)[0]
+        assert top[0].id == 5 or (lossy and 5 in [h.id for h in top]), f"the upserted vector does not find id 5: {top}"
+        old_hits = [h for h in s.search(x[5], k=31)[0] if h.id == 5]
+        assert len(old_hits) == 1, "id 5 should appear exactly once among all records"
+        expected = float(_unit(x[5]) @ _unit(new[0]))
+        if not lossy:
+            assert abs(old_hits[0].score - expected) < 1e-4, (
+                f"searching the old vector still scores id 5 as {old_hits[0].score} (new vector gives {expected:.4f})"
+            )
+        s.upsert(new[1], ids=[100])
+        assert s.get([100])[0].metadata == {}, "upsert without metadata should leave {}"
+        _raises(DuplicateIdError, "upsert with an id repeated in the batch", lambda: s.upsert(x[:2], ids=[7, 7]))
+        _raises((ValueError, AudiovecError), "upsert without ids", partial(s.upsert, x[:1], None))  # type: ignore[arg-type]
+        assert s.count() == 31, f"count() {s.count()} after rejected upserts"
+
+
+def _check_duplicate_ids(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Add with a taken or repeated id raises DuplicateIdError and stores nothing from the batch."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        x = _rand(10, dim, 17)
+        s.add(x, ids=list(range(10)))
+        _raises(DuplicateIdError, "add with an existing id", lambda: s.add(_rand(3, dim, 18), ids=[10, 11, 5]))
+        assert s.count() == 10, f"count() {s.count()}: part of a rejected batch was stored"
+        assert s.get([10, 11]) == [], "new ids of a rejected batch were stored"
+        _raises(DuplicateIdError, "add with an id repeated in the batch", lambda: s.add(_rand(2, dim, 19), [20, 20]))
+        assert s.count() == 10 and s.get([20]) == [], "a batch with repeated ids stored something"
+        assert s.add(_rand(2, dim, 20), ids=[10, 11]) == [10, 11], "the store is unusable after a rejected batch"
+        assert s.count() == 12
+
+
+def _check_wrong_dimension(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Vectors or queries of the wrong width raise DimensionMismatchError; nothing is stored."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        s.add(_rand(3, dim, 21))
+        _raises(DimensionMismatchError, f"add {dim + 1}-d vectors", lambda: s.add(_rand(2, dim + 1, 22)))
+        _raises(DimensionMismatchError, f"search {dim - 1}-d queries", lambda: s.search(_rand(1, dim - 1, 23)))
+        _raises(DimensionMismatchError, "upsert wrong width", lambda: s.upsert(_rand(1, dim + 2, 24), ids=[0]))
+        _raises(InvalidVectorError, "a 3-D array", lambda: s.add(np.zeros((2, 2, dim), np.float32)))
+        assert s.count() == 3, f"count() {s.count()} after rejected vectors"
+
+
+def _check_invalid_vectors(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """NaN/Inf vectors and queries, zero vectors in a cosine store, and non-numbers raise InvalidVectorError."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        s.add(_rand(3, dim, 25))
+        for bad_value in (np.nan, np.inf, -np.inf):
+            batch = _rand(4, dim, 26)
+            batch[2, 1] = bad_value
+            _raises(InvalidVectorError, f"a batch with {bad_value} in row 2", partial(s.add, batch))
+            _raises(InvalidVectorError, f"a {bad_value} query", partial(s.search, batch[2:3]))
+        _raises(InvalidVectorError, "a zero vector in a cosine store", lambda: s.add(np.zeros((1, dim), np.float32)))
+        _raises(InvalidVectorError, "strings as vectors", lambda: s.add(np.array([["a"] * dim])))
+        _raises(InvalidVectorError, "float64 overflowing float32", lambda: s.add(np.full((1, dim), 1e300)))
+        assert s.count() == 3, f"count() {s.count()} after rejected vectors"
+        assert len(s.add(_rand(2, dim, 27).astype(np.float64))) == 2, "float64 input should be accepted"
+
+
+def _filter_metadata(n: int) -> list[dict[str, Any]]:
+    labels = ["kick", "snare", "hat", "tom"]
+    out = []
+    for i in range(n):
+        m: dict[str, Any] = {
+            "label": labels[i % 4],
+            "duration": (i % 17) * 0.25,
+            "flag": i % 2 == 0,
+            "path": f"/x/{i}.wav",
+        }
+        if i % 5:
+            m["group"] = i % 10
+        out.append(m)
+    return out
+
+
+def _check_filters(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Filtered search returns min(k, matches) hits, all matching; count(filter) agrees with the reference."""
+    n = 400
+    metas = _filter_metadata(n)
+    filters: list[FilterLike] = [
+        Eq("label", "kick"),
+        In("group", [1, 2]),
+        Range("duration", ge=1.0, lt=2.5),
+        Eq("label", "snare") & Range("duration", gt=3),
+        Or(Eq("flag", True), In("label", ["tom"])),
+        Not(Eq("label", "kick")),
+        Not(In("group", [1, 2, 3])),
+        {"label": "hat", "duration": {"gte": 2}},
+        {"$or": [{"group": 4}, {"path": "/x/3.wav"}]},
+        Eq("path", "/x/17.wav"),
+        Eq("label", "nope"),
+        Eq("flag", 1),
+        Eq("group", 1.0),
+        Range("label", gt=0),
+    ]
+    x = _rand(n, dim, 28)
+    q = _rand(3, dim, 29)
+    with factory(workdir / "s", dim, "cosine") as s:
+        exact, _ = _flags(s)
+        s.add(x, ids=list(range(n)), metadata=metas)
+        truth = _metric_truth("cosine", q, x)
+        for f in filters:
+            pred = compile_filter(f)
+            expected = {i for i in range(n) if pred(metas[i])}
+            assert s.count(f) == len(expected), f"count({f}) = {s.count(f)}, the reference says {len(expected)}"
+            rows = _assert_hits(s.search(q, k=10, filter=f), len(q), f"filter {f}")
+            for j, row in enumerate(rows):
+                got = [h.id for h in row]
+                assert len(got) == min(10, len(expected)), (
+                    f"filter {f}: {len(got)} hits, expected {min(10, len(expected))} ({len(expected)} records match)"
+                )
+                assert set(got) <= expected, f"filter {f}: hits {sorted(set(got) - expected)} do not match"
+                if exact and expected:
+                    ranked = sorted(expected, key=lambda i: -truth[j, i])[:10]
+                    best = np.array([truth[j, i] for i in ranked])
+                    assert np.allclose([h.score for h in row], best, atol=2e-4), (
+                        f"filter {f}: an exact index did not return the best matching records"
+                    )
+
+
+def _check_persistence(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Close and reopen find everything (after adds, deletes and upserts); mismatched dim/metric raise."""
+    path = workdir / "s"
+    x = _rand(100, dim, 30)
+    metas = _filter_metadata(100)
+    q = _rand(5, dim, 31)
+    s = factory(path, dim, "l2")
+    s.add(x, ids=list(range(100)), metadata=metas)
+    s.delete([0, 1, 2])
+    s.delete(filter=Eq("path", "/x/50.wav"))
+    s.upsert(x[3:5] * 2.0, ids=[3, 200], metadata=[{"label": "up"}, {"label": "new"}])
+    before = [[(h.id, round(h.distance, 3)) for h in row] for row in s.search(q, k=10)]
+    records = {r.id: (r.vector, r.metadata) for r in s.get(list(range(300)))}
+    count = s.count()
+    s.close()
+    with factory(path, dim, "l2") as s2:
+        assert s2.count() == count, f"count() {s2.count()} after reopening, {count} before"
+        again = {r.id: (r.vector, r.metadata) for r in s2.get(list(range(300)))}
+        assert again.keys() == records.keys(), f"ids differ after reopening: {sorted(again.keys() ^ records.keys())}"
+        for i, (v, m) in records.items():
+            assert np.allclose(again[i][0], v, atol=1e-5), f"id {i}: vector changed after reopening"
+            assert again[i][1] == m, f"id {i}: metadata changed after reopening"
+        after = [[(h.id, round(h.distance, 3)) for h in row] for row in s2.search(q, k=10)]
+        assert [[i for i, _ in r] for r in after] == [[i for i, _ in r] for r in before], (
+            f"search results changed after reopening: {before} vs {after}"
+        )
+        assert s2.count(Eq("label", "up")) == 1, "filters do not work after reopening"
+        gen = s2.add(_rand(2, dim, 32))
+        assert not set(gen) & set(records), f"generated ids {gen} collide with stored ids after reopening"
+    with factory(path, dim, "l2") as s3:
+        assert s3.count() == count + 2, f"count() {s3.count()}: records added after reopening were lost"
+    _raises(
+        DimensionMismatchError, f"reopening a {dim}-d store with dim={dim + 1}", lambda: factory(path, dim + 1, "l2")
+    )
+    _raises(ConfigError, "reopening an l2 store with metric='ip'", lambda: factory(path, dim, "ip"))
+
+
+def _check_close(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """A with block closes (and saves) the store; using a closed store raises StoreError; closing twice is fine."""
+    path = workdir / "s"
+    with factory(path, dim, "cosine") as s:
+        s.add(_rand(4, dim, 33), ids=["a", "b", "c", "d"])
+    _raises(StoreError, "count() on a closed store", lambda: s.count())
+    _raises(StoreError, "search on a closed store", lambda: s.search(_rand(1, dim, 34)))
+    _raises(StoreError, "add on a closed store", lambda: s.add(_rand(1, dim, 35)))
+    s.close()
+    with factory(path, dim, "cosine") as s2:
+        assert s2.count() == 4, f"records added inside a with block were not saved (count {s2.count()})"
+
+
+def _check_search_params(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Per-query search parameters are accepted as a dict or SearchParams; unknown or invalid ones raise."""
+    with factory(workdir / "s", dim, "cosine") as s:
+        x = _rand(300, dim, 36)
+        s.add(x)
+        for params in ({"ef_search": 16, "nprobe": 2}, SearchParams(ef_search=200, nprobe=64), None):
+            rows = _assert_hits(s.search(x[:2], k=5, params=params), 2, f"params={params}")
+            assert all(len(r) == 5 for r in rows), f"params={params}: fewer than k hits"
+        _raises(ConfigError, "unknown search parameter", lambda: s.search(x[:1], params={"bogus": 1}))
+        _raises(ConfigError, "ef_search=0", lambda: s.search(x[:1], params={"ef_search": 0}))
+
+
+def _check_large_batch(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """One add call takes 10,000 vectors (batches, not one call per vector)."""
+    with factory(workdir / "s", dim, "ip") as s:
+        x = _rand(10_000, dim, 37)
+        ids = s.add(x, metadata=[{"i": i} for i in range(10_000)])
+        assert len(ids) == 10_000 and s.count() == 10_000, f"{len(ids)} ids, count() {s.count()}"
+        assert len(s.search(x[:3], k=10)[0]) == 10
+
+
+def _make_recall_check(min_recall: float, n: int, n_queries: int) -> Callable[[StoreFactory, Path, int], None]:
+    def check_recall(factory: StoreFactory, workdir: Path, dim: int) -> None:
+        base, queries = clustered_vectors(n, dim, n_queries=n_queries, seed=38)
+        ref = ExactStore(dim=dim, metric="cosine")
+        ref.add(base)
+        truth = [[h.id for h in row] for row in ref.search(queries, k=10)]
+        with factory(workdir / "s", dim, "cosine") as s:
+            for start in range(0, n, 1000):
+                s.add(base[start : start + 1000])
+            train = getattr(s, "train", None)
+            if callable(train) and not getattr(s, "is_trained", True):
+                train()
+            found = [[h.id for h in row] for row in s.search(queries, k=10)]
+        recall = recall_at_k(found, truth, 10)
+        assert recall >= min_recall, f"recall@10 = {recall:.3f} against ExactStore, below {min_recall}"
+
+    check_recall.__doc__ = f"recall@10 against ExactStore on {n} clustered vectors is at least {min_recall}."
+    return check_recall
+
+
+def store_checks(
+    *,
+    dim: int = 16,
+    metrics: Sequence[str] = ("cosine", "ip", "l2"),
+    id_types: Sequence[str] = ("int", "str"),
+    min_recall: float = 0.95,
+    recall_n: int = 5000,
+    recall_queries: int = 200,
+) -> list[tuple[str, StoreCheck]]:
+    """Every conformance check as ``(name, check)``; ``check(factory, workdir)`` raises ``AssertionError``.
+
+    Args:
+        dim: Vector dimension used by the checks (at least 4).
+        metrics: Metrics the backend supports (the score check runs for each).
+        id_types: Id kinds the backend supports.
+        min_recall: Lowest acceptable recall@10 against :class:`~audiovec.stores.ExactStore`.
+        recall_n: Size of the clustered data set of the recall check.
+        recall_queries: Queries of the recall check.
+
+    Raises:
+        ValueError: ``dim`` below 4 or an unknown metric or id type.
+    """
+    if dim < 4:
+        raise ValueError(f"dim must be at least 4, got {dim}")
+    if not set(metrics) <= {"cosine", "ip", "l2"} or not set(id_types) <= {"int", "str"}:
+        raise ValueError(f"unknown metric or id type in {metrics!r} / {id_types!r}")
+    recall = _make_recall_check(min_recall, recall_n, recall_queries)
+    table: list[tuple[str, Callable[..., None], tuple[Any, ...]]] = [
+        ("protocol", _check_protocol, ()),
+        ("empty_store", _check_empty_store, ()),
+        ("add_search", _check_add_search, ()),
+        ("scores", _check_scores, (tuple(metrics),)),
+        ("id_kinds", _check_id_kinds, (tuple(id_types),)),
+        ("get", _check_get, ()),
+        ("metadata_round_trip", _check_metadata_round_trip, ()),
+        ("k_larger_than_store", _check_k_larger_than_store, ()),
+        ("delete", _check_delete, ()),
+        ("upsert", _check_upsert, ()),
+        ("duplicate_ids", _check_duplicate_ids, ()),
+        ("wrong_dimension", _check_wrong_dimension, ()),
+        ("invalid_vectors", _check_invalid_vectors, ()),
+        ("filters", _check_filters, ()),
+        ("persistence", _check_persistence, ()),
+        ("close", _check_close, ()),
+        ("search_params", _check_search_params, ()),
+        ("large_batch", _check_large_batch, ()),
+        ("recall", recall, ()),
+    ]
+
+    def bind(fn: Callable[..., None], extra: tuple[Any, ...]) -> StoreCheck:
+        def check(factory: StoreFactory, workdir: Path) -> None:
+            fn(factory, Path(workdir), dim, *extra)
+
+        check.__name__ = check.__qualname__ = fn.__name__.lstrip("_")
+        check.__doc__ = fn.__doc__
+        return check
+
+    return [(name, bind(fn, extra)) for name, fn, extra in table]
+
+
+def check_vector_store(
+    factory: StoreFactory,
+    *,
+    dim: int = 16,
+    metrics: Sequence[str] = ("cosine", "ip", "l2"),
+    id_types: Sequence[str] = ("int", "str"),
+    min_recall: float = 0.95,
+    skip: Sequence[str] = (),
+    workdir: str | Path | None = None,
+) -> list[CheckResult]:
+    """Run every conformance check on the stores made by ``factory``.
+
+    Args:
+        factory: ``factory(path, dim, metric)`` creates the store at ``path`` or reopens it (see module docs).
+        dim: Vector dimension used by the checks.
+        metrics: Metrics the backend supports.
+        id_types: Id kinds the backend supports.
+        min_recall: Lowest acceptable recall@10 against ExactStore on clustered data.
+        skip: Names of checks to leave out (see :func:`store_checks`).
+        workdir: Scratch directory (a fresh sub-directory per check); default: a temporary directory.
+
+    Returns:
+        One :class:`CheckResult` per check run.
+
+    Raises:
+        AssertionError: At least one check failed; the message lists each failure.
+    """
+    results = []
+    with tempfile.TemporaryDirectory(prefix="audiovec-store-checks-") as tmp:
+        root = Path(workdir) if workdir is not None else Path(tmp)
+        for name, check in store_checks(dim=dim, metrics=metrics, id_types=id_types, min_recall=min_recall):
+            if name in skip:
+                continue
+            scratch = root / name
+            scratch.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            try:
+                check(factory, scratch)
+            except AssertionError as err:
+                results.append(CheckResult(name, False, str(err), time.perf_counter() - t0))
+            except Exception as err:  # a crash is a failure of the store, reported as such
+                results.append(CheckResult(name, False, f"{type(err).__name__}: {err}", time.perf_counter() - t0))
+            else:
+                results.append(CheckResult(name, True, "", time.perf_counter() - t0))
+    failed = [r for r in results if not r.passed]
+    if failed:
+        lines = "\n".join(f"  - {r.name}: {r.detail}" for r in failed)
+        raise AssertionError(f"{factory!r} failed {len(failed)} store conformance check(s):\n{lines}")
+    return results

@@ -1,0 +1,372 @@
+"""Vector-store speed benchmark: insert, build, search latency and throughput, recall, memory and disk.
+
+For ``--n`` clustered ``--dim``-d vectors (:func:`audiovec.testing._store_checks.clustered_vectors`, shaped like
+segment embeddings of audio files; pure Gaussian noise would make every ANN index look bad), and for every
+backend/index, it measures
+
+* batched insert throughput (vectors/s, ``--batch`` vectors per ``add`` call, with metadata), training excluded;
+* one-at-a-time insert throughput: the last ``--single`` vectors inserted with one ``add`` call each (the
+  seed-000 pattern), into the already-built store;
+* training time (IVF kinds train explicitly on the first ``train`` base vectors, a sample not otherwise added),
+  and build time: train + all inserts + the first save, from an empty store to a durable one;
+* single-query latency p50/p95 (``--latency-queries`` calls with one query each, k=10, metadata returned);
+* batched search throughput (all ``--queries`` queries in one call, k=10);
+* recall@10 against exact brute force (cosine), from the batched search;
+* filtered single-query latency p50 (``label == "class_07"``, 2 % of the records);
+* peak RSS of the worker process and on-disk size of the closed store.
+
+Each backend runs in its own worker process (clean peak RSS) with ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``
+set to ``--threads`` and ``faiss.omp_set_num_threads(--threads)``. The host's load average is recorded before
+and after each worker: on a shared machine it explains noisy numbers.
+
+Usage::
+
+    python benchmarks/store_speed.py                      # 100k x 512, every backend (~6-9 min on 2 cores)
+    python benchmarks/store_speed.py --n 20000 --dim 128  # a quick look
+    python benchmarks/store_speed.py --backends faiss-hnsw,faiss-ivf --threads 2
+
+Writes ``benchmarks/results/store_speed.json`` (``--out``) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+
+
+def backends(n: int) -> dict[str, dict[str, Any]]:
+    """Backend name -> store name, index config and IVF training sample size, scaled to ``n``."""
+    nlist = 2 ** round(math.log2(max(16.0, 4 * math.sqrt(n))))  # ~4 sqrt(n): 1024 for 100k
+    train = min(39 * nlist, n)
+    return {
+        "exact": {"store": "exact", "index": {"kind": "flat"}},
+        "faiss-flat": {"store": "faiss", "index": {"kind": "flat"}},
+        "faiss-hnsw": {"store": "faiss", "index": {"kind": "hnsw", "m": 16, "ef_construction": 64, "ef_search": 64}},
+        "faiss-ivf": {"store": "faiss", "index": {"kind": "ivf", "nlist": nlist, "nprobe": 16}, "train": train},
+        "faiss-ivf_sq8": {"store": "faiss", "index": {"kind": "ivf_sq8", "nlist": nlist, "nprobe": 16}, "train": train},
+        # PQ training is slow (64 k-means of 256 centroids): 20k vectors keep it to about a minute on 2 cores
+        "faiss-ivf_pq": {
+            "store": "faiss",
+            "index": {"kind": "ivf_pq", "nlist": nlist, "nprobe": 16, "pq_m": 64, "pq_nbits": 8},
+            "train": min(20000, n),
+        },
+    }
+
+
+def _status_mb(key: str) -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
+    return float("nan")
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS:")
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM belongs to the address space, which exec replaces; getrusage's ru_maxrss survives fork+exec on Linux
+    # and would report the driver's peak (the data generation) for every worker.
+    peak = _status_mb("VmHWM:")
+    return peak if peak == peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# --------------------------------------------------------------------------------------------- worker
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    import faiss
+    import numpy as np
+
+    from audiovec.stores import Eq, get_store
+    from audiovec.testing._store_checks import recall_at_k
+
+    faiss.omp_set_num_threads(args.threads)
+    work = Path(args.workdir)
+    base = np.load(work / "base.npy")
+    queries = np.load(work / "queries.npy")
+    gt = np.load(work / "gt.npy")
+    n, dim = base.shape
+    spec = backends(n)[args.worker]
+    rss_data = _rss_mb()
+    metas = [
+        {
+            "path": f"/data/audio/file_{i // 8:05d}.wav",
+            "label": f"class_{i % 50:02d}",
+            "group": i % 10,
+            "segment_start": float(i % 8),
+            "segment_end": float(i % 8) + 1.0,
+            "model": "synthetic-512",
+        }
+        for i in range(n)
+    ]
+    path = work / args.worker
+    shutil.rmtree(path, ignore_errors=True)
+    kwargs: dict[str, Any] = {"path": path, "dim": dim, "metric": "cosine", "index": spec["index"]}
+    if spec["store"] == "faiss":
+        kwargs["threads"] = args.threads
+    store = get_store(spec["store"], **kwargs)
+    single = min(args.single, n)
+    bulk = n - single
+    ids = np.arange(n, dtype=np.int64)
+
+    train_s = 0.0
+    c0 = time.process_time()
+    if spec.get("train"):
+        t0 = time.perf_counter()
+        store.train(base[: spec["train"]])  # type: ignore[attr-defined]
+        train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for s in range(0, bulk, args.batch):
+        e = min(s + args.batch, bulk)
+        store.add(base[s:e], ids=ids[s:e], metadata=metas[s:e])
+    batched_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for i in range(bulk, n):
+        store.add(base[i], ids=[i], metadata=metas[i])
+    single_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store.save()
+    save_s = time.perf_counter() - t0
+    build_cpu_s = time.process_time() - c0
+    assert store.count() == n
+
+    for i in range(20):  # warm-up
+        store.search(queries[i], k=10)
+    lat = []
+    for i in range(args.latency_queries):
+        q = queries[i % len(queries)]
+        t0 = time.perf_counter()
+        store.search(q, k=10)
+        lat.append(time.perf_counter() - t0)
+    flt = Eq("label", "class_07")
+    store.search(queries[0], k=10, filter=flt)  # builds the filter's id set once (cached until the next write)
+    flat_lat = []
+    for i in range(min(100, args.latency_queries)):
+        t0 = time.perf_counter()
+        store.search(queries[i % len(queries)], k=10, filter=flt)
+        flat_lat.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    rows = store.search(queries, k=10)
+    batch_q_s = time.perf_counter() - t0
+    recall = recall_at_k([[h.id for h in r] for r in rows], gt.tolist(), 10)
+    t0 = time.perf_counter()
+    store.close()
+    close_s = time.perf_counter() - t0
+    disk = _dir_mb(path)
+    shutil.rmtree(path, ignore_errors=True)
+    return {
+        "backend": args.worker,
+        "store": spec["store"],
+        "index": spec["index"],
+        "threads": args.threads,
+        "n": n,
+        "dim": dim,
+        "metric": "cosine",
+        "train_vectors": spec.get("train", 0),
+        "train_s": round(train_s, 3),
+        "insert_batch_size": args.batch,
+        "insert_batched_vectors": bulk,
+        "insert_batched_s": round(batched_s, 3),
+        "insert_batched_vps": round(bulk / batched_s, 1) if batched_s else None,
+        "insert_single_vectors": single,
+        "insert_single_s": round(single_s, 3),
+        "insert_single_vps": round(single / single_s, 1) if single_s else None,
+        "save_s": round(save_s, 3),
+        "build_s": round(train_s + batched_s + single_s + save_s, 3),
+        "build_cpu_s": round(build_cpu_s, 3),
+        "latency_queries": len(lat),
+        "latency_p50_ms": round(1000 * float(np.percentile(lat, 50)), 3),
+        "latency_p95_ms": round(1000 * float(np.percentile(lat, 95)), 3),
+        "filtered_latency_p50_ms": round(1000 * float(np.percentile(flat_lat, 50)), 3),
+        "filter": "label == 'class_07' (2% of records)",
+        "query_batch_size": len(queries),
+        "batched_qps": round(len(queries) / batch_q_s, 1),
+        "recall_at_10": round(recall, 4),
+        "k": 10,
+        "close_s": round(close_s, 3),
+        "rss_after_data_mb": round(rss_data, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "disk_mb": round(disk, 1),
+    }
+
+
+# --------------------------------------------------------------------------------------------- driver
+def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    import numpy as np
+
+    from audiovec.stores.base import exact_search, prepare_vectors
+    from audiovec.testing._store_checks import clustered_vectors
+
+    t0 = time.perf_counter()
+    base, queries = clustered_vectors(args.n, args.dim, n_queries=args.queries, seed=args.seed)
+    gen_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, gt = exact_search(
+        prepare_vectors(queries, args.dim, normalize=True),
+        prepare_vectors(base, args.dim, normalize=True),
+        10,
+        "cosine",
+    )
+    gt_s = time.perf_counter() - t0
+    np.save(work / "base.npy", base)
+    np.save(work / "queries.npy", queries)
+    np.save(work / "gt.npy", gt)
+    return {"generate_s": round(gen_s, 2), "ground_truth_s": round(gt_s, 2)}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = [
+        ("backend", "backend", "{}"),
+        ("index params", "params", "{}"),
+        ("thr", "threads", "{}"),
+        ("train s", "train_s", "{:.1f}"),
+        ("insert v/s (batch)", "insert_batched_vps", "{:,.0f}"),
+        ("insert v/s (1/call)", "insert_single_vps", "{:,.0f}"),
+        ("build s", "build_s", "{:.1f}"),
+        ("p50 ms", "latency_p50_ms", "{:.2f}"),
+        ("p95 ms", "latency_p95_ms", "{:.2f}"),
+        ("filt p50 ms", "filtered_latency_p50_ms", "{:.2f}"),
+        ("q/s (batch)", "batched_qps", "{:,.0f}"),
+        ("recall@10", "recall_at_10", "{:.3f}"),
+        ("peak RSS MB", "peak_rss_mb", "{:,.0f}"),
+        ("disk MB", "disk_mb", "{:,.1f}"),
+    ]
+    cells = []
+    for r in rows:
+        if "error" in r:
+            cells.append([r["backend"], "ERROR: " + r["error"][-60:]] + [""] * (len(head) - 2))
+            continue
+        idx = dict(r["index"])
+        kind = idx.pop("kind")
+        r = {**r, "params": kind + (" " + " ".join(f"{k}={v}" for k, v in idx.items()) if idx else "")}
+        cells.append([fmt.format(r[key]) if r.get(key) is not None else "-" for _, key, fmt in head])
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (h, _, _) in enumerate(head)]
+    line = lambda vals: " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
+    out = [line([h for h, _, _ in head]), "-+-".join("-" * w for w in widths)]
+    out += [line(c) for c in cells]
+    return "\n".join(out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=100_000, help="base vectors")
+    p.add_argument("--dim", type=int, default=512)
+    p.add_argument("--queries", type=int, default=1000, help="queries for throughput and recall")
+    p.add_argument("--latency-queries", type=int, default=200, help="single-query calls for p50/p95")
+    p.add_argument("--single", type=int, default=2000, help="vectors inserted one per call")
+    p.add_argument("--batch", type=int, default=10_000, help="vectors per batched add call")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--backends", default=",".join(backends(100_000)), help="comma-separated")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=int, default=900, help="seconds per backend")
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "store_speed.json")
+    p.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temporary one)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(names) - set(backends(args.n))
+    if unknown:
+        p.error(f"unknown backends {sorted(unknown)}; choose from {', '.join(backends(args.n))}")
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="store_speed-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        info = prepare(args, work)
+        print(f"data: {args.n} x {args.dim} clustered, {args.queries} queries ({info})", flush=True)
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(args.threads),
+            "OPENBLAS_NUM_THREADS": str(args.threads),
+            "MKL_NUM_THREADS": str(args.threads),
+        }
+        rows = []
+        for name in names:
+            cmd = [sys.executable, __file__, "--worker", name, "--workdir", str(work), "--threads", str(args.threads),
+                   "--single", str(args.single), "--batch", str(args.batch),
+                   "--latency-queries", str(args.latency_queries)]  # fmt: skip
+            load_before = _load()
+            t0 = time.perf_counter()
+            try:
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+                if done.returncode:
+                    row: dict[str, Any] = {"backend": name, "error": done.stderr.strip()[-2000:]}
+                else:
+                    row = json.loads(done.stdout.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                row = {"backend": name, "error": f"timed out after {args.timeout} s"}
+            row["worker_wall_s"] = round(time.perf_counter() - t0, 1)
+            row["load_avg_before"], row["load_avg_after"] = load_before, _load()
+            rows.append(row)
+            status = "error" if "error" in row else f"recall@10={row['recall_at_10']}"
+            print(f"  {name}: {row['worker_wall_s']} s, {status}, load {load_before} -> {row['load_avg_after']}",
+                  flush=True)  # fmt: skip
+    result = {
+        "benchmark": "store_speed",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data": {
+            "n": args.n,
+            "dim": args.dim,
+            "queries": args.queries,
+            "generator": "audiovec.testing._store_checks.clustered_vectors",
+            "seed": args.seed,
+            **info,
+        },
+        "settings": {
+            "threads": args.threads,
+            "insert_batch_size": args.batch,
+            "insert_single_vectors": args.single,
+            "latency_queries": args.latency_queries,
+            "k": 10,
+            "metric": "cosine",
+        },
+        "host": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "total_s": round(time.perf_counter() - t_start, 1),
+        "results": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print(
+        f"{args.n:,} x {args.dim}-d clustered vectors, cosine, k=10, threads={args.threads}; inserts in batches of "
+        f"{args.batch:,} (training excluded) and {args.single:,} one-vector calls; latency = one query per call "
+        f"({args.latency_queries} calls); q/s = {args.queries} queries in one call"
+    )
+    print(table(rows))
+    print(f"\nwritten to {args.out} ({result['total_s']} s)")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,9 @@
 """The ``audiovec`` command line.
 
 Commands:
+    ``audiovec bench --demo``          the benchmark on the bundled demo set (MFCC + FAISS + installed models)
+    ``audiovec bench CONFIG.toml``     a benchmark described by a config file
+    ``audiovec report RESULTS_DIR``    (re)draw the HTML report and plots of a finished benchmark
     ``audiovec embed PATH... -o OUT``  embed files/folders into pooled vectors (``.npz`` or ``.jsonl``)
     ``audiovec embed --demo -o OUT``   the same on the bundled demo set (no data needed)
     ``audiovec list``                  registered embedders (and stores) with where they come from
@@ -84,6 +87,74 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Embedders whose weights ship with their PyPI package, added to ``bench --demo`` when installed.
+_OFFLINE_MODELS = ("resemblyzer", "birdnet")
+
+
+def _demo_config(args: argparse.Namespace) -> Any:
+    from audiovec.benchmark import BenchmarkConfig, EmbedderEntry, StoreEntry
+    from audiovec.embedders import registry as embedders
+    from audiovec.stores import registry as stores
+
+    entries = [EmbedderEntry(name="mfcc", poolings=["mean_std+l2", "linear_concat:16"])]
+    for name in _OFFLINE_MODELS:
+        try:
+            embedders.load(name)
+        except AudiovecError as err:
+            log.info("demo: %s not used (%s)", name, err)
+            continue
+        entries.append(EmbedderEntry(name=name, poolings=["mean+l2"]))
+    store_entries = [StoreEntry(name="faiss", index="flat"), StoreEntry(name="faiss", index="hnsw")]
+    try:
+        stores.load("milvus")
+        store_entries.append(StoreEntry(name="milvus", index="flat", label="milvus-lite/flat"))
+    except AudiovecError as err:
+        log.info("demo: Milvus Lite not used (%s)", err)
+    return BenchmarkConfig(
+        name="demo",
+        embedders=entries,
+        stores=store_entries,
+        sizes=[9, 18, 42],
+        output_dir=args.output or "audiovec-demo",
+        progress=not args.no_progress,
+    )
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from audiovec.benchmark import Benchmark, load_config
+    from audiovec.benchmark.report import error_free, write_report
+
+    if args.demo == bool(args.config):
+        print("audiovec bench: give a CONFIG file or --demo (not both)", file=sys.stderr)
+        return 2
+    if args.demo:
+        cfg = _demo_config(args)
+    else:
+        cfg = load_config(args.config, output_dir=args.output)
+        if args.no_progress:
+            cfg = cfg.model_copy(update={"progress": False})
+    if args.limit:
+        cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"limit": args.limit})})
+    result = Benchmark(cfg).run()
+    print(result.summary())
+    if not args.no_report:
+        path = write_report(result)
+        print(f"report: {path}")
+    print(f"results: {cfg.output_dir}")
+    failed = int((~error_free(result.files)).sum()) if len(result.files) else 0
+    model_errors = int((~error_free(result.models)).sum()) if len(result.models) and "error" in result.models else 0
+    return 1 if failed or model_errors else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from audiovec.benchmark import BenchmarkResult
+    from audiovec.benchmark.report import write_report
+
+    result = BenchmarkResult.load(args.results)
+    print(f"report: {write_report(result, args.results)}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from audiovec.embedders import registry as embedders
 
@@ -130,6 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("bench", help="compare embedders and stores (speed, memory, search, quality)")
+    p.add_argument("config", nargs="?", help="benchmark config (.toml or .json)")
+    p.add_argument("--demo", action="store_true", help="run on the bundled demo set with the default models")
+    p.add_argument("-o", "--output", help="results folder (overrides the config's output_dir)")
+    p.add_argument("--limit", type=int, help="use only this many files (stratified subset)")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report and plots")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("report", help="write the HTML report and plots of a results folder")
+    p.add_argument("results", help="folder written by `audiovec bench`")
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("embed", help="embed audio files or folders into vectors")
     p.add_argument("paths", nargs="*", help="audio files and/or folders")
     p.add_argument("--demo", action="store_true", help="also embed the bundled demo set (42 drum clips)")
@@ -169,7 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(level)  # the benchmark lowers the audiovec logger's level for its log file
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[console])
     try:
         return int(args.func(args))
     except AudiovecError as err:

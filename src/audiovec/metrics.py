@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,7 +231,11 @@ def linear_probe_accuracy(
         k = max(2, min(n_splits, int(n_classes_min)))
         splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels)
     accs = []
-    for train, test in splits:
+    with warnings.catch_warnings():
+        # "the least populated class has only N members": expected with small classes, and visible in the fold count
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        folds = list(splits)
+    for train, test in folds:
         if len(np.unique(labels[train])) < 2 or len(test) == 0:
             continue
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))

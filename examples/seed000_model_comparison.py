@@ -1,0 +1,48 @@
+"""Seed 000's six-model comparison as one script: Wav2Vec2, VGGish, OpenL3, YAMNet, CLAP, AST (+ MFCC baseline).
+
+Each model is used only if it can be built here (its extra installed and its weights reachable: a hub id with
+internet, or a local path given with --weights NAME=PATH); the others are recorded as failed in the results with
+the reason — no dummy model ever stands in. Seed 000's per-file measurements, its Milvus insertion, its scaling
+sweep (5, 25, 50, 100, 250 files) and its weighted ranking are all part of the run.
+
+Run: python examples/seed000_model_comparison.py --dataset DIR [--weights yamnet=../shared/models/yamnet.tflite]
+     [--store milvus] [--sizes 5 25 50 100 250]
+Without --dataset it runs on the bundled demo drums.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from audiovec.benchmark import Benchmark, BenchmarkConfig, DatasetConfig, EmbedderEntry, StoreEntry
+from audiovec.benchmark.report import write_report
+
+SIX = ["wav2vec2", "vggish", "openl3", "yamnet", "clap", "ast"]
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--dataset", help="folder with one sub-folder per class (default: bundled demo drums)")
+ap.add_argument("--weights", action="append", default=[], help="NAME=PATH of local weights, e.g. yamnet=model.tflite")
+ap.add_argument("--store", default="faiss", choices=["faiss", "milvus", "exact"])
+ap.add_argument("--sizes", type=int, nargs="*", default=[5, 25])
+ap.add_argument("--out", default="results/seed000")
+args = ap.parse_args()
+
+weights = dict(w.split("=", 1) for w in args.weights)
+embedders = [EmbedderEntry(name="mfcc", poolings=["mean+l2"])]
+embedders += [EmbedderEntry(name=n, params={"model": weights[n]} if n in weights else {}) for n in SIX]
+cfg = BenchmarkConfig(
+    name="seed000",
+    dataset=DatasetConfig(kind="folder", path=args.dataset) if args.dataset else DatasetConfig(kind="demo"),
+    embedders=embedders,
+    stores=[StoreEntry(name=args.store, index="flat")],
+    sizes=args.sizes,
+    output_dir=args.out,
+    progress=False,
+)
+result = Benchmark(cfg).run()
+print(result.summary())
+print("models that could not be used here:")
+for _, m in result.models.iterrows():
+    if isinstance(m.get("error"), str) and m["error"]:
+        print(f"  {m['embedder']}: {m['error'][:160]}")
+print(f"report: {write_report(result)}")

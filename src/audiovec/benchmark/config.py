@@ -1,0 +1,258 @@
+"""Benchmark configuration: pydantic models, validated early, loaded from TOML/JSON and saved with the results.
+
+A complete config in TOML::
+
+    name = "drums"
+    output_dir = "results/drums"
+    k = 10
+    sizes = [25, 100, 250]
+
+    [dataset]
+    kind = "manifest"                    # demo | folder | manifest | fsdd | list
+    path = "../shared/data/drums/metadata.tsv"
+    group_col = "kit"
+
+    [[embedders]]
+    name = "mfcc"
+    poolings = ["mean_std+l2", "linear_concat:16"]
+
+    [[embedders]]
+    name = "yamnet"
+    params = { model = "../shared/models/yamnet.tflite" }
+
+    [[stores]]
+    name = "faiss"
+    index = "hnsw"
+
+    [[stores]]
+    name = "milvus"
+    params = { uri = "milvus.db" }
+
+    [weights]                            # optional; default: the seed-000 weights
+    extract_s = 35
+    top1_acc = 30
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from audiovec.errors import ConfigError
+from audiovec.metrics import DEFAULT_WEIGHTS, METRICS
+from audiovec.pooling import Pipeline
+
+__all__ = ["BenchmarkConfig", "DatasetConfig", "EmbedderEntry", "StoreEntry", "load_config"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Model):
+    """Which audio to benchmark on.
+
+    Attributes:
+        kind: ``demo`` (bundled drums), ``folder`` (label = sub-folder), ``manifest`` (CSV/TSV), ``fsdd``
+            (Free Spoken Digit Dataset folder) or ``list`` (explicit paths).
+        path: Folder or manifest (not for ``demo``/``list``).
+        paths / labels / groups: For ``list``.
+        label_col / group_col / path_col: Manifest columns.
+        group_pattern: For ``folder``: regex whose first group, applied to the file stem, is the group.
+        label: For ``fsdd``: ``digit`` (group = speaker) or ``speaker`` (group = digit).
+        limit: Use only this many items (stratified subset) — handy for quick runs.
+    """
+
+    kind: Literal["demo", "folder", "manifest", "fsdd", "list"] = "demo"
+    path: str | None = None
+    paths: list[str] | None = None
+    labels: list[str] | None = None
+    groups: list[str] | None = None
+    path_col: str = "path"
+    label_col: str | None = "label"
+    group_col: str | None = None
+    group_pattern: str | None = None
+    label: Literal["digit", "speaker"] = "digit"
+    limit: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetConfig:
+        if self.kind in ("folder", "manifest", "fsdd") and not self.path:
+            raise ValueError(f"dataset kind {self.kind!r} needs 'path'")
+        if self.kind == "list" and not self.paths:
+            raise ValueError("dataset kind 'list' needs 'paths'")
+        return self
+
+
+class EmbedderEntry(_Model):
+    """One embedder to compare, with the poolings to evaluate its frames with.
+
+    Attributes:
+        name: Registry name.
+        params: Embedder parameters.
+        label: Display name (default: the name, plus parameters when the same name appears twice).
+        poolings: Pooling specs (``MODE[:N][+l2]``, see :meth:`audiovec.Pipeline.parse`); each is evaluated.
+        segments: Optional ``"WINDOW[:HOP]"`` applied with every pooling (one vector per segment).
+    """
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    poolings: list[str] = Field(default_factory=lambda: ["mean+l2"])
+    segments: str | None = None
+
+    @field_validator("poolings")
+    @classmethod
+    def _poolings(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one pooling")
+        for p in v:
+            Pipeline.parse(p)  # raises ConfigError (a ValueError) on a bad spec
+        return v
+
+    def pipelines(self) -> list[Pipeline]:
+        """The pooling pipelines to evaluate."""
+        return [Pipeline.parse(p, self.segments) for p in self.poolings]
+
+
+class StoreEntry(_Model):
+    """One vector store (and index) to compare.
+
+    Attributes:
+        name: Registry name (``exact``, ``faiss``, ``milvus``...).
+        index: Index kind or config (``flat``, ``hnsw``, ``{"kind": "ivf", "nlist": 64}``...).
+        params: Other constructor arguments (``uri`` for Milvus, ``threads`` for FAISS...).
+        search_params: Per-query search parameters (``ef_search``, ``nprobe``).
+        label: Display name.
+    """
+
+    name: str
+    index: str | dict[str, Any] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    search_params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    def display(self) -> str:
+        """Display name, e.g. ``faiss/hnsw``."""
+        if self.label:
+            return self.label
+        if self.index is None:
+            return self.name
+        kind = self.index if isinstance(self.index, str) else str(self.index.get("kind", "custom"))
+        return f"{self.name}/{kind}"
+
+
+class BenchmarkConfig(_Model):
+    """Everything a benchmark run needs; saved as ``config.json`` next to the results.
+
+    Attributes:
+        name: Run name.
+        dataset: The audio.
+        embedders: Embedders to compare (default: MFCC).
+        stores: Vector stores to compare (default: FAISS flat).
+        metric: Similarity for search and quality: ``cosine`` (default), ``ip`` or ``l2``.
+        k: Neighbours for top-k / precision / mAP / recall.
+        sizes: Data sizes (number of files) for the scaling sweep; empty = no sweep.
+        n_latency_queries: Single-query searches timed per store.
+        linear_probe: Also report a group-aware logistic-regression probe.
+        bootstrap: Resamples for confidence intervals.
+        weights: Ranking weights (metric → weight); default: the seed-000 weights.
+        output_dir: Where results and the report go.
+        cache_dir: Embedding cache (default ``<output_dir>/cache``; set to share across runs).
+        trace_memory: Measure tracemalloc peaks during extraction (slower, but what seed 000 reported).
+        progress: Show progress bars.
+        seed: Random seed (subsets, bootstrap, t-SNE).
+    """
+
+    name: str = "benchmark"
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    embedders: list[EmbedderEntry] = Field(default_factory=lambda: [EmbedderEntry(name="mfcc")])
+    stores: list[StoreEntry] = Field(default_factory=lambda: [StoreEntry(name="faiss", index="flat")])
+    metric: Literal["cosine", "ip", "l2"] = "cosine"
+    k: int = Field(10, ge=1, le=1000)
+    sizes: list[int] = Field(default_factory=list)
+    n_latency_queries: int = Field(200, ge=1)
+    linear_probe: bool = True
+    bootstrap: int = Field(1000, ge=10)
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    output_dir: str = "audiovec-results"
+    cache_dir: str | None = None
+    trace_memory: bool = True
+    progress: bool = True
+    seed: int = 0
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = [m for m in v if m not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metrics in weights: {unknown}; known: {sorted(METRICS)}")
+        if sum(v.values()) <= 0:
+            raise ValueError("weights must sum to a positive number")
+        return v
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: list[int]) -> list[int]:
+        if any(s < 2 for s in v):
+            raise ValueError("sizes must be >= 2")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _labels_unique(self) -> BenchmarkConfig:
+        for entries, what in ((self.embedders, "embedder"), (self.stores, "store")):
+            if not entries:
+                raise ValueError(f"at least one {what}")
+        names = [_embedder_label(e, self.embedders) for e in self.embedders]
+        if len(set(names)) != len(names):
+            raise ValueError(f"embedder labels must be unique, got {names}; set 'label'")
+        stores = [s.display() for s in self.stores]
+        if len(set(stores)) != len(stores):
+            raise ValueError(f"store labels must be unique, got {stores}; set 'label'")
+        return self
+
+    def embedder_label(self, entry: EmbedderEntry) -> str:
+        """Display name of an embedder entry."""
+        return _embedder_label(entry, self.embedders)
+
+
+def _embedder_label(entry: EmbedderEntry, all_entries: list[EmbedderEntry]) -> str:
+    if entry.label:
+        return entry.label
+    if sum(e.name == entry.name for e in all_entries) > 1 and entry.params:
+        return entry.name + "(" + ",".join(f"{k}={v}" for k, v in sorted(entry.params.items())) + ")"
+    return entry.name
+
+
+def load_config(path: str | os.PathLike[str], **overrides: Any) -> BenchmarkConfig:
+    """Read a benchmark config from ``.toml`` or ``.json``; relative paths stay relative to the working dir.
+
+    Raises:
+        ConfigError: Unreadable file or invalid config (the message lists every problem).
+    """
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read config {p}: {err}") from err
+    try:
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover
+                import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+            data = tomllib.loads(text.decode())
+    except ValueError as err:
+        raise ConfigError(f"cannot parse config {p}: {err}") from err
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return BenchmarkConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"invalid benchmark config {p}:\n{err}") from None

@@ -1,0 +1,189 @@
+"""The Benchmark harness on real audio: tables, the group rule, caching/resume, failures, ranking, config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audiovec import Pipeline, get_embedder, load
+from audiovec.benchmark import (
+    Benchmark,
+    BenchmarkConfig,
+    BenchmarkResult,
+    DatasetConfig,
+    EmbedderEntry,
+    StoreEntry,
+    load_config,
+)
+from audiovec.data import demo_dir
+from audiovec.datasets import demo_dataset
+from audiovec.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    cfg = BenchmarkConfig(
+        name="t",
+        embedders=[
+            EmbedderEntry(name="mfcc", poolings=["mean_std+l2", "linear_concat:8"]),
+            EmbedderEntry(name="no-such-model"),
+        ],
+        stores=[
+            StoreEntry(name="faiss", index="flat"),
+            StoreEntry(name="exact"),
+            StoreEntry(name="faiss", index="hnsw"),
+        ],
+        sizes=[9, 21],
+        k=5,
+        bootstrap=200,
+        output_dir=str(out),
+        progress=False,
+    )
+    return Benchmark(cfg).run(), out
+
+
+def test_extraction_table_has_a_row_per_file_and_the_measurements(demo_run):
+    result, _ = demo_run
+    files = result.files
+    assert len(files) == 42 and set(files["embedder"]) == {"mfcc"}
+    assert (files["error"] == "").all()
+    for col in ("extract_s", "rtf", "duration_s", "size_bytes", "peak_mem_mb", "peak_rss_mb", "cpu_percent", "dim"):
+        assert files[col].notna().all(), col
+    assert (files["dim"] == 20).all() and (files["rtf"] > 1).all()
+    sizes = [p.stat().st_size for p in sorted(demo_dir().rglob("*.flac"))]
+    assert sorted(files["size_bytes"]) == sorted(sizes)
+
+
+def test_a_model_that_cannot_load_is_recorded_not_faked(demo_run):
+    result, _ = demo_run
+    models = result.models.set_index("embedder")
+    assert "UnknownPluginError" in models.loc["no-such-model", "error"]
+    assert models.loc["mfcc", "files_ok"] == 42 and models.loc["mfcc", "error"] == ""
+    assert "no-such-model" not in set(result.quality["embedder"])
+
+
+def _reference_top1(x, labels, groups):
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sim = xn @ xn.T
+    sim[groups[:, None] == groups[None, :]] = -np.inf
+    valid = [(labels == labels[i])[groups != groups[i]].any() for i in range(len(x))]
+    hits = labels[sim.argmax(1)] == labels
+    return hits[valid].mean(), int(np.sum(valid))
+
+
+def test_quality_follows_the_group_rule_and_matches_a_reference(demo_run):
+    result, _ = demo_run
+    ds = demo_dataset()
+    emb, pipe = get_embedder("mfcc"), Pipeline.parse("mean_std+l2")
+    x = np.stack([pipe(emb.embed(load(it.path))).vectors[0] for it in ds])
+    labels = np.array([it.label for it in ds])
+    groups = np.array([it.group for it in ds])
+    ref, n_valid = _reference_top1(x, labels, groups)
+    row = result.quality.set_index("pooling").loc["mean_std+l2"]
+    assert row["n_queries"] == n_valid == 36  # hand_percussion (one kit only) has no allowed relevant item
+    assert row["top1_acc"] == pytest.approx(ref)
+    assert row["top1_acc_lo"] <= row["top1_acc"] <= row["top1_acc_hi"]
+    assert 0 <= row["map_at_k"] <= row["topk_acc"] <= 1
+    assert 0 <= row["separation_auc"] <= 1 and row["linear_probe_folds"] >= 2
+
+
+def test_store_rows_exact_recall_and_quality_through_the_store(demo_run):
+    result, _ = demo_run
+    st = result.stores
+    assert len(st) == 2 * 3 and (st["error"] == "").all()
+    assert (st.loc[st["store"] != "faiss/hnsw", "ann_recall"] == 1.0).all()
+    assert (st["ann_recall"] >= 0.9).all()
+    q = result.quality.set_index("pooling")["top1_acc"]
+    for _, row in st[st["store"] != "faiss/hnsw"].iterrows():
+        # every vector is a query here (n_latency_queries >= 42), so the store-side top-1 equals exact search
+        assert row["store_top1_acc"] == pytest.approx(q[row["pooling"]])
+    for col in ("insert_vps", "search_p50_ms", "search_p99_ms", "search_qps", "bytes_per_vector"):
+        assert (st[col] > 0).all(), col
+    assert (st["search_p50_ms"] <= st["search_p99_ms"]).all()
+    lc = st[st["pooling"] == "linear_concat(8)"]
+    assert (lc["bytes_per_vector"] >= 160 * 4).all()  # 8 x 20 float32 per vector at least
+
+
+def test_scaling_growth_and_ranking(demo_run):
+    result, _ = demo_run
+    sc = result.scaling
+    assert sorted(set(sc["size"])) == [9, 21, 42]
+    per_size = sc.groupby("size")["extract_s_total"].first()
+    assert per_size[9] < per_size[21] < per_size[42]
+    g = result.growth
+    ext = g[(g["quantity"] == "extract_s_total")]
+    assert (ext["exponent"] > 0.5).all() and (ext["r2_linear"] > 0.8).all()
+    r = result.ranking
+    assert list(r["rank"]) == list(range(1, len(r) + 1))
+    assert r["score"].is_monotonic_decreasing and r["score"].between(0, 100).all()
+
+
+def test_results_are_saved_and_reload(demo_run):
+    result, out = demo_run
+    for name in ("files", "quality", "stores", "ranking"):
+        for ext in ("csv", "parquet", "json"):
+            assert (out / f"{name}.{ext}").is_file()
+    assert json.loads((out / "config.json").read_text())["name"] == "t"
+    assert "benchmark done" in (out / "benchmark.log").read_text()
+    again = BenchmarkResult.load(out)
+    pd.testing.assert_frame_equal(again.quality, result.quality, check_dtype=False)
+    assert set(again.embeddings) == set(result.embeddings) and set(again.distances) == set(result.distances)
+    assert "[ranking]" in again.summary()
+
+
+def test_second_run_reuses_the_cache_and_gives_the_same_quality(demo_run, tmp_path):
+    result, out = demo_run
+    cfg = result.config.model_copy(update={"output_dir": str(tmp_path), "cache_dir": str(out / "cache"), "sizes": []})
+    again = Benchmark(cfg).run()
+    assert again.files["cached"].all()
+    np.testing.assert_allclose(again.files["extract_s"], result.files["extract_s"])  # measured once, kept
+    pd.testing.assert_series_equal(again.quality["top1_acc"], result.quality["top1_acc"])
+
+
+def test_a_bad_file_is_recorded_and_the_rest_evaluated(tmp_path):
+    folder = tmp_path / "set"
+    for lab in ("kick", "snare", "hihat"):
+        shutil.copytree(demo_dir() / lab, folder / lab)
+    (folder / "kick" / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    cfg = BenchmarkConfig(
+        dataset=DatasetConfig(kind="folder", path=str(folder), group_pattern=r"^(.+?)__"),
+        stores=[StoreEntry(name="exact")], output_dir=str(tmp_path / "out"), progress=False, bootstrap=50,
+    )  # fmt: skip
+    result = Benchmark(cfg).run()
+    bad = result.files[result.files["error"] != ""]
+    assert list(bad["path"]) == [str(folder / "kick" / "broken.wav")]
+    assert "AudioDecodeError" in bad["error"].iloc[0]
+    assert result.quality["n_vectors"].iloc[0] == 18
+
+
+def test_config_validation_and_toml(tmp_path):
+    toml = tmp_path / "bench.toml"
+    toml.write_text(
+        'name = "x"\nk = 3\nsizes = [10, 5]\n[dataset]\nkind = "demo"\nlimit = 12\n'
+        '[[embedders]]\nname = "mfcc"\nparams = { n_mfcc = 13 }\npoolings = ["mean", "max+l2"]\n'
+        '[[stores]]\nname = "faiss"\nindex = "hnsw"\n[weights]\nextract_s = 1\ntop1_acc = 2\n'
+    )
+    cfg = load_config(toml, output_dir=str(tmp_path / "o"))
+    assert cfg.sizes == [5, 10] and cfg.embedders[0].params == {"n_mfcc": 13} and cfg.output_dir == str(tmp_path / "o")
+    assert cfg.stores[0].display() == "faiss/hnsw"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[embedders]]\nname = "mfcc"\npoolings = ["median"]\n[weights]\nspeed = 1\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert "median" in str(err.value) and "speed" in str(err.value)
+    with pytest.raises(ConfigError, match="needs 'path'"):
+        load_config(_write(tmp_path / "c.json", {"dataset": {"kind": "folder"}}))
+    with pytest.raises(ConfigError, match="unique"):
+        load_config(_write(tmp_path / "d.json", {"stores": [{"name": "faiss"}, {"name": "faiss"}]}))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path

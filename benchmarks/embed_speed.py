@@ -31,6 +31,9 @@ DEFAULT_AUDIO = HERE.parent.parent / "shared" / "data" / "music" / "jamendo_1126
 DEFAULT_EMBEDDERS: list[tuple[str, dict[str, object]]] = [
     ("mfcc", {}),
     ("logmel", {}),
+    ("yamnet", {"model": str(HERE.parent.parent / "shared" / "models" / "yamnet.tflite")}),
+    ("birdnet", {}),
+    ("resemblyzer", {}),
 ]
 
 
@@ -65,7 +68,15 @@ def worker(name: str, params: dict[str, object], audio_path: str, seconds: float
         times.append(time.perf_counter() - t0)
         frames = len(fe)
     med = statistics.median(times)
+    extra: dict[str, object] = {}
+    if name == "yamnet" and str(params.get("model", "")).endswith(".tflite"):
+        # our pipeline's overhead: the bare ai-edge-litert interpreter on the same waveform, same process
+        from audiovec.embedders.yamnet import time_bare_interpreter
+
+        bare = statistics.median(time_bare_interpreter(str(params["model"]), audio, repeats=repeats))
+        extra = {"bare_interpreter_s": bare, "vs_bare": med / bare}
     return {
+        **extra,
         "embedder": name,
         "params": params,
         "spec": emb.spec().model_dump(mode="json"),
@@ -134,7 +145,10 @@ def main() -> int:
     out.write_text(json.dumps({"environment": env, "results": rows}, indent=2))
 
     print(f"audio: {Path(args.audio).name}, first {args.seconds:g} s; {os.cpu_count()} CPU(s); median of {args.repeats}")
-    header = f"{'embedder':<12} {'dim':>5} {'frames':>7} {'load s':>8} {'embed s':>9} {'RTF':>9} {'vs mfcc':>8} {'peak RSS MB':>12}"
+    header = (
+        f"{'embedder':<12} {'dim':>5} {'frames':>7} {'load s':>8} {'embed s':>9} {'RTF':>9} {'vs mfcc':>8} "
+        f"{'peak RSS MB':>12} {'ours/bare':>9}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -144,7 +158,8 @@ def main() -> int:
         ratio = r["rtf"] / baseline["rtf"] if baseline else float("nan")
         print(
             f"{r['embedder']:<12} {r['dim']:>5} {r['frames']:>7} {r['load_s']:>8.3f} {r['embed_s_median']:>9.4f} "
-            f"{r['rtf']:>9.0f} {ratio:>8.2f} {r['peak_rss_mb']:>12.0f}"
+            f"{r['rtf']:>9.0f} {ratio:>8.2f} {r['peak_rss_mb']:>12.0f} "
+            + (f"{r['vs_bare']:>9.2f}" if "vs_bare" in r else f"{'':>9}")
         )
     print(f"wrote {out}")
     return 0

@@ -52,7 +52,10 @@ class Embedder(Protocol):
         hop_s: Step between frames in seconds.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Registry name of the model family (a class attribute in implementations)."""
+        ...
 
     @property
     def sample_rate(self) -> int:

@@ -391,7 +391,10 @@ class VectorStore(Protocol):
         name: Registry name of the backend (``"exact"``, ``"faiss"``, ``"milvus"``).
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Registry name of the backend (a class attribute in implementations)."""
+        ...
 
     @property
     def dim(self) -> int:

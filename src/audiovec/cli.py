@@ -8,6 +8,8 @@ Commands:
     ``audiovec embed --demo -o OUT``   the same on the bundled demo set (no data needed)
     ``audiovec list``                  registered embedders (and stores) with where they come from
     ``audiovec info FILE...``          sample rate, channels and duration of audio files
+    ``audiovec fingerprint index DIR --db PATH``   index a music collection (landmark fingerprints + vectors)
+    ``audiovec identify FILE --db PATH``           identify a recording from an excerpt (docs/identification.md)
 
 Exit status: 0 on success, 1 when some files failed (their errors are listed and written to the output),
 2 on usage or configuration errors.
@@ -245,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show format, sample rate, channels and duration of audio files")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=_cmd_info)
+
+    from audiovec.cli_identify import add_commands
+
+    add_commands(sub)  # fingerprint index/remove/info, identify
     return parser
 
 

@@ -1,0 +1,614 @@
+"""A persistent landmark index: sorted NumPy arrays, memory-mappable, with add and remove of tracks.
+
+Layout in memory: three parallel arrays sorted by hash: ``hashes uint32[n]``, ``tracks uint32[n]`` (a slot per
+track) and ``times uint32[n]`` (anchor frame), 12 bytes per landmark. Looking up a query hash is two binary
+searches (``np.searchsorted``); new tracks are merged in with one ``np.insert`` per array; removing a track is
+one boolean mask.
+
+Layout on disk (a folder)::
+
+    manifest.json         format version, config, track table, names of the current array files
+    hashes-<gen>.npy      the sorted arrays, plain .npy so they can be memory-mapped
+    tracks-<gen>.npy
+    times-<gen>.npy
+
+:meth:`FingerprintIndex.save` writes a new generation of array files, then replaces ``manifest.json`` atomically
+(``os.replace``) and deletes the previous generation, so a crash never leaves a half-written index.
+
+Matching (Wang 2003): every query hash is looked up; each hit gives a ``(track, ref_time - query_time)`` pair;
+for each track the score is the height of the best time-offset bin (two adjacent 16 ms bins are merged, which
+absorbs the ±1 frame jitter of peaks), and that bin gives the query's position in the track.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audiovec.audio import Audio, AudioSource
+from audiovec.errors import ConfigError, DuplicateIdError, StoreError
+from audiovec.fingerprint._config import FingerprintConfig
+from audiovec.fingerprint._hashes import Fingerprints, fingerprint, fingerprint_file
+
+__all__ = ["FingerprintIndex", "FingerprintMatch", "IndexStats", "TrackInfo"]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_MANIFEST = "manifest.json"
+_ARRAYS = ("hashes", "tracks", "times")
+_BYTES_PER_LANDMARK = 12
+_MAX_HITS = 20_000_000  # bounds the memory of one match (about 40 bytes per hit)
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """One indexed track.
+
+    Attributes:
+        track_id: The caller's id.
+        duration: Seconds of audio fingerprinted.
+        n_hashes: Landmarks stored for it.
+        metadata: The caller's metadata (a JSON object).
+    """
+
+    track_id: str
+    duration: float
+    n_hashes: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FingerprintMatch:
+    """How well a query matches one indexed track.
+
+    Attributes:
+        track_id: The track.
+        score: Query landmarks that agree on the best time offset (two adjacent 16 ms offset bins merged).
+        offset: Where the query starts inside the track, in seconds (negative when the query starts before it).
+        offset_frames: The same in frames of ``config.hop_length`` samples.
+        hits: All landmark hits on this track, whatever their offset.
+        query_hashes: Landmarks in the query.
+        metadata: The track's metadata.
+    """
+
+    track_id: str
+    score: int
+    offset: float
+    offset_frames: int
+    hits: int
+    query_hashes: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> float:
+        """Fraction of the query's landmarks consistent with this match, in [0, 1]."""
+        return min(1.0, self.score / self.query_hashes) if self.query_hashes else 0.0
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Size of an index.
+
+    Attributes:
+        tracks: Tracks indexed.
+        landmarks: Landmarks (hashes) stored.
+        audio_seconds: Seconds of audio indexed.
+        bytes: Size of the landmark arrays (in memory and on disk: 12 bytes per landmark).
+    """
+
+    tracks: int
+    landmarks: int
+    audio_seconds: float
+    bytes: int
+
+    @property
+    def kb_per_minute(self) -> float:
+        """Index size in kB (1000 bytes) per minute of audio."""
+        return self.bytes / 1000 / (self.audio_seconds / 60) if self.audio_seconds > 0 else 0.0
+
+    @property
+    def landmarks_per_second(self) -> float:
+        """Landmarks per second of audio."""
+        return self.landmarks / self.audio_seconds if self.audio_seconds > 0 else 0.0
+
+
+def _empty() -> dict[str, NDArray[np.uint32]]:
+    return {name: np.zeros(0, dtype=np.uint32) for name in _ARRAYS}
+
+
+class FingerprintIndex:
+    """Landmark fingerprints of many tracks, searchable by time-offset voting.
+
+    Args:
+        config: Fingerprint parameters (default :class:`FingerprintConfig()`); fixed for the life of the index.
+        max_postings: Query hashes stored more than this many times in the index are skipped as uninformative
+            (like stop words); ``None`` keeps them all.
+
+    Example:
+        >>> from audiovec.fingerprint import FingerprintIndex
+        >>> index = FingerprintIndex()
+        >>> index.add_file("song.mp3", "song-1", {"title": "Song"})  # doctest: +SKIP
+        >>> index.match_file("excerpt.wav")[0].track_id  # doctest: +SKIP
+        'song-1'
+    """
+
+    def __init__(self, config: FingerprintConfig | None = None, *, max_postings: int | None = None) -> None:
+        if max_postings is not None and max_postings < 1:
+            raise ConfigError(f"max_postings must be >= 1 or None, got {max_postings}")
+        self.config = config or FingerprintConfig()
+        self.max_postings = max_postings
+        self.path: Path | None = None
+        self._arrays = _empty()
+        self._pending: list[dict[str, NDArray[np.uint32]]] = []
+        self._tracks: dict[int, TrackInfo] = {}
+        self._slots: dict[str, int] = {}
+        self._next_slot = 0
+        self._generation: str | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ tracks
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, track_id: object) -> bool:
+        return isinstance(track_id, str) and track_id in self._slots
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        where = str(self.path) if self.path else "memory"
+        return f"FingerprintIndex({where!r}, tracks={s.tracks}, landmarks={s.landmarks})"
+
+    @property
+    def track_ids(self) -> list[str]:
+        """Ids of the indexed tracks, in the order they were added."""
+        return list(self._slots)
+
+    def track(self, track_id: str) -> TrackInfo:
+        """The :class:`TrackInfo` of ``track_id``.
+
+        Raises:
+            KeyError: Unknown track.
+        """
+        return self._tracks[self._slots[track_id]]
+
+    def tracks(self) -> list[TrackInfo]:
+        """Every indexed track, in the order they were added."""
+        return [self._tracks[s] for s in self._slots.values()]
+
+    def add(
+        self,
+        fingerprints: Fingerprints,
+        track_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        replace: bool = False,
+    ) -> TrackInfo:
+        """Index the fingerprints of one track.
+
+        Args:
+            fingerprints: Made with this index's config (reference density, ``query=False``).
+            track_id: The id that matches return.
+            metadata: A JSON-serialisable mapping returned with matches.
+            replace: Replace a track with the same id instead of raising.
+
+        Returns:
+            The new track's info.
+
+        Raises:
+            DuplicateIdError: ``track_id`` is already indexed and ``replace`` is false.
+            ConfigError: Fingerprints made with another config, an empty id, or metadata that is not JSON.
+        """
+        if not isinstance(track_id, str) or not track_id:
+            raise ConfigError(f"track_id must be a non-empty string, got {track_id!r}")
+        if fingerprints.config.key() != self.config.key():
+            raise ConfigError(
+                "fingerprints were made with another FingerprintConfig than this index's; use "
+                "index.fingerprint(...) or fingerprint(audio, index.config)"
+            )
+        meta = _json_object(metadata)
+        with self._lock:
+            if track_id in self._slots:
+                if not replace:
+                    raise DuplicateIdError(f"track {track_id!r} is already indexed (pass replace=True to replace it)")
+                self.remove(track_id)
+            slot = self._next_slot
+            self._next_slot += 1
+            order = np.argsort(fingerprints.hashes, kind="stable")
+            self._pending.append(
+                {
+                    "hashes": fingerprints.hashes[order].astype(np.uint32),
+                    "tracks": np.full(len(order), slot, dtype=np.uint32),
+                    "times": fingerprints.times[order].astype(np.uint32),
+                }
+            )
+            info = TrackInfo(track_id, float(fingerprints.duration), len(fingerprints), meta)
+            self._tracks[slot] = info
+            self._slots[track_id] = slot
+            return info
+
+    def add_audio(
+        self, audio: Audio, track_id: str, metadata: Mapping[str, Any] | None = None, *, replace: bool = False
+    ) -> TrackInfo:
+        """Fingerprint ``audio`` and index it (see :meth:`add`)."""
+        return self.add(fingerprint(audio, self.config), track_id, metadata, replace=replace)
+
+    def add_file(
+        self,
+        source: AudioSource,
+        track_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        replace: bool = False,
+    ) -> TrackInfo:
+        """Fingerprint a file by streaming it (bounded memory) and index it (see :meth:`add`).
+
+        Args:
+            source: A path, bytes or binary file object.
+            track_id: Default: the path as given.
+            metadata: Default: ``{"path": <path>}`` when ``source`` is a path.
+            replace: Replace a track with the same id.
+
+        Raises:
+            AudioError: The file cannot be read.
+            DuplicateIdError: The id is taken and ``replace`` is false.
+        """
+        if track_id is None:
+            if not isinstance(source, (str, os.PathLike)):
+                raise ConfigError("add_file needs a track_id when the source is not a path")
+            track_id = os.fspath(source)
+        if metadata is None and isinstance(source, (str, os.PathLike)):
+            metadata = {"path": os.fspath(source)}
+        return self.add(fingerprint_file(source, self.config), track_id, metadata, replace=replace)
+
+    def remove(self, track_id: str) -> bool:
+        """Remove a track and its landmarks; returns whether it was indexed."""
+        with self._lock:
+            slot = self._slots.pop(track_id, None)
+            if slot is None:
+                return False
+            del self._tracks[slot]
+            self._pending = [p for p in self._pending if not (len(p["tracks"]) and p["tracks"][0] == slot)]
+            keep = self._arrays["tracks"] != slot
+            if not keep.all():
+                self._arrays = {name: np.ascontiguousarray(a[keep]) for name, a in self._arrays.items()}
+            return True
+
+    def fingerprint(self, audio: Audio, *, query: bool = True) -> Fingerprints:
+        """Fingerprint ``audio`` with this index's config (query density by default)."""
+        return fingerprint(audio, self.config, query=query)
+
+    # ------------------------------------------------------------------ storage
+    def _merged(self) -> dict[str, NDArray[np.uint32]]:
+        with self._lock:
+            if not self._pending:
+                return self._arrays
+            if len(self._pending) == 1:
+                new = self._pending[0]
+            else:
+                cat = {name: np.concatenate([p[name] for p in self._pending]) for name in _ARRAYS}
+                order = np.argsort(cat["hashes"], kind="stable")
+                new = {name: a[order] for name, a in cat.items()}
+            main = self._arrays
+            if len(main["hashes"]) == 0:
+                merged = {name: np.ascontiguousarray(a) for name, a in new.items()}
+            else:
+                pos = np.searchsorted(main["hashes"], new["hashes"], side="right")
+                merged = {name: np.insert(main[name], pos, new[name]) for name in _ARRAYS}
+            self._arrays = merged
+            self._pending = []
+            return merged
+
+    def stats(self) -> IndexStats:
+        """Tracks, landmarks, seconds of audio and bytes (see :class:`IndexStats`)."""
+        with self._lock:
+            n = len(self._arrays["hashes"]) + sum(len(p["hashes"]) for p in self._pending)
+            seconds = sum(t.duration for t in self._tracks.values())
+            return IndexStats(len(self._slots), n, seconds, n * _BYTES_PER_LANDMARK)
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the index to a folder (created if needed); later saves without ``path`` go to the same one.
+
+        Raises:
+            ConfigError: No path given and the index was never saved or opened.
+            StoreError: The folder holds something that is not a fingerprint index.
+        """
+        with self._lock:
+            target = Path(path) if path is not None else self.path
+            if target is None:
+                raise ConfigError("save() needs a path for an index that was never saved or opened")
+            arrays = self._merged()
+            target.mkdir(parents=True, exist_ok=True)
+            old_manifest = target / _MANIFEST
+            old_files: list[str] = []
+            if old_manifest.exists():
+                old_files = list(_read_manifest(target)["arrays"].values())
+            elif any(target.iterdir()):
+                raise StoreError(f"{target} exists, is not empty and holds no fingerprint index ({_MANIFEST})")
+            gen = uuid.uuid4().hex[:12]
+            files = {name: f"{name}-{gen}.npy" for name in _ARRAYS}
+            for name in _ARRAYS:
+                _atomic_npy(target / files[name], arrays[name])
+            manifest = {
+                "format": "audiovec.fingerprint",
+                "version": FORMAT_VERSION,
+                "config": self.config.model_dump(mode="json"),
+                "max_postings": self.max_postings,
+                "next_slot": self._next_slot,
+                "arrays": files,
+                "landmarks": len(arrays["hashes"]),
+                "tracks": [{"slot": slot, **_track_json(self._tracks[slot])} for slot in self._slots.values()],
+            }
+            _atomic_text(old_manifest, json.dumps(manifest, indent=1))
+            for f in old_files:
+                if f not in files.values():
+                    (target / f).unlink(missing_ok=True)
+            self.path = target
+            self._generation = gen
+            return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> FingerprintIndex:
+        """Open an index saved with :meth:`save`.
+
+        Args:
+            path: The index folder.
+            mmap: Memory-map the arrays (read lazily by the OS) instead of reading them into memory.
+
+        Raises:
+            StoreError: No index there, or an unreadable/incompatible one.
+        """
+        root = Path(path)
+        manifest = _read_manifest(root)
+        try:
+            config = FingerprintConfig.model_validate(manifest["config"])
+        except ValueError as err:
+            raise StoreError(f"{root}: invalid fingerprint config in {_MANIFEST}: {err}") from err
+        index = cls(config, max_postings=manifest.get("max_postings"))
+        arrays = {}
+        for name in _ARRAYS:
+            file = root / manifest["arrays"][name]
+            try:
+                a = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise StoreError(f"{root}: cannot read {file.name}: {err}") from err
+            if a.dtype != np.uint32 or a.ndim != 1:
+                raise StoreError(f"{root}: {file.name} is not a uint32 vector")
+            arrays[name] = a
+        n = len(arrays["hashes"])
+        if any(len(a) != n for a in arrays.values()) or n != manifest.get("landmarks", n):
+            raise StoreError(f"{root}: the index arrays have inconsistent lengths (damaged index)")
+        index._arrays = arrays
+        for row in manifest["tracks"]:
+            slot = int(row["slot"])
+            index._tracks[slot] = TrackInfo(
+                row["track_id"], float(row["duration"]), int(row["n_hashes"]), dict(row["metadata"])
+            )
+            index._slots[row["track_id"]] = slot
+        index._next_slot = int(manifest["next_slot"])
+        index.path = root
+        return index
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], config: FingerprintConfig | None = None, *, mmap: bool = True
+    ) -> FingerprintIndex:
+        """Open the index at ``path``, or start a new one that :meth:`save` will write there.
+
+        Raises:
+            ConfigError: An existing index was built with another ``config`` than the one given.
+            StoreError: ``path`` holds something else.
+        """
+        root = Path(path)
+        if (root / _MANIFEST).exists():
+            index = cls.load(root, mmap=mmap)
+            if config is not None and config.key() != index.config.key():
+                raise ConfigError(f"{root} was built with another fingerprint config: {index.config!r}")
+            return index
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise StoreError(f"{root} exists and holds no fingerprint index ({_MANIFEST})")
+        index = cls(config)
+        index.path = root
+        return index
+
+    # ------------------------------------------------------------------ matching
+    def match(
+        self,
+        query: Fingerprints,
+        *,
+        tracks: Iterable[str] | None = None,
+        limit: int = 5,
+    ) -> list[FingerprintMatch]:
+        """Score indexed tracks against a query by time-offset voting.
+
+        Args:
+            query: Fingerprints of the excerpt (made with this index's config, preferably ``query=True``).
+            tracks: Only score these track ids (filter-and-refine); unknown ids are ignored. ``None``: all.
+            limit: Return at most this many tracks.
+
+        Returns:
+            The best tracks, highest score first (ties by track id); tracks without a single hit are left out.
+
+        Raises:
+            ConfigError: Fingerprints made with another config, or ``limit < 1``.
+        """
+        if limit < 1:
+            raise ConfigError(f"limit must be >= 1, got {limit}")
+        if query.config.key() != self.config.key():
+            raise ConfigError("the query was fingerprinted with another FingerprintConfig than this index's")
+        nq = len(query.hashes)
+        with self._lock:
+            arrays = self._merged()
+            allowed = None
+            if tracks is not None:
+                allowed = np.array(sorted({self._slots[t] for t in tracks if t in self._slots}), dtype=np.uint32)
+                if len(allowed) == 0:
+                    return []
+            slot_info = dict(self._tracks)
+        if nq == 0 or len(arrays["hashes"]) == 0:
+            return []
+        ref_h, ref_tr, ref_t = arrays["hashes"], arrays["tracks"], arrays["times"]
+        uq, inv = np.unique(query.hashes, return_inverse=True)
+        lo = np.searchsorted(ref_h, uq, side="left")
+        hi = np.searchsorted(ref_h, uq, side="right")
+        cnt = hi - lo
+        if self.max_postings is not None:
+            cnt = np.where(cnt > self.max_postings, 0, cnt)
+        per_q = cnt[inv]
+        total = int(per_q.sum())
+        if total > _MAX_HITS:  # pathological queries (a steady tone...): drop the most common hashes first
+            load = cnt * np.bincount(inv, minlength=len(uq))
+            order = np.argsort(-load, kind="stable")
+            drop = order[: int(np.searchsorted(np.cumsum(load[order]), total - _MAX_HITS) + 1)]
+            cnt[drop] = 0
+            per_q = cnt[inv]
+            total = int(per_q.sum())
+            log.debug("query too generic: skipped %d common hashes", len(drop))
+        if total == 0:
+            return []
+        # Expand every (query hash, reference posting) pair without a Python loop.
+        q_idx = np.repeat(np.arange(nq), per_q)
+        first = np.cumsum(per_q) - per_q
+        ref_idx = np.repeat(lo[inv], per_q) + (np.arange(total) - np.repeat(first, per_q))
+        tr = np.asarray(ref_tr[ref_idx])
+        if allowed is not None:
+            keep = np.isin(tr, allowed)
+            tr, ref_idx, q_idx = tr[keep], ref_idx[keep], q_idx[keep]
+            if len(tr) == 0:
+                return []
+        offsets = np.asarray(ref_t[ref_idx]).astype(np.int64) - query.times[q_idx]
+        keys = (tr.astype(np.int64) << 32) | (offsets + (1 << 31))
+        ukeys, counts = np.unique(keys, return_counts=True)
+        # Merge each offset bin with the next one (peaks jitter by one frame between renderings).
+        nxt = np.searchsorted(ukeys, ukeys + 1)
+        nxt_ok = nxt < len(ukeys)
+        nxt_c = np.where(nxt_ok, counts[np.minimum(nxt, len(ukeys) - 1)], 0)
+        nxt_c = np.where(nxt_ok & (ukeys[np.minimum(nxt, len(ukeys) - 1)] == ukeys + 1), nxt_c, 0)
+        pair = counts + nxt_c
+        u_tr = ukeys >> 32
+        # Best bin per track: sort by (track, -pair score, offset) and take the first row of each track.
+        order = np.lexsort((ukeys, -pair, u_tr))
+        s_tr = u_tr[order]
+        heads = order[np.r_[True, s_tr[1:] != s_tr[:-1]]]
+        hits_per_track = np.bincount(tr.astype(np.int64))
+        best = heads[np.argsort(-pair[heads], kind="stable")]
+        out: list[FingerprintMatch] = []
+        for i in best[: max(limit * 4, limit)]:
+            slot = int(u_tr[i])
+            info = slot_info.get(slot)
+            if info is None:
+                continue
+            off = int((ukeys[i] & 0xFFFFFFFF) - (1 << 31))
+            if nxt_c[i] > counts[i]:
+                off += 1
+            out.append(
+                FingerprintMatch(
+                    track_id=info.track_id,
+                    score=int(pair[i]),
+                    offset=off * self.config.hop_s,
+                    offset_frames=off,
+                    hits=int(hits_per_track[slot]),
+                    query_hashes=nq,
+                    metadata=info.metadata,
+                )
+            )
+        out.sort(key=lambda m: (-m.score, m.track_id))
+        return out[:limit]
+
+    def match_audio(
+        self, audio: Audio, *, tracks: Iterable[str] | None = None, limit: int = 5
+    ) -> list[FingerprintMatch]:
+        """Fingerprint ``audio`` (query density) and :meth:`match` it."""
+        return self.match(self.fingerprint(audio), tracks=tracks, limit=limit)
+
+    def match_file(
+        self, source: AudioSource, *, tracks: Iterable[str] | None = None, limit: int = 5
+    ) -> list[FingerprintMatch]:
+        """Fingerprint a file (query density, streamed) and :meth:`match` it."""
+        fp = fingerprint_file(source, self.config, query=True)
+        return self.match(fp, tracks=tracks, limit=limit)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ConfigError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    try:
+        out: dict[str, Any] = json.loads(json.dumps(dict(metadata), default=_json_default))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"metadata must be JSON-serialisable: {err}") from err
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _track_json(info: TrackInfo) -> dict[str, Any]:
+    return {
+        "track_id": info.track_id,
+        "duration": info.duration,
+        "n_hashes": info.n_hashes,
+        "metadata": info.metadata,
+    }
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    file = root / _MANIFEST
+    if not file.exists():
+        raise StoreError(f"{root}: no fingerprint index here ({_MANIFEST} missing)")
+    try:
+        data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise StoreError(f"{root}: unreadable {_MANIFEST}: {err}") from err
+    if data.get("format") != "audiovec.fingerprint":
+        raise StoreError(f"{root}: {_MANIFEST} is not a fingerprint index manifest")
+    if data.get("version") != FORMAT_VERSION:
+        raise StoreError(f"{root}: index format version {data.get('version')} is not supported ({FORMAT_VERSION})")
+    return data
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _atomic_npy(path: Path, array: NDArray[np.uint32]) -> None:
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "xb") as f:
+            np.save(f, np.ascontiguousarray(array, dtype=np.uint32), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

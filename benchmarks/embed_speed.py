@@ -144,7 +144,9 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"environment": env, "results": rows}, indent=2))
 
-    print(f"audio: {Path(args.audio).name}, first {args.seconds:g} s; {os.cpu_count()} CPU(s); median of {args.repeats}")
+    print(
+        f"audio: {Path(args.audio).name}, first {args.seconds:g} s; {os.cpu_count()} CPU(s); median of {args.repeats}"
+    )
     header = (
         f"{'embedder':<12} {'dim':>5} {'frames':>7} {'load s':>8} {'embed s':>9} {'RTF':>9} {'vs mfcc':>8} "
         f"{'peak RSS MB':>12} {'ours/bare':>9}"

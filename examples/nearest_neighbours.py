@@ -23,6 +23,6 @@ kits = np.array([r["kit"] for r in rows])
 sim = x @ x.T
 sim[kits[:, None] == kits[None, :]] = -np.inf  # leave-kit-out
 top1 = labels[sim.argmax(1)]
-has_other_kit = np.array([(labels[kits != k] == lab).any() for lab, k in zip(labels, kits)])
+has_other_kit = np.array([(labels[kits != k] == lab).any() for lab, k in zip(labels, kits, strict=True)])
 acc = float((top1 == labels)[has_other_kit].mean())
 print(f"leave-kit-out top-1 accuracy: {acc:.2f} over {has_other_kit.sum()} queries (chance ~{1 / 9:.2f})")

@@ -19,7 +19,7 @@ from audiovec.benchmark import Benchmark, BenchmarkConfig, DatasetConfig, Embedd
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--embedder", default="mfcc")
-ap.add_argument("--param", action="append", default=[], help="KEY=JSON, e.g. model=\"facebook/wav2vec2-base\"")
+ap.add_argument("--param", action="append", default=[], help='KEY=JSON, e.g. model="facebook/wav2vec2-base"')
 ap.add_argument("--dataset", help="folder with one sub-folder per class (default: bundled demo drums)")
 ap.add_argument("--frames", type=int, default=64, help="frames for linear_concat (seed 003: 64)")
 args = ap.parse_args()
@@ -35,8 +35,13 @@ dataset = DatasetConfig(kind="folder", path=args.dataset) if args.dataset else D
 cfg = BenchmarkConfig(
     name="seed003",
     dataset=dataset,
-    embedders=[EmbedderEntry(name=args.embedder, params=params,
-                             poolings=[f"linear_concat:{args.frames}", "mean+l2", "mean_std+l2", "max+l2"])],
+    embedders=[
+        EmbedderEntry(
+            name=args.embedder,
+            params=params,
+            poolings=[f"linear_concat:{args.frames}", "mean+l2", "mean_std+l2", "max+l2"],
+        )
+    ],
     stores=[StoreEntry(name="faiss", index="flat")],
     metric="ip",
     k=3,
@@ -47,5 +52,6 @@ result = Benchmark(cfg).run()
 q = result.quality
 print(f"{'pooling':<22} {'dim':>6} {'top-1':>6} {'top-3':>6} {'linear probe':>13}")
 for _, r in q.iterrows():
-    print(f"{r['pooling']:<22} {r['dim']:>6} {r['top1_acc']:>6.2f} {r['topk_acc']:>6.2f} {r['linear_probe_acc']:>13.2f}")
+    acc = f"{r['top1_acc']:>6.2f} {r['topk_acc']:>6.2f} {r['linear_probe_acc']:>13.2f}"
+    print(f"{r['pooling']:<22} {r['dim']:>6} {acc}")
 print("top-k here is 'a same-label item among the 3 nearest' (seed 003's top-3), queries exclude their own group.")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeAlias
@@ -51,6 +51,7 @@ __all__ = [
     "info",
     "load",
     "resample",
+    "resample_blocks",
     "stream",
     "to_mono",
 ]
@@ -542,3 +543,47 @@ def stream(
                 break
         if not got_any:
             raise EmptyAudioError("audio has zero samples", f.name)
+
+
+def resample_blocks(blocks: Iterable[Audio], sample_rate: int) -> Iterator[Audio]:
+    """Mix consecutive blocks down to mono and resample them to ``sample_rate`` with one continuous resampler.
+
+    What every streaming embedder needs: the concatenated output equals a one-shot mix-down and resample of the
+    whole signal (up to the resampler's precision), whatever the block sizes. The resampler's tail is flushed
+    as a last block.
+
+    Args:
+        blocks: Consecutive :class:`Audio` blocks (any rate and channel count, the same for all blocks).
+        sample_rate: Output rate.
+
+    Yields:
+        Mono float32 :class:`Audio` blocks at ``sample_rate`` (keeping each input block's source and offset).
+
+    Raises:
+        ConfigError: The blocks change sample rate.
+        NonFiniteAudioError: A block contains NaN or Inf.
+        EmptyAudioError: There are no blocks.
+    """
+    rs: soxr.ResampleStream | None = None
+    first_sr: int | None = None
+    last_source: str | None = None
+    for block in blocks:
+        if first_sr is None:
+            first_sr = block.sample_rate
+            if first_sr != sample_rate:
+                rs = soxr.ResampleStream(first_sr, sample_rate, 1, dtype="float32", quality=_RESAMPLE_QUALITY)
+        elif block.sample_rate != first_sr:
+            raise ConfigError(f"stream changes sample rate from {first_sr} to {block.sample_rate} Hz")
+        x = to_mono(block.samples)
+        if not np.isfinite(x).all():
+            raise NonFiniteAudioError("stream block contains NaN or infinite samples", block.source)
+        if rs is not None:
+            x = np.asarray(rs.resample_chunk(x, last=False), dtype=np.float32)
+        last_source = block.source
+        yield Audio(np.ascontiguousarray(x), sample_rate, block.source, block.offset)
+    if first_sr is None:
+        raise EmptyAudioError("stream yielded no blocks")
+    if rs is not None:
+        tail = np.asarray(rs.resample_chunk(np.zeros(0, np.float32), last=True), dtype=np.float32)
+        if len(tail):
+            yield Audio(tail, sample_rate, last_source)

@@ -23,11 +23,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-import soxr
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from audiovec.audio import Audio, AudioSource, stream, to_mono
+from audiovec.audio import Audio, AudioSource, resample_blocks, stream
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, EmptyAudioError, NonFiniteAudioError
 
@@ -263,26 +262,10 @@ class FramedEmbedder(ABC):
         """
         framer = _Framer(self)
         parts: list[NDArray[np.float32]] = []
-        rs: Any = None
-        first_sr: int | None = None
-        for block in blocks:
-            if first_sr is None:
-                first_sr = block.sample_rate
-                source = source if source is not None else block.source
-                if first_sr != self.sample_rate:
-                    rs = soxr.ResampleStream(first_sr, self.sample_rate, 1, dtype="float32", quality="HQ")
-            elif block.sample_rate != first_sr:
-                raise ConfigError(f"stream changes sample rate from {first_sr} to {block.sample_rate} Hz")
-            x = to_mono(block.samples)
-            if not np.isfinite(x).all():
-                raise NonFiniteAudioError("stream block contains NaN or infinite samples", block.source)
-            if rs is not None:
-                x = np.asarray(rs.resample_chunk(x, last=False), dtype=np.float32)
-            parts.extend(framer.feed(x))
-        if first_sr is None:
-            raise EmptyAudioError("stream yielded no blocks", source)
-        if rs is not None:
-            parts.extend(framer.feed(np.asarray(rs.resample_chunk(np.zeros(0, np.float32), last=True), np.float32)))
+        for block in resample_blocks(blocks, self.sample_rate):
+            if source is None:
+                source = block.source
+            parts.extend(framer.feed(block.samples))
         parts.extend(framer.finish())
         return self._result(parts, framer, source)
 

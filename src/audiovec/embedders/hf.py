@@ -60,12 +60,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import soxr
 from numpy.typing import NDArray
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from audiovec._optional import require
-from audiovec.audio import Audio, AudioSource, stream, to_mono
+from audiovec.audio import Audio, AudioSource, resample_blocks, stream
 from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, frame_count
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, EmptyAudioError, ModelLoadError, NonFiniteAudioError
@@ -740,29 +739,13 @@ class HFAudioEmbedder:
         windower = _Windower(self._backend.geometry)
         pending: list[_Window] = []
         parts: list[NDArray[np.float32]] = []
-        rs: Any = None
-        first_sr: int | None = None
-        for block in blocks:
-            if first_sr is None:
-                first_sr = block.sample_rate
-                source = source if source is not None else block.source
-                if first_sr != self.sample_rate:
-                    rs = soxr.ResampleStream(first_sr, self.sample_rate, 1, dtype="float32", quality="HQ")
-            elif block.sample_rate != first_sr:
-                raise ConfigError(f"stream changes sample rate from {first_sr} to {block.sample_rate} Hz")
-            x = to_mono(block.samples)
-            if not _finite(x):
-                raise NonFiniteAudioError("stream block contains NaN or infinite samples", block.source)
-            if rs is not None:
-                x = np.asarray(rs.resample_chunk(x, last=False), dtype=np.float32)
-            pending.extend(windower.feed(x))
+        for block in resample_blocks(blocks, self.sample_rate):
+            if source is None:
+                source = block.source
+            pending.extend(windower.feed(block.samples))
             if len(pending) >= self.config.batch_size:
                 parts.extend(self._run(pending))
                 pending = []
-        if first_sr is None:
-            raise EmptyAudioError("stream yielded no blocks", source)
-        if rs is not None:
-            pending.extend(windower.feed(np.asarray(rs.resample_chunk(np.zeros(0, np.float32), last=True), np.float32)))
         try:
             pending.extend(windower.finish())
         except EmptyAudioError as err:

@@ -37,12 +37,11 @@ from typing import Any, ClassVar, Literal
 
 import librosa
 import numpy as np
-import soxr
 from numpy.typing import NDArray
 from pydantic import Field, field_validator, model_validator
 
 from audiovec._optional import require
-from audiovec.audio import Audio, to_mono
+from audiovec.audio import Audio, resample_blocks
 from audiovec.embedders import _tf
 from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, FramedEmbedder, frame_count
 from audiovec.embeddings import FrameEmbeddings
@@ -51,7 +50,6 @@ from audiovec.errors import (
     EmbeddingError,
     EmptyAudioError,
     ModelLoadError,
-    NonFiniteAudioError,
 )
 
 __all__ = ["LIBROSA_INPUT_SHAPES", "OpenL3Config", "OpenL3Embedder", "librosa_frontend"]
@@ -473,23 +471,14 @@ class _CenteredFeed:
         self.samples = 0  # input samples seen (per channel, at the input rate)
 
     def __iter__(self) -> Iterator[Audio]:
-        resampler: Any = None
-        first_sr: int | None = None
-        for block in self.blocks:
-            if first_sr is None:
-                first_sr = block.sample_rate
+        def counted() -> Iterator[Audio]:
+            for block in self.blocks:
+                self.samples += block.num_samples
+                yield block
+
+        first = True
+        for block in resample_blocks(counted(), _SR):
+            if first:
                 yield Audio(np.zeros(_PAD, dtype=np.float32), _SR, block.source)
-                if first_sr != _SR:
-                    resampler = soxr.ResampleStream(first_sr, _SR, 1, dtype="float32", quality="HQ")
-            elif block.sample_rate != first_sr:
-                raise ConfigError(f"stream changes sample rate from {first_sr} to {block.sample_rate} Hz")
-            x = to_mono(block.samples)
-            if not np.isfinite(x).all():
-                raise NonFiniteAudioError("stream block contains NaN or infinite samples", block.source)
-            self.samples += len(x)
-            if resampler is not None:
-                x = np.asarray(resampler.resample_chunk(x, last=False), dtype=np.float32)
-            yield Audio(x, _SR, block.source, block.offset)
-        if resampler is not None:
-            tail = np.asarray(resampler.resample_chunk(np.zeros(0, np.float32), last=True), dtype=np.float32)
-            yield Audio(tail, _SR, None)
+                first = False
+            yield block

@@ -33,10 +33,7 @@ import hashlib
 import logging
 import os
 import statistics
-import tempfile
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -46,6 +43,7 @@ from pydantic import Field
 
 from audiovec._optional import require
 from audiovec.audio import Audio
+from audiovec.embedders import _tf
 from audiovec.embedders._tflite import ScoresView, TFLiteModel, default_num_threads, pooled_top_k, sha256_file
 from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, FramedEmbedder, frame_count
 from audiovec.embeddings import FrameEmbeddings
@@ -98,27 +96,6 @@ class YAMNetConfig(EmbedderConfig):
     num_threads: int | None = Field(None, ge=1, le=1024)
 
 
-def _offline(local_files_only: bool) -> bool:
-    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _is_handle(model: str) -> bool:
-    return model.startswith(("https://", "http://", "gs://"))
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
-
-
 def hub_cache_path(handle: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where TF Hub caches ``handle``: ``<cache>/<sha1(handle)>`` (the layout of ``tensorflow_hub``).
 
@@ -126,8 +103,7 @@ def hub_cache_path(handle: str, cache_dir: str | os.PathLike[str] | None = None)
         handle: A TF Hub handle, e.g. :data:`DEFAULT_HANDLE`.
         cache_dir: The cache root (``None``: ``$TFHUB_CACHE_DIR``, else ``<temp dir>/tfhub_modules``).
     """
-    root = cache_dir or os.environ.get("TFHUB_CACHE_DIR") or Path(tempfile.gettempdir()) / "tfhub_modules"
-    return Path(root) / hashlib.sha1(handle.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return _tf.hub_cached_path(handle, cache_dir)
 
 
 def _savedmodel_sha256(path: Path) -> str:
@@ -235,39 +211,18 @@ class _TensorFlowBackend(_Backend):
 
 def _resolve_savedmodel(model: str, cache_dir: str | None, offline: bool) -> Path:
     """A local SavedModel directory for a handle: from the TF Hub cache, or downloaded into it."""
-    local = hub_cache_path(model, cache_dir)
-    if (local / "saved_model.pb").is_file():
-        return local
-    if offline:
-        raise ModelLoadError(
-            f"YAMNetEmbedder: {model} is not in the TF Hub cache (looked for {local}/saved_model.pb) and "
-            "local_files_only is set (or HF_HUB_OFFLINE=1), so nothing was downloaded. Run once with internet, "
-            "or pass model='/path/to/yamnet.tflite' or a SavedModel directory."
-        )
-    hub = _import_hub()
-    logger.info("downloading %s into %s", model, local.parent)
     try:
-        with _env("TFHUB_CACHE_DIR", str(local.parent)):
-            path = Path(hub.resolve(model))
-    except Exception as err:
-        raise ModelLoadError(
-            f"YAMNetEmbedder: could not download {model} into {local.parent} ({type(err).__name__}: {err}). "
-            "Pass model='/path/to/yamnet.tflite' or a SavedModel directory to load local weights."
-        ) from err
-    return path
-
-
-def _import_hub() -> Any:
-    with warnings.catch_warnings():  # tensorflow_hub imports the deprecated pkg_resources
-        warnings.filterwarnings("ignore", message=r".*pkg_resources.*", category=UserWarning)
-        warnings.filterwarnings("ignore", message=r".*pkg_resources.*", category=DeprecationWarning)
-        return require("tensorflow_hub", "yamnet", "YAMNetEmbedder (TF Hub handles)", "tensorflow-hub")
+        return _tf.resolve_saved_model(
+            model, cache_dir=cache_dir, local_files_only=offline, extra="yamnet", feature="YAMNetEmbedder"
+        )
+    except ModelLoadError as err:
+        raise ModelLoadError(f"{err} (or pass model='/path/to/yamnet.tflite' to use the TFLite model)") from err
 
 
 def _load_backend(config: YAMNetConfig) -> _Backend:
     model = config.model or os.environ.get(MODEL_ENV) or DEFAULT_HANDLE
-    if _is_handle(model):
-        offline = _offline(config.local_files_only)
+    if _tf.is_remote_handle(model):
+        offline = _tf.offline_requested(config.local_files_only)
         return _TensorFlowBackend(_resolve_savedmodel(model, config.cache_dir, offline), weights=model)
     path = Path(model).expanduser()
     if model.lower().endswith(".tflite"):

@@ -19,11 +19,24 @@ Each backend runs in its own worker process (clean peak RSS) with ``OMP_NUM_THRE
 set to ``--threads`` and ``faiss.omp_set_num_threads(--threads)``. The host's load average is recorded before
 and after each worker: on a shared machine it explains noisy numbers.
 
+Milvus: ``milvus-lite-*`` backends run Milvus Lite inside the worker (its RSS and disk are the worker's).
+``milvus-server-*`` backends use the server at ``--milvus-uri``; without it, the driver starts a Milvus 2.3.5
+standalone server (``pip install milvus==2.3.5``) on a temporary data directory, which it does only inside a
+loopback-only network namespace (the server binds every interface)::
+
+    unshare -n sh -c 'ip link set lo up; exec python benchmarks/store_speed.py --backends milvus-server-hnsw'
+
+The server backends are left out of the default backend list when neither is available. For Milvus the build time
+includes ``flush()`` and the wait until the index covers every row (``flush_index_s``), searches run after it, a
+server row records the server's RSS (``server_rss_mb``) instead of a disk size, and Milvus Lite's filtered search
+(evaluated row by row in Python, seconds per query at 100k rows) is timed on 5 queries only.
+
 Usage::
 
     python benchmarks/store_speed.py                      # 100k x 512, every backend (~6-9 min on 2 cores)
     python benchmarks/store_speed.py --n 20000 --dim 128  # a quick look
     python benchmarks/store_speed.py --backends faiss-hnsw,faiss-ivf --threads 2
+    python benchmarks/store_speed.py --backends milvus-lite-hnsw,milvus-server-hnsw --milvus-uri http://host:19530
 
 Writes ``benchmarks/results/store_speed.json`` (``--out``) and prints a table.
 """
@@ -31,12 +44,14 @@ Writes ``benchmarks/results/store_speed.json`` (``--out``) and prints a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +77,23 @@ def backends(n: int) -> dict[str, dict[str, Any]]:
             "store": "faiss",
             "index": {"kind": "ivf_pq", "nlist": nlist, "nprobe": 16, "pq_m": 64, "pq_nbits": 8},
             "train": min(20000, n),
+        },
+        # Milvus trains IVF per sealed segment: no explicit training sample
+        "milvus-lite-hnsw": {
+            "store": "milvus",
+            "deploy": "lite",
+            "index": {"kind": "hnsw", "m": 16, "ef_construction": 64, "ef_search": 64},
+            "filtered_queries": 5,
+        },
+        "milvus-server-hnsw": {
+            "store": "milvus",
+            "deploy": "server",
+            "index": {"kind": "hnsw", "m": 16, "ef_construction": 64, "ef_search": 64},
+        },
+        "milvus-server-ivf": {
+            "store": "milvus",
+            "deploy": "server",
+            "index": {"kind": "ivf", "nlist": nlist, "nprobe": 16},
         },
     }
 
@@ -96,6 +128,32 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _pid_rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_available(args: argparse.Namespace) -> bool:
+    """Whether the milvus-server-* backends can run: a given server, or one we may start here."""
+    if args.milvus_uri:
+        return True
+    from audiovec.testing._milvus_server import find_server_python, only_loopback_interfaces
+
+    return only_loopback_interfaces() and find_server_python() is not None
+
+
 # --------------------------------------------------------------------------------------------- worker
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     import faiss
@@ -128,6 +186,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"path": path, "dim": dim, "metric": "cosine", "index": spec["index"]}
     if spec["store"] == "faiss":
         kwargs["threads"] = args.threads
+    milvus = spec["store"] == "milvus"
+    if milvus:  # MilvusStore takes a uri: a .db path (Milvus Lite keeps a directory there) or the server's address
+        path = work / f"{args.worker}.db"
+        del kwargs["path"]
+        server = spec["deploy"] == "server"
+        kwargs.update(uri=args.milvus_uri if server else path, collection=args.worker.replace("-", "_"), timeout=600)
     store = get_store(spec["store"], **kwargs)
     single = min(args.single, n)
     bulk = n - single
@@ -151,6 +215,11 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     store.save()
     save_s = time.perf_counter() - t0
+    flush_index_s = 0.0
+    if milvus:  # seal the segments and wait for the index, so that searches measure the index
+        t0 = time.perf_counter()
+        store.flush(wait_for_index=True, timeout=args.timeout)  # type: ignore[attr-defined]
+        flush_index_s = time.perf_counter() - t0
     build_cpu_s = time.process_time() - c0
     assert store.count() == n
 
@@ -165,7 +234,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     flt = Eq("label", "class_07")
     store.search(queries[0], k=10, filter=flt)  # builds the filter's id set once (cached until the next write)
     flat_lat = []
-    for i in range(min(100, args.latency_queries)):
+    for i in range(min(spec.get("filtered_queries", 100), args.latency_queries)):
         t0 = time.perf_counter()
         store.search(queries[i % len(queries)], k=10, filter=flt)
         flat_lat.append(time.perf_counter() - t0)
@@ -176,8 +245,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     store.close()
     close_s = time.perf_counter() - t0
-    disk = _dir_mb(path)
-    shutil.rmtree(path, ignore_errors=True)
+    disk: float | None = None
+    if milvus and spec["deploy"] == "server":  # free the server's memory for the next backend
+        get_store("milvus", uri=args.milvus_uri, collection=kwargs["collection"]).drop()  # type: ignore[attr-defined]
+    else:
+        disk = _dir_mb(path)
+        shutil.rmtree(path, ignore_errors=True)
     return {
         "backend": args.worker,
         "store": spec["store"],
@@ -196,12 +269,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "insert_single_s": round(single_s, 3),
         "insert_single_vps": round(single / single_s, 1) if single_s else None,
         "save_s": round(save_s, 3),
-        "build_s": round(train_s + batched_s + single_s + save_s, 3),
+        "flush_index_s": round(flush_index_s, 3),
+        "build_s": round(train_s + batched_s + single_s + save_s + flush_index_s, 3),
         "build_cpu_s": round(build_cpu_s, 3),
         "latency_queries": len(lat),
         "latency_p50_ms": round(1000 * float(np.percentile(lat, 50)), 3),
         "latency_p95_ms": round(1000 * float(np.percentile(lat, 95)), 3),
         "filtered_latency_p50_ms": round(1000 * float(np.percentile(flat_lat, 50)), 3),
+        "filtered_queries": len(flat_lat),
         "filter": "label == 'class_07' (2% of records)",
         "query_batch_size": len(queries),
         "batched_qps": round(len(queries) / batch_q_s, 1),
@@ -210,7 +285,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "close_s": round(close_s, 3),
         "rss_after_data_mb": round(rss_data, 1),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "disk_mb": round(disk, 1),
+        "disk_mb": round(disk, 1) if disk is not None else None,
     }
 
 
@@ -253,6 +328,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("q/s (batch)", "batched_qps", "{:,.0f}"),
         ("recall@10", "recall_at_10", "{:.3f}"),
         ("peak RSS MB", "peak_rss_mb", "{:,.0f}"),
+        ("server RSS MB", "server_rss_mb", "{:,.0f}"),
         ("disk MB", "disk_mb", "{:,.1f}"),
     ]
     cells = []
@@ -280,11 +356,16 @@ def main() -> int:
     p.add_argument("--single", type=int, default=2000, help="vectors inserted one per call")
     p.add_argument("--batch", type=int, default=10_000, help="vectors per batched add call")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--backends", default=",".join(backends(100_000)), help="comma-separated")
+    p.add_argument("--backends", default=None, help="comma-separated (default: every backend that can run here)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=int, default=900, help="seconds per backend")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "store_speed.json")
     p.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temporary one)")
+    p.add_argument(
+        "--milvus-uri",
+        default=None,
+        help="Milvus server for the milvus-server-* backends (default: start one; needs a loopback-only namespace)",
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
 
@@ -292,13 +373,29 @@ def main() -> int:
         print(json.dumps(worker(args)))
         return 0
 
-    names = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(names) - set(backends(args.n))
+    specs = backends(args.n)
+    if args.backends is None:
+        names = [b for b, spec in specs.items() if spec.get("deploy") != "server" or _server_available(args)]
+        if len(names) < len(specs):
+            print("leaving out the milvus-server-* backends: pass --milvus-uri, or run inside a loopback-only "
+                  "network namespace with the 'milvus' server package installed", flush=True)  # fmt: skip
+    else:
+        names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(names) - set(specs)
     if unknown:
-        p.error(f"unknown backends {sorted(unknown)}; choose from {', '.join(backends(args.n))}")
+        p.error(f"unknown backends {sorted(unknown)}; choose from {', '.join(specs)}")
     t_start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="store_speed-", dir=args.workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="store_speed-", dir=args.workdir) as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
+        server_pid: int | None = None
+        if any(specs[b].get("deploy") == "server" for b in names) and args.milvus_uri is None:
+            from audiovec.testing._milvus_server import MilvusServer
+
+            server = MilvusServer(extra_config={"common.gracefulStopTimeout": 3})
+            server.start(work / "milvus-server", port=_free_port(), timeout=180)
+            stack.callback(server.stop, 15.0)
+            args.milvus_uri, server_pid = server.uri, server.pid
+            print(f"started a Milvus server at {server.uri} (pid {server.pid})", flush=True)
         info = prepare(args, work)
         print(f"data: {args.n} x {args.dim} clustered, {args.queries} queries ({info})", flush=True)
         env = {
@@ -311,7 +408,9 @@ def main() -> int:
         for name in names:
             cmd = [sys.executable, __file__, "--worker", name, "--workdir", str(work), "--threads", str(args.threads),
                    "--single", str(args.single), "--batch", str(args.batch),
-                   "--latency-queries", str(args.latency_queries)]  # fmt: skip
+                   "--latency-queries", str(args.latency_queries), "--timeout", str(args.timeout)]  # fmt: skip
+            if specs[name].get("deploy") == "server":
+                cmd += ["--milvus-uri", str(args.milvus_uri)]
             load_before = _load()
             t0 = time.perf_counter()
             try:
@@ -323,6 +422,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 row = {"backend": name, "error": f"timed out after {args.timeout} s"}
             row["worker_wall_s"] = round(time.perf_counter() - t0, 1)
+            if specs[name].get("deploy") == "server" and server_pid is not None:
+                row["server_rss_mb"] = round(_pid_rss_mb(server_pid), 1)
             row["load_avg_before"], row["load_avg_after"] = load_before, _load()
             rows.append(row)
             status = "error" if "error" in row else f"recall@10={row['recall_at_10']}"

@@ -251,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     from audiovec.cli_identify import add_commands
 
     add_commands(sub)  # fingerprint index/remove/info, identify
+
+    from audiovec.cli_service import add_commands as add_service_commands
+
+    add_service_commands(sub)  # serve, collection create/list/describe/drop/index
     return parser
 
 

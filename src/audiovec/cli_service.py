@@ -1,0 +1,213 @@
+"""``audiovec serve`` and ``audiovec collection ...``: the search service and its admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from audiovec.errors import AudiovecError, ConfigError
+
+__all__ = ["add_commands"]
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from audiovec.service.settings import ServiceSettings
+
+    return ServiceSettings.load(args.config, data_dir=args.data_dir)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from audiovec.service.server import serve
+
+    settings = _settings(args)
+    print(
+        f"audiovec: serving {settings.data_dir} on http://{args.host}:{args.port}/ "
+        f"(API key {'required' if settings.api_key else 'not set'}; Ctrl-C to stop)",
+        file=sys.stderr,
+    )
+    serve(settings, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _manager(args: argparse.Namespace) -> Any:
+    from audiovec.service.collections import CollectionManager
+
+    return CollectionManager(_settings(args))
+
+
+def _cmd_create(args: argparse.Namespace) -> int:
+    from audiovec.service.collections import CollectionConfig, StoreSpec
+
+    index: Any = args.index
+    if index.startswith("{"):
+        index = json.loads(index)
+    try:
+        config = CollectionConfig(
+            name=args.name,
+            embedder=args.embedder,
+            pooling=args.pooling,
+            segments=args.segments,
+            store=StoreSpec(backend=args.store, index=index, metric=args.metric),
+            keep_audio=not args.no_audio,
+            description=args.description,
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    manager = _manager(args)
+    try:
+        print(json.dumps(manager.create(config).describe(), indent=2))
+    finally:
+        manager.close()
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    try:
+        for col in manager:
+            d = col.describe()
+            print(
+                f"{d['name']}\t{d['items']} items\t{d['config']['embedder']}\t{d['pipeline']}\t{d['config']['store']}"
+            )
+    finally:
+        manager.close()
+    return 0
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    try:
+        print(json.dumps(manager.get(args.name).describe(), indent=2))
+    finally:
+        manager.close()
+    return 0
+
+
+def _cmd_drop(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(f"audiovec: refusing to drop {args.name!r} without --yes", file=sys.stderr)
+        return 2
+    manager = _manager(args)
+    try:
+        manager.drop(args.name)
+    finally:
+        manager.close()
+    print(f"dropped {args.name}")
+    return 0
+
+
+def _check_roots(paths: list[str], roots: list[Path]) -> list[Path]:
+    resolved = [Path(p).resolve() for p in paths]
+    if roots:
+        allowed = [r.resolve() for r in roots]
+        for p in resolved:
+            if not any(p == r or p.is_relative_to(r) for r in allowed):
+                raise ConfigError(f"{p} is outside the configured index_roots {[str(r) for r in allowed]}")
+    return resolved
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from audiovec.extract import _progress, find_audio_files
+
+    manager = _manager(args)
+    try:
+        paths = _check_roots(args.paths, manager.settings.index_roots)
+        files = find_audio_files(paths, recursive=not args.no_recursive)
+        col = manager.get(args.name)
+        extra = json.loads(args.metadata) if args.metadata else {}
+        added = skipped = 0
+        failures: list[tuple[Path, str]] = []
+        bar = _progress(len(files), not args.no_progress, f"indexing into {args.name}")
+        for f in files:
+            try:
+                data = f.read_bytes()
+                if not args.allow_duplicates and col.contains_audio(data):
+                    skipped += 1
+                    continue
+                meta = dict(extra)
+                if args.label_from_parent:
+                    meta["label"] = f.parent.name
+                col.add(data, f.name, meta)
+                added += 1
+            except (AudiovecError, OSError) as err:
+                failures.append((f, f"{type(err).__name__}: {err}"))
+            finally:
+                bar.update()
+        bar.close()
+        col.save()
+        print(f"{args.name}: added {added}, skipped {skipped} already indexed, failed {len(failures)}")
+        for f, msg in failures:
+            print(f"  FAILED {f}: {msg}", file=sys.stderr)
+    finally:
+        manager.close()
+    return 1 if failures else 0
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add ``serve`` and ``collection`` (``create``, ``list``, ``describe``, ``drop``, ``index``)."""
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="service settings (.toml); see docs/service.md")
+        p.add_argument(
+            "--data-dir",
+            default=os.environ.get("AUDIOVEC_DATA_DIR"),
+            help="data folder (overrides the settings file; default ./audiovec-data or $AUDIOVEC_DATA_DIR)",
+        )
+
+    p = subparsers.add_parser("serve", help="run the search service and web page (FastAPI + uvicorn)")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=_cmd_serve)
+
+    col = subparsers.add_parser("collection", help="create, list, describe, drop and index service collections")
+    csub = col.add_subparsers(dest="collection_command", required=True)
+
+    p = csub.add_parser("create", help="create a collection")
+    common(p)
+    p.add_argument("name")
+    p.add_argument("-e", "--embedder", default="mfcc", help="embedder preset of the service settings (default mfcc)")
+    p.add_argument("--pooling", default="mean+l2", help="MODE[:N][+l2] (default mean+l2)")
+    p.add_argument("--segments", default=None, metavar="WINDOW[:HOP]", help="one vector per segment, in seconds")
+    p.add_argument("--store", default="faiss", help="store backend: faiss (default), exact or milvus")
+    p.add_argument("--index", default="flat", help='index kind or JSON, e.g. hnsw or \'{"kind": "ivf", "nlist": 64}\'')
+    p.add_argument("--metric", default="cosine", choices=["cosine", "ip", "l2"])
+    p.add_argument("--no-audio", action="store_true", help="do not keep uploaded audio (no playback)")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=_cmd_create)
+
+    p = csub.add_parser("list", help="list collections")
+    common(p)
+    p.set_defaults(func=_cmd_list)
+
+    p = csub.add_parser("describe", help="describe a collection (JSON)")
+    common(p)
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_describe)
+
+    p = csub.add_parser("drop", help="delete a collection with its vectors and audio")
+    common(p)
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="really drop it")
+    p.set_defaults(func=_cmd_drop)
+
+    p = csub.add_parser(
+        "index",
+        help="add audio files/folders to a collection (admin action; folders must lie under index_roots)",
+        description="Adds files from this machine. Run it while the service is stopped when the collection uses "
+        "an embedded store (faiss, exact, Milvus Lite); with a Milvus server store it may run alongside.",
+    )
+    common(p)
+    p.add_argument("name")
+    p.add_argument("paths", nargs="+", help="audio files and/or folders")
+    p.add_argument("--metadata", help="JSON object added to every item's metadata")
+    p.add_argument("--label-from-parent", action="store_true", help="set metadata 'label' to the parent folder name")
+    p.add_argument("--allow-duplicates", action="store_true", help="add files whose exact bytes are already stored")
+    p.add_argument("--no-recursive", action="store_true", help="do not search folders recursively")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_index)

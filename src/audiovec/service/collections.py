@@ -1,0 +1,715 @@
+"""Collections: an embedder preset, a pooling pipeline and a vector store, with the uploaded audio kept beside them.
+
+The service's state lives in one folder (``ServiceSettings.data_dir``)::
+
+    data_dir/collections/<name>/collection.json   the collection's config (written last when creating)
+    data_dir/collections/<name>/store/            the FAISS / exact store (or milvus.db for Milvus Lite)
+    data_dir/collections/<name>/audio/<id>.<ext>  the uploaded files, for playback (when keep_audio is on)
+
+An *item* is one uploaded file. It is stored as one vector (whole-file pooling) or one vector per segment
+(``segments="10:5"``); vector ids are ``<item id>`` or ``<item id>/<segment>``, and every vector carries the
+item's metadata plus the service's own fields, whose names start with ``_``. Metadata lives in the vector store
+itself: no second database to keep consistent.
+
+The same :class:`CollectionManager` serves the HTTP API and the ``audiovec collection`` admin commands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from audiovec.audio import Audio, info, load
+from audiovec.embedders import Embedder, get_embedder
+from audiovec.errors import AudiovecError, ConfigError, StoreError
+from audiovec.pooling import Pipeline
+from audiovec.service.settings import ServiceSettings
+from audiovec.service.sniff import KINDS, AudioKind, sniff
+from audiovec.stores import VectorStore, get_store
+from audiovec.stores.base import Hit, parse_index
+from audiovec.stores.filters import Filter, parse_filter
+
+__all__ = [
+    "NAME_PATTERN",
+    "AudioTooLongError",
+    "Collection",
+    "CollectionConfig",
+    "CollectionExistsError",
+    "CollectionManager",
+    "CollectionNotFoundError",
+    "ItemNotFoundError",
+    "StoreSpec",
+    "UnsupportedUploadError",
+]
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+"""Collection names: lower-case letters, digits and ``_``, starting with a letter (safe for files and Milvus)."""
+
+_ITEM_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
+_CONFIG_NAME = "collection.json"
+_RESERVED = ("_item", "_file", "_duration", "_format", "_sha256", "_added", "_segment", "_segments", "_start", "_end")
+_USER_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+
+
+# ------------------------------------------------------------------------------------------------ errors
+class CollectionNotFoundError(ConfigError, LookupError):
+    """No collection of that name."""
+
+
+class CollectionExistsError(ConfigError):
+    """A collection of that name already exists."""
+
+
+class ItemNotFoundError(ConfigError, LookupError):
+    """No item of that id in the collection."""
+
+
+class UnsupportedUploadError(ConfigError):
+    """The upload is not in a supported audio container (recognised from its bytes)."""
+
+
+class AudioTooLongError(ConfigError):
+    """The audio is longer than the service accepts."""
+
+
+# ------------------------------------------------------------------------------------------------ configs
+class StoreSpec(BaseModel):
+    """Which vector store a collection uses. Where it lives is the service's choice, never the request's.
+
+    Attributes:
+        backend: A store backend the service allows (``ServiceSettings.stores``).
+        index: Index kind or parameters, e.g. ``"hnsw"`` or ``{"kind": "ivf", "nlist": 256}``.
+        metric: ``cosine``, ``ip`` or ``l2``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: str = Field("faiss", max_length=64)
+    index: str | dict[str, Any] = "flat"
+    metric: Literal["cosine", "ip", "l2"] = "cosine"
+
+    @field_validator("index")
+    @classmethod
+    def _check_index(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        try:
+            parse_index(value)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+
+class CollectionConfig(BaseModel):
+    """How a collection turns audio into vectors and where it keeps them.
+
+    Attributes:
+        name: Collection name (``^[a-z][a-z0-9_]{0,62}$``).
+        embedder: An embedder preset name from the service settings.
+        pooling: ``MODE[:N][+l2]`` (see :meth:`audiovec.Pipeline.parse`), e.g. ``"mean+l2"``.
+        segments: ``"WINDOW[:HOP]"`` seconds: one vector per segment; ``None`` = one vector per file.
+        store: The vector store.
+        keep_audio: Keep uploaded files for playback.
+        description: Free text.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    embedder: str = Field("mfcc", max_length=64)
+    pooling: str = Field("mean+l2", max_length=64)
+    segments: str | None = Field(None, max_length=32)
+    store: StoreSpec = Field(default_factory=StoreSpec)
+    keep_audio: bool = True
+    description: str = Field("", max_length=2000)
+
+    @field_validator("pooling")
+    @classmethod
+    def _check_pooling(cls, value: str) -> str:
+        try:
+            Pipeline.parse(value)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("segments")
+    @classmethod
+    def _check_segments(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                seg = Pipeline.parse("mean", value).steps[0]
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+            window = getattr(seg, "window_s", 0.0)
+            if not (0.1 <= window <= 600.0):
+                raise ValueError(f"segment window must be within [0.1, 600] s, got {window}")
+        return value
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent in each step of a request (reported to clients and to ``/metrics``)."""
+
+    decode_ms: float = 0.0
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    store_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Non-zero steps, rounded to microseconds."""
+        return {k: round(v, 3) for k, v in self.__dict__.items() if v}
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _clean_filename(name: str | None) -> str:
+    """A display name: the base name only, printable, at most 200 characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:200] or "upload"
+
+
+def check_item_id(item_id: str) -> str:
+    """Validate an item id (32 lower-case hex digits).
+
+    Raises:
+        ItemNotFoundError: Anything else (such an item cannot exist).
+    """
+    if not isinstance(item_id, str) or not _ITEM_ID_RE.match(item_id):
+        raise ItemNotFoundError(f"no item {item_id!r} (item ids are 32 hex digits)")
+    return item_id
+
+
+def check_user_metadata(metadata: Any) -> dict[str, Any]:
+    """Validate client metadata: a JSON object whose keys are identifiers not starting with ``_``.
+
+    Raises:
+        ConfigError: Not an object, or a reserved / invalid key.
+    """
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ConfigError("metadata must be a JSON object")
+    for key in metadata:
+        if not isinstance(key, str) or not _USER_KEY_RE.match(key):
+            raise ConfigError(
+                f"invalid metadata key {key!r}: use letters, digits and '_', starting with a letter "
+                "(keys starting with '_' are the service's own)"
+            )
+    return dict(metadata)
+
+
+def _public_item(meta: Mapping[str, Any], collection: str, keep_audio: bool) -> dict[str, Any]:
+    item_id = str(meta["_item"])
+    return {
+        "id": item_id,
+        "filename": meta.get("_file"),
+        "duration": meta.get("_duration"),
+        "format": meta.get("_format"),
+        "sha256": meta.get("_sha256"),
+        "added": meta.get("_added"),
+        "segments": int(meta.get("_segments", 1)),
+        "metadata": {k: v for k, v in meta.items() if not k.startswith("_")},
+        "audio_url": f"/api/v1/collections/{collection}/items/{item_id}/audio" if keep_audio else None,
+    }
+
+
+class _SharedEmbedder:
+    """One loaded embedder, shared by every collection using the same preset; calls are serialised."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.lock = threading.Lock()
+
+
+# ------------------------------------------------------------------------------------------------ collection
+class Collection:
+    """One collection: embed uploads, store and search their vectors, keep their audio.
+
+    Thread-safe: the embedder is called by one thread at a time, the store serialises its own writes, and
+    vector ids are fresh UUIDs, so parallel adds never collide.
+    """
+
+    def __init__(
+        self, root: Path, config: CollectionConfig, settings: ServiceSettings, shared: _SharedEmbedder
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.settings = settings
+        self._shared = shared
+        self.pipeline = Pipeline.parse(config.pooling, config.segments)
+        self.dim = self.pipeline.output_dim(shared.embedder.dim)
+        self.audio_dir = root / "audio"
+        self.created = ""
+        self._dirty = False
+        self._closed = False
+        self.store = self._open_store()
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+        return self.config.name
+
+    @property
+    def embedder(self) -> Embedder:
+        """The (shared) embedder."""
+        return self._shared.embedder
+
+    @property
+    def segmented(self) -> bool:
+        """Whether items are stored as one vector per segment."""
+        return self.config.segments is not None
+
+    def _open_store(self) -> VectorStore:
+        spec, s = self.config.store, self.settings
+        if spec.backend not in s.stores:
+            raise ConfigError(f"store backend {spec.backend!r} is not enabled on this service (enabled: {s.stores})")
+        common: dict[str, Any] = {"dim": self.dim, "metric": spec.metric, "index": spec.index, "id_type": "str"}
+        if spec.backend == "milvus":
+            if s.milvus_uri:
+                token = s.milvus_token.get_secret_value() if s.milvus_token else ""
+                return get_store(
+                    "milvus", uri=s.milvus_uri, token=token, collection=s.milvus_prefix + self.name, **common
+                )
+            return get_store("milvus", uri=str(self.root / "milvus.db"), collection=self.name, **common)
+        return get_store(spec.backend, path=self.root / "store", **common)
+
+    def describe(self) -> dict[str, Any]:
+        """Name, config, dimension, item and vector counts, embedder identity."""
+        vectors = self.store.count()
+        items = self.store.count({"_segment": 0}) if self.segmented else vectors
+        return {
+            "name": self.name,
+            "config": self.config.model_dump(),
+            "dim": self.dim,
+            "items": items,
+            "vectors": vectors,
+            "embedder": self.embedder.spec().model_dump(mode="json"),
+            "sample_rate": self.embedder.sample_rate,
+            "pipeline": self.pipeline.describe(),
+            "text_search": self.supports_text,
+            "created": self.created,
+        }
+
+    @property
+    def supports_text(self) -> bool:
+        """Whether the embedder has a text tower whose space matches the stored vectors (CLAP, mean/max pooling)."""
+        return callable(getattr(self.embedder, "embed_text", None)) and self.dim == self.embedder.dim
+
+    # ------------------------------------------------------------------ audio in
+    def decode(self, data: bytes, filename: str, max_duration_s: float) -> tuple[Audio, AudioKind, float]:
+        """Sniff, check the duration from the header, then decode at the embedder's rate.
+
+        Returns:
+            The audio, its container and the seconds spent.
+
+        Raises:
+            UnsupportedUploadError: Not a supported audio container (from the bytes, whatever the name says).
+            AudioTooLongError: Longer than ``max_duration_s``.
+            AudioError: Corrupt, truncated, empty, NaN... (the message names ``filename``).
+        """
+        t0 = time.perf_counter()
+        try:
+            kind = sniff(data)
+        except ValueError as err:
+            raise UnsupportedUploadError(f"{filename}: {err}") from None
+        buf = io.BytesIO(data)
+        buf.name = filename  # error messages name the upload, not a server path
+        head = info(buf)
+        if head.duration > max_duration_s:
+            raise AudioTooLongError(
+                f"{filename}: {head.duration:.1f} s of audio is longer than the {max_duration_s:g} s limit"
+            )
+        buf.seek(0)
+        audio = load(buf, sr=self.embedder.sample_rate)
+        return audio, kind, time.perf_counter() - t0
+
+    def embed(self, audio: Audio) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float64], float]:
+        """Pooled vectors (one, or one per segment) with their start/end times, and the seconds spent."""
+        t0 = time.perf_counter()
+        with self._shared.lock:
+            frames = self.embedder.embed(audio)
+        pooled = self.pipeline(frames)
+        return pooled.vectors, pooled.starts, pooled.ends, time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ items
+    def add(self, data: bytes, filename: str | None, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Embed and store one uploaded file as a new item.
+
+        Nothing is stored when any step fails (the store's batch is atomic; a written audio file is removed).
+
+        Returns:
+            The item (see ``GET /items/{id}``) with ``timings``.
+        """
+        name = _clean_filename(filename)
+        user = check_user_metadata(metadata)
+        audio, kind, t_dec = self.decode(data, name, self.settings.max_duration_s)
+        vectors, starts, ends, t_emb = self.embed(audio)
+        item_id = uuid.uuid4().hex
+        n = len(vectors)
+        base = {
+            **user,
+            "_item": item_id,
+            "_file": name,
+            "_duration": round(audio.duration, 6),
+            "_format": kind.name,
+            "_sha256": hashlib.sha256(data).hexdigest(),
+            "_added": _now(),
+            "_segments": n,
+        }
+        metas = [
+            {**base, "_segment": i, "_start": round(float(starts[i]), 6), "_end": round(float(ends[i]), 6)}
+            for i in range(n)
+        ]
+        ids = [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
+        path = self.audio_dir / f"{item_id}{kind.extension}"
+        t0 = time.perf_counter()
+        if self.config.keep_audio:
+            self.audio_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        try:
+            self.store.add(vectors, ids=ids, metadata=metas)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self._dirty = True
+        t_store = time.perf_counter() - t0
+        out = _public_item(metas[0], self.name, self.config.keep_audio)
+        out["timings"] = Timings(decode_ms=t_dec * 1e3, embed_ms=t_emb * 1e3, store_ms=t_store * 1e3).as_dict()
+        return out
+
+    def contains_audio(self, data: bytes) -> bool:
+        """Whether an item with exactly these bytes is stored (by SHA-256)."""
+        flt: dict[str, Any] = {"_sha256": hashlib.sha256(data).hexdigest(), "_segment": 0}
+        return self.store.count(flt) > 0
+
+    def _vector_ids(self, item_id: str) -> list[str]:
+        """Ids of an item's vectors (empty when it does not exist)."""
+        check_item_id(item_id)
+        if not self.segmented:
+            return [item_id] if self.store.get([item_id]) else []
+        first = self.store.get([f"{item_id}/0"])
+        if not first:
+            return []
+        n = int(first[0].metadata.get("_segments", 1))
+        return [f"{item_id}/{i}" for i in range(n)]
+
+    def _first_record_meta(self, item_id: str) -> dict[str, Any]:
+        check_item_id(item_id)
+        recs = self.store.get([item_id if not self.segmented else f"{item_id}/0"])
+        if not recs:
+            raise ItemNotFoundError(f"no item {item_id!r} in collection {self.name!r}")
+        return recs[0].metadata
+
+    def get(self, item_id: str) -> dict[str, Any]:
+        """An item's public description.
+
+        Raises:
+            ItemNotFoundError: No such item.
+        """
+        return _public_item(self._first_record_meta(item_id), self.name, self.config.keep_audio)
+
+    def delete(self, item_id: str) -> None:
+        """Delete an item's vectors and stored audio.
+
+        Raises:
+            ItemNotFoundError: No such item.
+        """
+        meta = self._first_record_meta(item_id)
+        n = int(meta.get("_segments", 1))
+        ids = [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
+        self.store.delete(ids)
+        self._dirty = True
+        kind = KINDS.get(str(meta.get("_format")))
+        if kind is not None:
+            (self.audio_dir / f"{item_id}{kind.extension}").unlink(missing_ok=True)
+
+    def audio_file(self, item_id: str) -> tuple[Path, str]:
+        """The stored file of an item and its media type; only ever a file inside this collection's audio folder.
+
+        Raises:
+            ItemNotFoundError: No such item, or its audio was not kept.
+        """
+        meta = self._first_record_meta(item_id)
+        kind = KINDS.get(str(meta.get("_format")))
+        path = self.audio_dir / f"{check_item_id(item_id)}{kind.extension if kind else ''}"
+        if kind is None or not self.config.keep_audio or not path.is_file():
+            raise ItemNotFoundError(f"item {item_id!r} has no stored audio")
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.audio_dir.resolve()):  # defence in depth: ids are hex only
+            raise ItemNotFoundError(f"item {item_id!r} has no stored audio")
+        return resolved, kind.media_type
+
+    # ------------------------------------------------------------------ search
+    def search_vectors(
+        self,
+        queries: NDArray[np.float32],
+        k: int,
+        filter: Mapping[str, Any] | Filter | None = None,
+        exclude: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The ``k`` best items for one or more query vectors (best segment per item, best first).
+
+        Several query vectors (a segmented query clip) are searched together; an item's score is its best.
+        """
+        flt = parse_filter(filter) if filter else None
+        # whole-file collections hold one vector per item; segmented ones may return several per item
+        fetch = k + (1 if exclude else 0)
+        if self.segmented or len(queries) > 1:
+            fetch = min(max(4 * fetch, fetch + 32), 16384)
+        best: dict[str, tuple[Hit, int]] = {}
+        for q, hits in enumerate(self.store.search(queries, k=fetch, filter=flt)):
+            for h in hits:
+                item = str(h.metadata.get("_item", h.id))
+                if item == exclude:
+                    continue
+                if item not in best or h.score > best[item][0].score:
+                    best[item] = (h, q)
+        ranked = sorted(best.values(), key=lambda hq: -hq[0].score)[:k]
+        out = []
+        for h, q in ranked:
+            d = _public_item(h.metadata, self.name, self.config.keep_audio)
+            d.update(
+                score=float(h.score),
+                distance=float(h.distance),
+                start=h.metadata.get("_start"),
+                end=h.metadata.get("_end"),
+                query_segment=q,
+            )
+            out.append(d)
+        return out
+
+    def search_audio(
+        self, data: bytes, filename: str | None, k: int, filter: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], Timings]:
+        """Search with an uploaded clip."""
+        audio, _, t_dec = self.decode(data, _clean_filename(filename), self.settings.max_query_duration_s)
+        vectors, _, _, t_emb = self.embed(audio)
+        t0 = time.perf_counter()
+        hits = self.search_vectors(vectors, k, filter)
+        return hits, Timings(decode_ms=t_dec * 1e3, embed_ms=t_emb * 1e3, search_ms=(time.perf_counter() - t0) * 1e3)
+
+    def search_text(
+        self, text: str, k: int, filter: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], Timings]:
+        """Search with a text query (embedders with a text tower only)."""
+        if not self.supports_text:
+            raise ConfigError(
+                f"collection {self.name!r} cannot be searched by text: its embedder "
+                f"{self.config.embedder!r} has no text tower in the same space as its {self.pipeline.describe()} "
+                "vectors (use a CLAP preset with mean or max pooling)"
+            )
+        t0 = time.perf_counter()
+        with self._shared.lock:
+            vec = self.embedder.embed_text([text])  # type: ignore[attr-defined]
+        vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)
+        t1 = time.perf_counter()
+        hits = self.search_vectors(vec, k, filter)
+        return hits, Timings(embed_ms=(t1 - t0) * 1e3, search_ms=(time.perf_counter() - t1) * 1e3)
+
+    def search_item(
+        self, item_id: str, k: int, filter: Mapping[str, Any] | None = None, exclude_self: bool = True
+    ) -> tuple[list[dict[str, Any]], Timings]:
+        """Items similar to a stored item (its stored vectors are the query; no embedding)."""
+        t0 = time.perf_counter()
+        ids = self._vector_ids(item_id)
+        if not ids:
+            raise ItemNotFoundError(f"no item {item_id!r} in collection {self.name!r}")
+        vectors = np.stack([r.vector for r in self.store.get(ids)])
+        hits = self.search_vectors(vectors, k, filter, exclude=item_id if exclude_self else None)
+        return hits, Timings(search_ms=(time.perf_counter() - t0) * 1e3)
+
+    def search_vector(
+        self, vector: Iterable[float], k: int, filter: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], Timings]:
+        """Search with a vector the client computed (must have this collection's dimension)."""
+        t0 = time.perf_counter()
+        q = np.asarray(list(vector), dtype=np.float32).reshape(1, -1)
+        hits = self.search_vectors(q, k, filter)
+        return hits, Timings(search_ms=(time.perf_counter() - t0) * 1e3)
+
+    # ------------------------------------------------------------------ lifecycle
+    def save(self, force: bool = False) -> None:
+        """Persist the store when something changed (or always with ``force``)."""
+        if self._dirty or force:
+            self._dirty = False
+            self.store.save()
+
+    def close(self) -> None:
+        """Save and close the store."""
+        if not self._closed:
+            self._closed = True
+            self.store.close()
+
+
+# ------------------------------------------------------------------------------------------------ manager
+class CollectionManager:
+    """Create, open, list and drop the collections in ``settings.data_dir``.
+
+    Collections are opened on first use and kept open; embedders are loaded once per preset and shared.
+
+    Example:
+        >>> manager = CollectionManager(ServiceSettings(data_dir=tmp))  # doctest: +SKIP
+        >>> manager.create(CollectionConfig(name="sfx", embedder="mfcc"))  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.root = Path(settings.data_dir) / "collections"
+        self._lock = threading.RLock()
+        self._open: dict[str, Collection] = {}
+        self._embedders: dict[str, _SharedEmbedder] = {}
+
+    def _dir(self, name: str) -> Path:
+        if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
+            raise CollectionNotFoundError(f"no collection {name!r}")
+        return self.root / name
+
+    def names(self) -> list[str]:
+        """Names of the existing collections, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.parent.name for p in self.root.glob(f"*/{_CONFIG_NAME}") if re.match(NAME_PATTERN, p.parent.name)
+        )
+
+    def _embedder(self, preset_name: str) -> _SharedEmbedder:
+        preset = self.settings.embedders.get(preset_name)
+        if preset is None:
+            raise ConfigError(
+                f"unknown embedder preset {preset_name!r}; this service offers {sorted(self.settings.embedders)}"
+            )
+        with self._lock:
+            if preset_name not in self._embedders:
+                self._embedders[preset_name] = _SharedEmbedder(get_embedder(preset.name, dict(preset.params)))
+            return self._embedders[preset_name]
+
+    def get(self, name: str) -> Collection:
+        """An existing collection.
+
+        Raises:
+            CollectionNotFoundError: No such collection.
+        """
+        with self._lock:
+            if name in self._open:
+                return self._open[name]
+            folder = self._dir(name)
+            cfg_path = folder / _CONFIG_NAME
+            if not cfg_path.is_file():
+                raise CollectionNotFoundError(f"no collection {name!r}")
+            try:
+                raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+                config = CollectionConfig.model_validate(raw["config"])
+            except (OSError, ValueError, KeyError, ValidationError) as err:
+                raise StoreError(f"collection {name!r} has an unreadable config: {err}") from None
+            col = Collection(folder, config, self.settings, self._embedder(config.embedder))
+            col.created = str(raw.get("created", ""))
+            self._open[name] = col
+            return col
+
+    def create(self, config: CollectionConfig) -> Collection:
+        """Create a collection (its folder, store and config).
+
+        Raises:
+            CollectionExistsError: The name is taken.
+            ConfigError: Unknown preset, backend not enabled, pooling that does not fit the embedder...
+        """
+        with self._lock:
+            folder = self._dir(config.name)
+            if (folder / _CONFIG_NAME).exists():
+                raise CollectionExistsError(f"collection {config.name!r} already exists")
+            shared = self._embedder(config.embedder)
+            if folder.exists():  # leftovers of a create that failed half-way
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            col: Collection | None = None
+            try:
+                col = Collection(folder, config, self.settings, shared)
+                col.created = _now()
+                col.save(force=True)
+                doc = {"config": config.model_dump(mode="json"), "created": col.created, "format": 1}
+                tmp = folder / (_CONFIG_NAME + ".part")
+                tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+                os.replace(tmp, folder / _CONFIG_NAME)
+            except BaseException:
+                self._discard(folder, col)
+                raise
+            self._open[config.name] = col
+            log.info("created collection %s (%s, %s, %s)", config.name, config.embedder, config.pooling, config.store)
+            return col
+
+    def _discard(self, folder: Path, col: Collection | None) -> None:
+        """Remove a collection's folder, and its server-side Milvus collection (Lite lives in the folder)."""
+        if col is not None:
+            try:
+                drop = getattr(col.store, "drop", None)
+                if col.config.store.backend == "milvus" and self.settings.milvus_uri and callable(drop):
+                    drop()
+                else:
+                    col.close()
+            except AudiovecError as err:
+                log.warning("could not drop the store of collection %s: %s", col.name, err)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def drop(self, name: str) -> None:
+        """Delete a collection with its vectors and stored audio.
+
+        Raises:
+            CollectionNotFoundError: No such collection.
+        """
+        with self._lock:
+            col = self.get(name)
+            self._open.pop(name, None)
+            (col.root / _CONFIG_NAME).unlink(missing_ok=True)  # gone for readers first
+            self._discard(col.root, col)
+            log.info("dropped collection %s", name)
+
+    def __iter__(self) -> Iterator[Collection]:
+        for name in self.names():
+            try:
+                yield self.get(name)
+            except CollectionNotFoundError:  # dropped meanwhile
+                continue
+
+    def save_all(self, force: bool = False) -> None:
+        """Persist every open collection that changed."""
+        with self._lock:
+            cols = list(self._open.values())
+        for col in cols:
+            try:
+                col.save(force=force)
+            except AudiovecError as err:  # a dropped/closed store: nothing to save
+                log.warning("could not save collection %s: %s", col.name, err)
+
+    def close(self) -> None:
+        """Save and close every open collection."""
+        with self._lock:
+            cols, self._open = list(self._open.values()), {}
+        for col in cols:
+            try:
+                col.close()
+            except AudiovecError as err:
+                log.warning("could not close collection %s: %s", col.name, err)

@@ -100,3 +100,32 @@ def milvus_server_env() -> None:
         if _in_ci():
             pytest.fail("; ".join(problems))
         pytest.skip("; ".join(problems))
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory):
+    """One real Milvus standalone server for the session (tests marked ``milvus_server`` only)."""
+    import socket
+
+    from audiovec.testing._milvus_server import MilvusServer, only_loopback_interfaces
+
+    if not only_loopback_interfaces():
+        pytest.fail(
+            "the Milvus server tests need a loopback-only network namespace (the server binds every interface): "
+            "unshare -n sh -c 'ip link set lo up; exec .venv/bin/python -m pytest -m milvus_server'"
+        )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = MilvusServer(
+        extra_config={
+            # with collections loaded, SIGTERM waits this long (default 1800 s, harness default 10 s)
+            "common.gracefulStopTimeout": 3,
+            # loading a new collection polls at these intervals (default 1000 / 500 ms)
+            "queryCoord.checkInterval": 100,
+            "queryCoord.distPullInterval": 100,
+        }
+    )
+    server.start(tmp_path_factory.mktemp("milvus-server"), port=port, timeout=180)
+    yield server
+    server.stop(timeout=15)

@@ -38,7 +38,6 @@ from audiovec.errors import (
 )
 from audiovec.stores import And, Eq, In, Not, Or, Range, get_store, matches
 from audiovec.stores.milvus import MAX_DIM, MilvusStore, lite_filter_expr, server_filter_expr
-from audiovec.testing._milvus_server import MilvusServer, only_loopback_interfaces
 from audiovec.testing._store_checks import store_checks
 
 CHECKS = store_checks()
@@ -420,30 +419,6 @@ def test_filter_renderings():
 
 
 # ------------------------------------------------------------------------------------------- the real server
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory):
-    if not only_loopback_interfaces():
-        pytest.fail(
-            "the Milvus server tests need a loopback-only network namespace (the server binds every interface): "
-            "unshare -n sh -c 'ip link set lo up; exec .venv/bin/python -m pytest -m milvus_server'"
-        )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = MilvusServer(
-        extra_config={
-            # with collections loaded, SIGTERM waits this long (default 1800 s, harness default 10 s)
-            "common.gracefulStopTimeout": 3,
-            # loading a new collection polls at these intervals (default 1000 / 500 ms)
-            "queryCoord.checkInterval": 100,
-            "queryCoord.distPullInterval": 100,
-        }
-    )
-    server.start(tmp_path_factory.mktemp("milvus-server"), port=port, timeout=180)
-    yield server
-    server.stop(timeout=15)
-
-
 def _collection_for(path: Path) -> str:
     return "t_" + hashlib.sha1(str(path).encode()).hexdigest()[:20]
 

@@ -28,6 +28,7 @@ can fix (415 not audio, 413 too large/long, 422 undecodable, 404 unknown collect
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -254,29 +255,30 @@ class _BodyLimit:
                     await _error(413, "PayloadTooLarge", msg)(scope, receive, send)
                     return
         seen = 0
-        started = False
+        started = rejected = False
 
         async def counted_receive() -> MutableMapping[str, Any]:
-            nonlocal seen
+            nonlocal seen, rejected
             message: MutableMapping[str, Any] = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > self.limit and not rejected:
+                    rejected = True
+                    if not started:  # answer now: the body parser would report any error as a 400
+                        await _error(413, "PayloadTooLarge", msg)(scope, receive, send)
                     raise _PayloadTooLarge
             return message
 
         async def tracked_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 is already on its way; drop what the app answers after the aborted read
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(_PayloadTooLarge):  # the 413 was sent when the limit was crossed
             await self.app(scope, counted_receive, tracked_send)
-        except _PayloadTooLarge:
-            if started:
-                raise
-            await _error(413, "PayloadTooLarge", msg)(scope, receive, send)
 
 
 class _MetricsAndHeaders:

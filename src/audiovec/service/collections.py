@@ -16,6 +16,7 @@ The same :class:`CollectionManager` serves the HTTP API and the ``audiovec colle
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -26,11 +27,11 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from audiovec.audio import Audio, info, load
 from audiovec.embedders import Embedder, get_embedder
-from audiovec.errors import AudiovecError, ConfigError, StoreError
+from audiovec.errors import AudiovecError, ConfigError, InvalidVectorError, StoreError
 from audiovec.pooling import Pipeline
 from audiovec.service.settings import ServiceSettings
 from audiovec.service.sniff import KINDS, AudioKind, sniff
@@ -234,6 +235,26 @@ def _public_item(meta: Mapping[str, Any], collection: str, keep_audio: bool) -> 
     }
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _dropped_is_not_found(method: _F) -> _F:
+    """Turn "store is closed" into CollectionNotFoundError when the collection was dropped during the call."""
+
+    @functools.wraps(method)
+    def wrapper(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        if self._closed:
+            raise CollectionNotFoundError(f"no collection {self.name!r} (it was dropped)")
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            if self._closed:
+                raise CollectionNotFoundError(f"no collection {self.name!r} (it was dropped)") from None
+            raise
+
+    return cast(_F, wrapper)
+
+
 class _SharedEmbedder:
     """One loaded embedder, shared by every collection using the same preset; calls are serialised."""
 
@@ -295,6 +316,7 @@ class Collection:
             return get_store("milvus", uri=str(self.root / "milvus.db"), collection=self.name, **common)
         return get_store(spec.backend, path=self.root / "store", **common)
 
+    @_dropped_is_not_found
     def describe(self) -> dict[str, Any]:
         """Name, config, dimension, item and vector counts, embedder identity."""
         vectors = self.store.count()
@@ -354,6 +376,7 @@ class Collection:
         return pooled.vectors, pooled.starts, pooled.ends, time.perf_counter() - t0
 
     # ------------------------------------------------------------------ items
+    @_dropped_is_not_found
     def add(self, data: bytes, filename: str | None, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Embed and store one uploaded file as a new item.
 
@@ -401,6 +424,7 @@ class Collection:
         out["timings"] = Timings(decode_ms=t_dec * 1e3, embed_ms=t_emb * 1e3, store_ms=t_store * 1e3).as_dict()
         return out
 
+    @_dropped_is_not_found
     def contains_audio(self, data: bytes) -> bool:
         """Whether an item with exactly these bytes is stored (by SHA-256)."""
         flt: dict[str, Any] = {"_sha256": hashlib.sha256(data).hexdigest(), "_segment": 0}
@@ -424,6 +448,7 @@ class Collection:
             raise ItemNotFoundError(f"no item {item_id!r} in collection {self.name!r}")
         return recs[0].metadata
 
+    @_dropped_is_not_found
     def get(self, item_id: str) -> dict[str, Any]:
         """An item's public description.
 
@@ -432,6 +457,7 @@ class Collection:
         """
         return _public_item(self._first_record_meta(item_id), self.name, self.config.keep_audio)
 
+    @_dropped_is_not_found
     def delete(self, item_id: str) -> None:
         """Delete an item's vectors and stored audio.
 
@@ -447,6 +473,7 @@ class Collection:
         if kind is not None:
             (self.audio_dir / f"{item_id}{kind.extension}").unlink(missing_ok=True)
 
+    @_dropped_is_not_found
     def audio_file(self, item_id: str) -> tuple[Path, str]:
         """The stored file of an item and its media type; only ever a file inside this collection's audio folder.
 
@@ -464,6 +491,7 @@ class Collection:
         return resolved, kind.media_type
 
     # ------------------------------------------------------------------ search
+    @_dropped_is_not_found
     def search_vectors(
         self,
         queries: NDArray[np.float32],
@@ -502,6 +530,7 @@ class Collection:
             out.append(d)
         return out
 
+    @_dropped_is_not_found
     def search_audio(
         self, data: bytes, filename: str | None, k: int, filter: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], Timings]:
@@ -512,6 +541,7 @@ class Collection:
         hits = self.search_vectors(vectors, k, filter)
         return hits, Timings(decode_ms=t_dec * 1e3, embed_ms=t_emb * 1e3, search_ms=(time.perf_counter() - t0) * 1e3)
 
+    @_dropped_is_not_found
     def search_text(
         self, text: str, k: int, filter: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], Timings]:
@@ -530,6 +560,7 @@ class Collection:
         hits = self.search_vectors(vec, k, filter)
         return hits, Timings(embed_ms=(t1 - t0) * 1e3, search_ms=(time.perf_counter() - t1) * 1e3)
 
+    @_dropped_is_not_found
     def search_item(
         self, item_id: str, k: int, filter: Mapping[str, Any] | None = None, exclude_self: bool = True
     ) -> tuple[list[dict[str, Any]], Timings]:
@@ -542,12 +573,16 @@ class Collection:
         hits = self.search_vectors(vectors, k, filter, exclude=item_id if exclude_self else None)
         return hits, Timings(search_ms=(time.perf_counter() - t0) * 1e3)
 
+    @_dropped_is_not_found
     def search_vector(
         self, vector: Iterable[float], k: int, filter: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], Timings]:
         """Search with a vector the client computed (must have this collection's dimension)."""
         t0 = time.perf_counter()
-        q = np.asarray(list(vector), dtype=np.float32).reshape(1, -1)
+        q64 = np.asarray(list(vector), dtype=np.float64).reshape(1, -1)
+        if not np.isfinite(q64).all() or np.abs(q64).max() > np.finfo(np.float32).max:
+            raise InvalidVectorError("the query vector has values that are not finite float32 numbers")
+        q = q64.astype(np.float32)
         hits = self.search_vectors(q, k, filter)
         return hits, Timings(search_ms=(time.perf_counter() - t0) * 1e3)
 

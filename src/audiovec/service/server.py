@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from types import TracebackType
@@ -39,7 +40,18 @@ def serve(settings: ServiceSettings, host: str = "127.0.0.1", port: int = 8000, 
     uvicorn = require("uvicorn", "serve", "audiovec serve")
     if host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         log.warning("serving on %s without an API key: anyone who can reach this port can change collections", host)
-    uvicorn.Server(_uvicorn_config(settings, host, port, log_level, None)).run()
+    server = uvicorn.Server(_uvicorn_config(settings, host, port, log_level, None))
+
+    def _terminate(signum: int, frame: object) -> None:  # uvicorn re-raises the signal after its graceful shutdown
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, after uvicorn saved and closed everything
+        log.info("audiovec service stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class BackgroundServer:

@@ -82,7 +82,7 @@ class ServiceSettings(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     max_file_mb: float = Field(25.0, gt=0)
     max_request_mb: float = Field(100.0, gt=0)
-    max_files_per_request: int = Field(32, ge=1)
+    max_files_per_request: int = Field(64, ge=1)
     max_duration_s: float = Field(900.0, gt=0)
     max_query_duration_s: float = Field(60.0, gt=0)
     max_k: int = Field(100, ge=1, le=16384)

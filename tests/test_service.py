@@ -110,7 +110,9 @@ def test_sniff_recognises_containers_from_bytes_not_names():
 # ------------------------------------------------------------------------------------------------ the API over HTTP
 def test_collection_lifecycle_over_real_http(server, http):
     url = server.url
-    assert http.get(f"{url}/health").json()["status"] == "ok"
+    health = http.get(f"{url}/health").json()
+    assert health["status"] == "ok" and health["auth_required"] is False
+    assert health["limits"]["max_k"] == server.settings.max_k and health["limits"]["max_files_per_request"] == 64
     info = create(http, url, description="drum one-shots")
     assert info["dim"] == 40 and info["items"] == 0 and info["pipeline"] == "mean_std+l2"
     assert info["embedder"]["name"] == "mfcc"
@@ -404,7 +406,7 @@ def test_api_key_cors_and_no_secret_in_logs(tmp_path, caplog, capfd):
     caplog.set_level("DEBUG")
     with BackgroundServer(settings, log_level="debug") as srv, requests.Session() as http:
         url = srv.url
-        assert http.get(f"{url}/health").status_code == 200  # open for load balancers
+        assert http.get(f"{url}/health").json()["auth_required"] is True  # open for load balancers
         assert http.get(f"{url}/").status_code == 200  # the page itself; its API calls need the key
         for path in (f"{API}/collections", "/metrics", f"{API}/stats"):
             r = http.get(f"{url}{path}")

@@ -188,10 +188,22 @@ class EmbedderPresetInfo(BaseModel):
     description: str
 
 
+class Limits(BaseModel):
+    max_k: int
+    max_file_mb: float
+    max_request_mb: float
+    max_files_per_request: int
+    max_duration_s: float
+    max_query_duration_s: float
+    max_text_chars: int
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
     collections: int
+    auth_required: bool
+    limits: Limits
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -447,8 +459,15 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
     # ---------------------------------------------------------------- open routes
     @app.get("/health", response_model=Health, tags=["service"])
     def health() -> dict[str, Any]:
-        """Liveness/readiness: the process answers and its data folder is readable."""
-        return {"status": "ok", "version": __version__, "collections": len(manager.names())}
+        """Liveness/readiness (the process answers, its data folder is readable), whether a key is needed, limits."""
+        limits = {f: getattr(settings, f) for f in Limits.model_fields}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "collections": len(manager.names()),
+            "auth_required": api_key is not None,
+            "limits": limits,
+        }
 
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(check_key)], tags=["service"])
     def prometheus_metrics() -> str:

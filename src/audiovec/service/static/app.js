@@ -6,8 +6,9 @@
   const KEY_STORE = "audiovec.apiKey";
   const COLLECTION_STORE = "audiovec.collection";
   const MAX_RECORD_S = 30;
-  const UPLOAD_BATCH_FILES = 16; // the service accepts 32 files per request by default
-  const UPLOAD_BATCH_BYTES = 48 * 1024 * 1024; // and 100 MiB per request
+  // upload batches stay under the service's limits (read from /health at start-up; these are safe defaults)
+  let UPLOAD_BATCH_FILES = 16;
+  let UPLOAD_BATCH_BYTES = 48 * 1024 * 1024;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -216,6 +217,7 @@
 
   function describeCollection(c) {
     ui.info.replaceChildren();
+    ui.textForm.hidden = !(c && c.text_search);
     if (!c) return;
     const emb = c.embedder || {};
     const store = c.config.store;
@@ -229,12 +231,11 @@
     ];
     if (c.config.description) rows.unshift(["About", c.config.description]);
     for (const [dt, dd] of rows) ui.info.append(el("div", {}, el("dt", { text: dt }), el("dd", { text: dd })));
-    ui.textForm.hidden = !c.text_search;
   }
 
-  async function loadCollections(quiet = false) {
+  async function loadCollections() {
     const wanted = ui.collection.value || storageGet(COLLECTION_STORE);
-    if (!quiet) setStatus("Loading collections…", "busy");
+    setStatus("Loading collections…", "busy");
     let list;
     try {
       list = (await api("/collections")).body.collections;
@@ -263,7 +264,7 @@
     ui.collection.disabled = false;
     ui.collection.value = collections.has(wanted) ? wanted : list[0].name;
     describeCollection(currentCollection());
-    if (!quiet) setStatus(`${list.length} collection${list.length === 1 ? "" : "s"} available.`, "ok");
+    setStatus(`${list.length} collection${list.length === 1 ? "" : "s"} available.`, "ok");
   }
 
   async function refreshCurrent() {
@@ -496,29 +497,31 @@
     const name = hit.filename || hit.id;
     button.disabled = true;
     setStatus(`Loading “${name}”…`, "busy");
+    let blob;
     try {
       // fetched with the key header (an <audio src> request could not carry it), then played from a blob: URL
       const resp = await request(hit.audio_url, { headers: headers() });
       if (!resp.ok) throw await errorFrom(resp);
-      const blob = await resp.blob();
-      if (playerUrl) URL.revokeObjectURL(playerUrl);
-      playerUrl = URL.createObjectURL(blob);
-      ui.player.src = playerUrl;
-      ui.player.dataset.item = hit.id;
-      markPlaying();
-      ui.nowPlaying.textContent = name;
-      ui.playerBox.hidden = false;
-      setStatus(`Playing “${name}”.`, "ok");
-      try {
-        await ui.player.play();
-      } catch (err) {
-        if (err.name === "AbortError") return; // another clip replaced it
-        setStatus(`“${name}” is loaded: press play in the player (${err.message}).`, "info");
-      }
+      blob = await resp.blob();
     } catch (err) {
       fail(err, `Loading the audio of “${name}”`);
+      return;
     } finally {
       button.disabled = false;
+    }
+    if (playerUrl) URL.revokeObjectURL(playerUrl);
+    playerUrl = URL.createObjectURL(blob);
+    ui.player.src = playerUrl;
+    ui.player.dataset.item = hit.id;
+    markPlaying();
+    ui.nowPlaying.textContent = name;
+    ui.playerBox.hidden = false;
+    setStatus(`Playing “${name}”.`, "ok");
+    try {
+      await ui.player.play();
+    } catch (err) {
+      if (err.name === "AbortError") return; // another clip replaced it
+      setStatus(`“${name}” is loaded: press play in the player (${err.message}).`, "info");
     }
   }
 
@@ -684,5 +687,16 @@
     input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
   }
 
-  loadCollections();
+  // the service's limits are public (GET /health): bound k and the upload batches by them
+  fetch("/health")
+    .then((resp) => (resp.ok ? resp.json() : null))
+    .then((health) => {
+      const limits = health && health.limits;
+      if (!limits) return;
+      ui.k.max = String(limits.max_k);
+      UPLOAD_BATCH_FILES = Math.max(1, Math.min(UPLOAD_BATCH_FILES, limits.max_files_per_request));
+      UPLOAD_BATCH_BYTES = Math.max(1, Math.min(UPLOAD_BATCH_BYTES, Math.floor(limits.max_request_mb * 0.9 * 1048576)));
+    })
+    .catch(() => undefined) // an old service without limits: the defaults above apply
+    .finally(() => loadCollections());
 })();

@@ -395,7 +395,7 @@ def test_requests_cannot_reach_server_paths(server, http):
     assert fields == {
         *("name", "embedder", "pooling", "segments", "store", "keep_audio", "description"),  # CollectionConfig
         *("backend", "index", "metric"),  # StoreSpec
-        *("files", "metadata", "file", "k", "filter"),  # uploads
+        *("files", "metadata", "if_exists", "file", "k", "filter"),  # uploads
         *("text", "item_id", "exclude_self", "vector"),  # JSON queries
     }
 
@@ -749,3 +749,35 @@ def test_milvus_server_collection_over_http(milvus_server_env, milvus_server, tm
             assert "svc_sfx" not in client.list_collections()
         finally:
             client.close()
+
+
+def test_if_exists_skip_makes_retried_and_parallel_identical_uploads_store_one_item(server, http):
+    url = server.url
+    create(http, url)
+    data = DEMO[4].read_bytes()
+
+    def upload(_: int) -> requests.Response:
+        with requests.Session() as s:
+            return s.post(
+                f"{url}{API}/collections/drums/items",
+                files=[("files", ("again.flac", data))],
+                data={"if_exists": "skip"},
+            )
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(upload, range(6)))
+    assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
+    ids = {(r.json()["added"] or r.json()["existing"])[0]["id"] for r in responses}
+    assert len(ids) == 1 and http.get(f"{url}{API}/collections/drums").json()["items"] == 1
+    # a batch mixing a stored and a new file: the new one is added, the stored one reported as existing
+    r = http.post(
+        f"{url}{API}/collections/drums/items",
+        files=[("files", ("a.flac", data)), ("files", ("b.flac", DEMO[5].read_bytes()))],
+        data={"if_exists": "skip"},
+    )
+    body = r.json()
+    assert r.status_code == 201 and [i["filename"] for i in body["added"]] == ["b.flac"]
+    assert [i["id"] for i in body["existing"]] == list(ids) and body["existing"][0]["existing"] is True
+    # the default adds a copy (the client asked for it)
+    assert add_files(http, url, [DEMO[4]]).status_code == 201
+    assert http.get(f"{url}{API}/collections/drums").json()["items"] == 3

@@ -113,6 +113,7 @@ class Item(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     audio_url: str | None = None
     timings: dict[str, float] | None = None
+    existing: bool = False
 
 
 class AddFailure(BaseModel):
@@ -125,6 +126,7 @@ class AddFailure(BaseModel):
 
 class AddResponse(BaseModel):
     added: list[Item]
+    existing: list[Item] = Field(default_factory=list)
     failed: list[AddFailure]
 
 
@@ -537,10 +539,15 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
             str | None,
             Form(description="JSON object applied to every file, or a JSON list with one object per file"),
         ] = None,
+        if_exists: Annotated[
+            Literal["add", "skip"],
+            Form(description="'skip': a file whose exact bytes are already stored is not added again (safe retries)"),
+        ] = "add",
     ) -> JSONResponse:
         """Add uploaded files as items. Each file is processed on its own: a bad file is reported, the others added.
 
-        Status: 201 all added; 207 some failed; otherwise the first failure's status (e.g. 415 for a non-audio file).
+        Status: 201 all added (or already stored, with ``if_exists=skip``); 200 every file was already stored; 207
+        some failed; otherwise the first failure's status (e.g. 415 for a non-audio file).
         """
         c = col(name)
         if len(files) > settings.max_files_per_request:
@@ -561,13 +568,17 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
         else:
             raise InvalidMetadataError("metadata must be a JSON object, or a list with one object per file")
         added: list[dict[str, Any]] = []
+        existing: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         for i, (upload, meta) in enumerate(zip(files, metas, strict=True)):
             try:
                 data = await read_upload(upload)
-                item = await run_in_threadpool(c.add, data, upload.filename, meta)
-                record(Timings(**item["timings"]))
-                added.append(item)
+                item = await run_in_threadpool(c.add, data, upload.filename, meta, if_exists)
+                if item.get("existing"):
+                    existing.append(item)
+                else:
+                    record(Timings(**item["timings"]))
+                    added.append(item)
             except AudiovecError as err:
                 failed.append(
                     {
@@ -578,10 +589,12 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
                         "message": str(err),
                     }
                 )
-        if failed and not added:
+        if failed and not added and not existing:
             first = failed[0]
-            return _error(first["status"], first["type"], first["message"], {"added": [], "failed": failed})
-        return JSONResponse({"added": added, "failed": failed}, status_code=207 if failed else 201)
+            detail = {"added": [], "existing": [], "failed": failed}
+            return _error(first["status"], first["type"], first["message"], detail)
+        status = 207 if failed else 201 if added else 200
+        return JSONResponse({"added": added, "existing": existing, "failed": failed}, status_code=status)
 
     @api.get("/collections/{name}/items/{item_id}", response_model=Item, tags=["items"])
     def get_item(name: str, item_id: str) -> dict[str, Any]:

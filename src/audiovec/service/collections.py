@@ -284,6 +284,7 @@ class Collection:
         self.created = ""
         self._dirty = False
         self._closed = False
+        self._add_lock = threading.Lock()
         self.store = self._open_store()
 
     # ------------------------------------------------------------------ setup
@@ -377,18 +378,56 @@ class Collection:
 
     # ------------------------------------------------------------------ items
     @_dropped_is_not_found
-    def add(self, data: bytes, filename: str | None, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def add(
+        self,
+        data: bytes,
+        filename: str | None,
+        metadata: Mapping[str, Any] | None = None,
+        if_exists: Literal["add", "skip"] = "add",
+    ) -> dict[str, Any]:
         """Embed and store one uploaded file as a new item.
 
         Nothing is stored when any step fails (the store's batch is atomic; a written audio file is removed).
 
+        Args:
+            data: The file's bytes.
+            filename: Its name, for display (directories are stripped).
+            metadata: Client metadata (a JSON object; keys may not start with ``_``).
+            if_exists: ``"skip"``: when an item with exactly these bytes is stored, return it (with
+                ``existing: true``) instead of adding a copy. Makes retried uploads safe; checked and added
+                atomically, so parallel identical uploads store one item.
+
         Returns:
-            The item (see ``GET /items/{id}``) with ``timings``.
+            The item (see ``GET /items/{id}``) with ``timings`` and ``existing``.
         """
         name = _clean_filename(filename)
         user = check_user_metadata(metadata)
         audio, kind, t_dec = self.decode(data, name, self.settings.max_duration_s)
         vectors, starts, ends, t_emb = self.embed(audio)
+        if if_exists == "skip":
+            with self._add_lock:
+                sha = hashlib.sha256(data).hexdigest()
+                hits = self.store.search(vectors[:1], k=1, filter={"_sha256": sha, "_segment": 0})[0]
+                if hits:
+                    out = _public_item(hits[0].metadata, self.name, self.config.keep_audio)
+                    out["existing"] = True
+                    return out
+                return self._store_item(data, name, user, audio, kind, vectors, starts, ends, t_dec, t_emb)
+        return self._store_item(data, name, user, audio, kind, vectors, starts, ends, t_dec, t_emb)
+
+    def _store_item(
+        self,
+        data: bytes,
+        name: str,
+        user: dict[str, Any],
+        audio: Audio,
+        kind: AudioKind,
+        vectors: NDArray[np.float32],
+        starts: NDArray[np.float64],
+        ends: NDArray[np.float64],
+        t_dec: float,
+        t_emb: float,
+    ) -> dict[str, Any]:
         item_id = uuid.uuid4().hex
         n = len(vectors)
         base = {
@@ -422,6 +461,7 @@ class Collection:
         t_store = time.perf_counter() - t0
         out = _public_item(metas[0], self.name, self.config.keep_audio)
         out["timings"] = Timings(decode_ms=t_dec * 1e3, embed_ms=t_emb * 1e3, store_ms=t_store * 1e3).as_dict()
+        out["existing"] = False
         return out
 
     @_dropped_is_not_found

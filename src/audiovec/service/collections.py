@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -164,11 +164,22 @@ class CollectionConfig(BaseModel):
         return value
 
 
+class Embedded(NamedTuple):
+    """Pooled vectors of one input, their segment times, and the seconds spent waiting for and running the model."""
+
+    vectors: NDArray[np.float32]
+    starts: NDArray[np.float64]
+    ends: NDArray[np.float64]
+    wait_s: float
+    embed_s: float
+
+
 @dataclass(frozen=True)
 class Timings:
     """Milliseconds spent in each step of a request (reported to clients and to ``/metrics``)."""
 
     decode_ms: float = 0.0
+    queue_ms: float = 0.0  # waiting for the (shared, one-at-a-time) embedder
     embed_ms: float = 0.0
     search_ms: float = 0.0
     store_ms: float = 0.0
@@ -368,13 +379,14 @@ class Collection:
         audio = load(buf, sr=self.embedder.sample_rate)
         return audio, kind, time.perf_counter() - t0
 
-    def embed(self, audio: Audio) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float64], float]:
+    def embed(self, audio: Audio) -> Embedded:
         """Pooled vectors (one, or one per segment) with their start/end times, and the seconds spent."""
-        t0 = time.perf_counter()
+        t_wait = time.perf_counter()
         with self._shared.lock:
+            t0 = time.perf_counter()
             frames = self.embedder.embed(audio)
         pooled = self.pipeline(frames)
-        return pooled.vectors, pooled.starts, pooled.ends, time.perf_counter() - t0
+        return Embedded(pooled.vectors, pooled.starts, pooled.ends, t0 - t_wait, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ items
     @_dropped_is_not_found
@@ -403,17 +415,17 @@ class Collection:
         name = _clean_filename(filename)
         user = check_user_metadata(metadata)
         audio, kind, t_dec = self.decode(data, name, self.settings.max_duration_s)
-        vectors, starts, ends, t_emb = self.embed(audio)
+        emb = self.embed(audio)
         if if_exists == "skip":
             with self._add_lock:
                 sha = hashlib.sha256(data).hexdigest()
-                hits = self.store.search(vectors[:1], k=1, filter={"_sha256": sha, "_segment": 0})[0]
+                hits = self.store.search(emb.vectors[:1], k=1, filter={"_sha256": sha, "_segment": 0})[0]
                 if hits:
                     out = _public_item(hits[0].metadata, self.name, self.config.keep_audio)
                     out["existing"] = True
                     return out
-                return self._store_item(data, name, user, audio, kind, vectors, starts, ends, t_dec, t_emb)
-        return self._store_item(data, name, user, audio, kind, vectors, starts, ends, t_dec, t_emb)
+                return self._store_item(data, name, user, audio, kind, emb, t_dec)
+        return self._store_item(data, name, user, audio, kind, emb, t_dec)
 
     def _store_item(
         self,
@@ -422,12 +434,10 @@ class Collection:
         user: dict[str, Any],
         audio: Audio,
         kind: AudioKind,
-        vectors: NDArray[np.float32],
-        starts: NDArray[np.float64],
-        ends: NDArray[np.float64],
+        emb: Embedded,
         t_dec: float,
-        t_emb: float,
     ) -> dict[str, Any]:
+        vectors, starts, ends = emb.vectors, emb.starts, emb.ends
         item_id = uuid.uuid4().hex
         n = len(vectors)
         base = {
@@ -460,7 +470,9 @@ class Collection:
         self._dirty = True
         t_store = time.perf_counter() - t0
         out = _public_item(metas[0], self.name, self.config.keep_audio)
-        out["timings"] = Timings(decode_ms=t_dec * 1e3, embed_ms=t_emb * 1e3, store_ms=t_store * 1e3).as_dict()
+        out["timings"] = Timings(
+            decode_ms=t_dec * 1e3, queue_ms=emb.wait_s * 1e3, embed_ms=emb.embed_s * 1e3, store_ms=t_store * 1e3
+        ).as_dict()
         out["existing"] = False
         return out
 
@@ -576,10 +588,13 @@ class Collection:
     ) -> tuple[list[dict[str, Any]], Timings]:
         """Search with an uploaded clip."""
         audio, _, t_dec = self.decode(data, _clean_filename(filename), self.settings.max_query_duration_s)
-        vectors, _, _, t_emb = self.embed(audio)
+        emb = self.embed(audio)
         t0 = time.perf_counter()
-        hits = self.search_vectors(vectors, k, filter)
-        return hits, Timings(decode_ms=t_dec * 1e3, embed_ms=t_emb * 1e3, search_ms=(time.perf_counter() - t0) * 1e3)
+        hits = self.search_vectors(emb.vectors, k, filter)
+        t_search = time.perf_counter() - t0
+        return hits, Timings(
+            decode_ms=t_dec * 1e3, queue_ms=emb.wait_s * 1e3, embed_ms=emb.embed_s * 1e3, search_ms=t_search * 1e3
+        )
 
     @_dropped_is_not_found
     def search_text(
@@ -592,13 +607,16 @@ class Collection:
                 f"{self.config.embedder!r} has no text tower in the same space as its {self.pipeline.describe()} "
                 "vectors (use a CLAP preset with mean or max pooling)"
             )
-        t0 = time.perf_counter()
+        t_wait = time.perf_counter()
         with self._shared.lock:
+            t0 = time.perf_counter()
             vec = self.embedder.embed_text([text])  # type: ignore[attr-defined]
         vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)
         t1 = time.perf_counter()
         hits = self.search_vectors(vec, k, filter)
-        return hits, Timings(embed_ms=(t1 - t0) * 1e3, search_ms=(time.perf_counter() - t1) * 1e3)
+        return hits, Timings(
+            queue_ms=(t0 - t_wait) * 1e3, embed_ms=(t1 - t0) * 1e3, search_ms=(time.perf_counter() - t1) * 1e3
+        )
 
     @_dropped_is_not_found
     def search_item(

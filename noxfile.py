@@ -13,7 +13,7 @@ PLUGIN = "./tests/plugins/audiovec-example-plugin"
 @nox.session
 def tests(session: nox.Session) -> None:
     """The default test suite (as CI runs it)."""
-    session.install("-e", ".[faiss,milvus,test]")
+    session.install("-e", ".[faiss,milvus,serve,test]")
     session.install("--no-deps", PLUGIN)
     session.run("pytest", *session.posargs)
 
@@ -29,14 +29,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src/."""
-    session.install("-e", ".[faiss,milvus]", "mypy>=1.10", "pydantic>=2.5")
+    session.install("-e", ".[faiss,milvus,serve]", "mypy>=1.10", "pydantic>=2.5")
     session.run("mypy")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Run the docstring examples and every script in examples/ (they must work as documented)."""
-    session.install("-e", ".[faiss,milvus,test]")
+    session.install("-e", ".[faiss,milvus,serve,test]")
     session.run("pytest", "--doctest-modules", "src/audiovec", "-o", "addopts=", "-q")
     for script in sorted(__import__("pathlib").Path("examples").glob("*.py")):
         session.run("python", str(script))

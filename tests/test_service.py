@@ -207,7 +207,6 @@ def test_text_search_needs_a_text_tower(server, http):
 
 
 def test_text_search_with_a_clap_preset(tmp_path, http):
-    pytest.importorskip("transformers")  # the transformers extra is optional for the service
     import hf_fixtures as hx
 
     model = hx.build_clap(tmp_path / "clap")

@@ -77,6 +77,7 @@ from audiovec.service.collections import (  # noqa: E402
     ItemNotFoundError,
     Timings,
     UnsupportedUploadError,
+    UploadTooLargeError,
 )
 from audiovec.service.metrics import Metrics  # noqa: E402
 from audiovec.service.settings import ServiceSettings  # noqa: E402
@@ -217,6 +218,7 @@ def _status_for(err: BaseException) -> int:
         (DuplicateIdError, 409),
         (UnsupportedUploadError, 415),
         (AudioTooLongError, 413),
+        (UploadTooLargeError, 413),
         (AudioError, 422),
         (DimensionMismatchError, 422),
         (InvalidVectorError, 422),
@@ -447,7 +449,7 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
         limit = settings.max_file_bytes
         data = await upload.read(limit + 1)
         if len(data) > limit:
-            raise AudioTooLongError(f"{upload.filename}: file larger than {settings.max_file_mb:g} MiB")
+            raise UploadTooLargeError(f"{upload.filename}: file larger than {settings.max_file_mb:g} MiB")
         if not data:
             raise UnsupportedUploadError(f"{upload.filename}: the file is empty")
         return data

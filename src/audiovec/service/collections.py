@@ -58,6 +58,7 @@ __all__ = [
     "ItemNotFoundError",
     "StoreSpec",
     "UnsupportedUploadError",
+    "UploadTooLargeError",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class UnsupportedUploadError(ConfigError):
 
 class AudioTooLongError(ConfigError):
     """The audio is longer than the service accepts."""
+
+
+class UploadTooLargeError(ConfigError):
+    """An uploaded file is larger than the service accepts."""
 
 
 # ------------------------------------------------------------------------------------------------ configs

@@ -780,3 +780,34 @@ def test_if_exists_skip_makes_retried_and_parallel_identical_uploads_store_one_i
     # the default adds a copy (the client asked for it)
     assert add_files(http, url, [DEMO[4]]).status_code == 201
     assert http.get(f"{url}{API}/collections/drums").json()["items"] == 3
+
+
+def test_cli_index_uploads_to_a_running_service_in_batches(tmp_path, capsys, monkeypatch):
+    from audiovec.cli import main
+
+    key = "index-key-0123456789"
+    settings = ServiceSettings(data_dir=tmp_path / "d", api_key=key, max_files_per_request=4)
+    folder = tmp_path / "sounds"
+    for p in DEMO[:10]:
+        (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
+        (folder / p.parent.name / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    with BackgroundServer(settings) as srv, requests.Session() as http:
+        http.headers["X-API-Key"] = key
+        create(http, srv.url)
+        args = ["collection", "index", "drums", str(folder), "--url", srv.url, "--label-from-parent", "--no-progress"]
+        assert main(args) == 2  # no key: the service refuses, the command says why
+        assert "401" in capsys.readouterr().err
+        monkeypatch.setenv("AUDIOVEC_API_KEY", key)
+        assert main(args) == 1  # one file failed...
+        out, err = capsys.readouterr()
+        assert "added 10, skipped 0 already indexed, failed 1" in out and "broken.wav" in err
+        assert main(args) == 1  # ...and a rerun adds nothing twice
+        assert "added 0, skipped 10 already indexed, failed 1" in capsys.readouterr().out
+        assert http.get(f"{srv.url}{API}/collections/drums").json()["items"] == 10
+        # 10 files with a 4-file limit: the uploads were batched (3 requests per run)
+        stats = http.get(f"{srv.url}{API}/stats").json()["requests"]
+        posts = [s for s in stats if s["method"] == "POST" and s["route"].endswith("/items")]
+        assert sum(s["count"] for s in posts if s["status"] in (201, 207, 200)) == 6
+        hit = search_clip(http, srv.url, DEMO[3].read_bytes(), k=1).json()["results"][0]
+        assert hit["filename"] == DEMO[3].name and hit["metadata"] == {"label": DEMO[3].parent.name}

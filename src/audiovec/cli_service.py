@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -110,15 +111,34 @@ def _check_roots(paths: list[str], roots: list[Path]) -> list[Path]:
     return resolved
 
 
+def _file_metadata(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    try:
+        meta = dict(json.loads(args.metadata)) if args.metadata else {}
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"--metadata must be a JSON object: {err}") from None
+    if args.label_from_parent:
+        meta["label"] = path.parent.name
+    return meta
+
+
+def _report(name: str, added: int, skipped: int, failures: list[tuple[Path, str]]) -> int:
+    print(f"{name}: added {added}, skipped {skipped} already indexed, failed {len(failures)}")
+    for f, msg in failures:
+        print(f"  FAILED {f}: {msg}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from audiovec.extract import _progress, find_audio_files
 
+    if args.url:
+        files = find_audio_files(args.paths, recursive=not args.no_recursive)
+        return _index_over_http(args, files)
     manager = _manager(args)
     try:
         paths = _check_roots(args.paths, manager.settings.index_roots)
         files = find_audio_files(paths, recursive=not args.no_recursive)
         col = manager.get(args.name)
-        extra = json.loads(args.metadata) if args.metadata else {}
         added = skipped = 0
         failures: list[tuple[Path, str]] = []
         bar = _progress(len(files), not args.no_progress, f"indexing into {args.name}")
@@ -128,10 +148,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 if not args.allow_duplicates and col.contains_audio(data):
                     skipped += 1
                     continue
-                meta = dict(extra)
-                if args.label_from_parent:
-                    meta["label"] = f.parent.name
-                col.add(data, f.name, meta)
+                col.add(data, f.name, _file_metadata(args, f))
                 added += 1
             except (AudiovecError, OSError) as err:
                 failures.append((f, f"{type(err).__name__}: {err}"))
@@ -139,12 +156,114 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 bar.update()
         bar.close()
         col.save()
-        print(f"{args.name}: added {added}, skipped {skipped} already indexed, failed {len(failures)}")
-        for f, msg in failures:
-            print(f"  FAILED {f}: {msg}", file=sys.stderr)
     finally:
         manager.close()
-    return 1 if failures else 0
+    return _report(args.name, added, skipped, failures)
+
+
+def _http(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, Any]:
+    """One request with the standard library; returns the status and the JSON body (errors included)."""
+    import urllib.error
+    import urllib.request
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            return raw.decode("utf-8", "replace")[:500]
+
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            return int(resp.status), parse(resp.read())
+    except urllib.error.HTTPError as err:
+        try:
+            return int(err.code), parse(err.read())
+        finally:
+            err.close()
+    except (urllib.error.URLError, OSError) as err:
+        raise AudiovecError(f"cannot reach the service at {url}: {err}") from None
+
+
+def _multipart(fields: list[tuple[str, str]], files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for name, value in fields:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for filename, data in files:
+        safe = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{safe}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
+        parts += [head.encode(), data, b"\r\n"]
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _index_over_http(args: argparse.Namespace, files: list[Path]) -> int:
+    """Upload local files to a running service in batches within its limits (``if_exists=skip`` by default)."""
+    from audiovec.extract import _progress
+    from audiovec.service.settings import API_KEY_ENV
+
+    base = args.url.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(f"--url must be an http:// or https:// address, got {args.url!r}")
+    headers = {"Accept": "application/json"}
+    if os.environ.get(API_KEY_ENV):
+        headers["X-API-Key"] = os.environ[API_KEY_ENV]
+    status, health = _http("GET", f"{base}/health", headers)
+    if status != 200 or not isinstance(health, dict) or "limits" not in health:
+        raise AudiovecError(f"{base}/health answered {status}: is this an audiovec service?")
+    limits = health["limits"]
+    max_files = int(limits["max_files_per_request"])
+    max_bytes = int(limits["max_request_mb"] * 0.9 * 2**20)
+    max_file = int(limits["max_file_mb"] * 2**20)
+    added = skipped = 0
+    failures: list[tuple[Path, str]] = []
+    bar = _progress(len(files), not args.no_progress, f"uploading to {args.name}")
+    batch: list[tuple[Path, bytes]] = []
+
+    def send() -> None:
+        nonlocal added, skipped
+        if not batch:
+            return
+        metas = json.dumps([_file_metadata(args, p) for p, _ in batch])
+        fields = [("metadata", metas), ("if_exists", "add" if args.allow_duplicates else "skip")]
+        body, ctype = _multipart(fields, [(p.name, d) for p, d in batch])
+        url = f"{base}/api/v1/collections/{args.name}/items"
+        status, answer = _http("POST", url, {**headers, "Content-Type": ctype}, body)
+        if status in (200, 201, 207):
+            result = answer
+        elif isinstance(answer, dict) and isinstance(answer.get("error", {}).get("detail"), dict):
+            result = answer["error"]["detail"]  # every file failed: the per-file list is in the detail
+        else:
+            message = answer.get("error", {}).get("message") if isinstance(answer, dict) else answer
+            raise AudiovecError(f"the service refused the upload ({status}): {message}")
+        added += len(result.get("added", []))
+        skipped += len(result.get("existing", []))
+        for fail in result.get("failed", []):
+            failures.append((batch[int(fail["index"])][0], f"{fail['type']} ({fail['status']}): {fail['message']}"))
+        bar.update(len(batch))
+        batch.clear()
+
+    for f in files:
+        try:
+            data = f.read_bytes()
+        except OSError as err:
+            failures.append((f, f"{type(err).__name__}: {err}"))
+            bar.update()
+            continue
+        if len(data) > max_file:
+            failures.append((f, f"larger than the service's {limits['max_file_mb']:g} MiB limit"))
+            bar.update()
+            continue
+        if batch and (len(batch) >= max_files or sum(len(d) for _, d in batch) + len(data) > max_bytes):
+            send()
+        batch.append((f, data))
+    send()
+    bar.close()
+    return _report(args.name, added, skipped, failures)
 
 
 def add_commands(subparsers: Any) -> None:
@@ -199,10 +318,13 @@ def add_commands(subparsers: Any) -> None:
     p = csub.add_parser(
         "index",
         help="add audio files/folders to a collection (admin action; folders must lie under index_roots)",
-        description="Adds files from this machine. Run it while the service is stopped when the collection uses "
-        "an embedded store (faiss, exact, Milvus Lite); with a Milvus server store it may run alongside.",
+        description="Adds files from this machine. With --url it uploads them to a running service (in batches "
+        "within its limits; the key comes from $AUDIOVEC_API_KEY). Without --url it writes the collection "
+        "directly: run it while the service is stopped when the collection uses an embedded store (faiss, exact, "
+        "Milvus Lite), and only folders under the settings' index_roots are read.",
     )
     common(p)
+    p.add_argument("--url", help="a running service, e.g. http://127.0.0.1:8000 (uploads over HTTP)")
     p.add_argument("name")
     p.add_argument("paths", nargs="+", help="audio files and/or folders")
     p.add_argument("--metadata", help="JSON object added to every item's metadata")

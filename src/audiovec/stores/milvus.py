@@ -741,15 +741,19 @@ class MilvusStore(BaseVectorStore):
         props = {_MANIFEST_KEY: json.dumps(manifest.model_dump(mode="json"), separators=(",", ":"))}
         props[_NEXT_ID_KEY] = str(self._next_id)
         c = self._client
+        timeout = max(self._timeout, 120.0)
         try:
             with self._calling("create_collection"):
-                c.create_collection(
-                    self._collection,
-                    schema=schema,
-                    index_params=index_params,
-                    properties=props,
-                    timeout=max(self._timeout, 120.0),
-                )
+                if self.is_lite:
+                    # pymilvus waits for a new index with AllocTimestamp, which Milvus Lite's in-process gRPC server
+                    # does not implement (it logs a traceback); Lite builds the index of an empty collection at once
+                    c.create_collection(self._collection, schema=schema, properties=props, timeout=timeout)
+                    c.create_index(self._collection, index_params, timeout=timeout, sync=False)
+                    c.load_collection(self._collection, timeout=timeout)
+                else:
+                    c.create_collection(
+                        self._collection, schema=schema, index_params=index_params, properties=props, timeout=timeout
+                    )
         except BaseException:
             # create_collection is create + index + load, not atomic: do not leave an index-less collection behind
             with contextlib.suppress(Exception):

@@ -58,33 +58,24 @@ def _cmd_create(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    manager = _manager(args)
-    try:
+    with _manager(args) as manager:
         print(json.dumps(manager.create(config).describe(), indent=2))
-    finally:
-        manager.close()
     return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    manager = _manager(args)
-    try:
+    with _manager(args) as manager:
         for col in manager:
             d = col.describe()
             print(
                 f"{d['name']}\t{d['items']} items\t{d['config']['embedder']}\t{d['pipeline']}\t{d['config']['store']}"
             )
-    finally:
-        manager.close()
     return 0
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    manager = _manager(args)
-    try:
+    with _manager(args) as manager:
         print(json.dumps(manager.get(args.name).describe(), indent=2))
-    finally:
-        manager.close()
     return 0
 
 
@@ -92,11 +83,8 @@ def _cmd_drop(args: argparse.Namespace) -> int:
     if not args.yes:
         print(f"audiovec: refusing to drop {args.name!r} without --yes", file=sys.stderr)
         return 2
-    manager = _manager(args)
-    try:
+    with _manager(args) as manager:
         manager.drop(args.name)
-    finally:
-        manager.close()
     print(f"dropped {args.name}")
     return 0
 
@@ -134,8 +122,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if args.url:
         files = find_audio_files(args.paths, recursive=not args.no_recursive)
         return _index_over_http(args, files)
-    manager = _manager(args)
-    try:
+    with _manager(args) as manager:
         paths = _check_roots(args.paths, manager.settings.index_roots)
         files = find_audio_files(paths, recursive=not args.no_recursive)
         col = manager.get(args.name)
@@ -156,8 +143,6 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 bar.update()
         bar.close()
         col.save()
-    finally:
-        manager.close()
     return _report(args.name, added, skipped, failures)
 
 

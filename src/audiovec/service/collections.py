@@ -44,7 +44,7 @@ from audiovec.pooling import Pipeline
 from audiovec.service.settings import ServiceSettings
 from audiovec.service.sniff import KINDS, AudioKind, sniff
 from audiovec.stores import VectorStore, get_store
-from audiovec.stores.base import Hit, parse_index
+from audiovec.stores.base import Hit, Record, parse_index
 from audiovec.stores.filters import Filter, parse_filter
 
 __all__ = [
@@ -459,7 +459,7 @@ class Collection:
             {**base, "_segment": i, "_start": round(float(starts[i]), 6), "_end": round(float(ends[i]), 6)}
             for i in range(n)
         ]
-        ids = [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
+        ids = self._ids(item_id, n)
         path = self.audio_dir / f"{item_id}{kind.extension}"
         t0 = time.perf_counter()
         if self.config.keep_audio:
@@ -487,23 +487,22 @@ class Collection:
         flt: dict[str, Any] = {"_sha256": hashlib.sha256(data).hexdigest(), "_segment": 0}
         return self.store.count(flt) > 0
 
-    def _vector_ids(self, item_id: str) -> list[str]:
-        """Ids of an item's vectors (empty when it does not exist)."""
-        check_item_id(item_id)
-        if not self.segmented:
-            return [item_id] if self.store.get([item_id]) else []
-        first = self.store.get([f"{item_id}/0"])
-        if not first:
-            return []
-        n = int(first[0].metadata.get("_segments", 1))
-        return [f"{item_id}/{i}" for i in range(n)]
+    def _ids(self, item_id: str, n: int) -> list[str]:
+        """Vector ids of an item with ``n`` vectors: the item id, or ``<item id>/<segment>``."""
+        return [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
 
-    def _first_record_meta(self, item_id: str) -> dict[str, Any]:
+    def _first_record(self, item_id: str) -> Record:
         check_item_id(item_id)
-        recs = self.store.get([item_id if not self.segmented else f"{item_id}/0"])
+        recs = self.store.get(self._ids(item_id, 1))
         if not recs:
             raise ItemNotFoundError(f"no item {item_id!r} in collection {self.name!r}")
-        return recs[0].metadata
+        return recs[0]
+
+    def _records(self, item_id: str) -> list[Record]:
+        """Every stored vector of an item, in segment order."""
+        first = self._first_record(item_id)
+        rest = self._ids(item_id, int(first.metadata.get("_segments", 1)))[1:]
+        return [first, *self.store.get(rest)] if rest else [first]
 
     @_dropped_is_not_found
     def get(self, item_id: str) -> dict[str, Any]:
@@ -512,7 +511,7 @@ class Collection:
         Raises:
             ItemNotFoundError: No such item.
         """
-        return _public_item(self._first_record_meta(item_id), self.name, self.config.keep_audio)
+        return _public_item(self._first_record(item_id).metadata, self.name, self.config.keep_audio)
 
     @_dropped_is_not_found
     def delete(self, item_id: str) -> None:
@@ -521,10 +520,8 @@ class Collection:
         Raises:
             ItemNotFoundError: No such item.
         """
-        meta = self._first_record_meta(item_id)
-        n = int(meta.get("_segments", 1))
-        ids = [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
-        self.store.delete(ids)
+        meta = self._first_record(item_id).metadata
+        self.store.delete(self._ids(item_id, int(meta.get("_segments", 1))))
         self._dirty = True
         kind = KINDS.get(str(meta.get("_format")))
         if kind is not None:
@@ -537,7 +534,7 @@ class Collection:
         Raises:
             ItemNotFoundError: No such item, or its audio was not kept.
         """
-        meta = self._first_record_meta(item_id)
+        meta = self._first_record(item_id).metadata
         kind = KINDS.get(str(meta.get("_format")))
         path = self.audio_dir / f"{check_item_id(item_id)}{kind.extension if kind else ''}"
         if kind is None or not self.config.keep_audio or not path.is_file():
@@ -629,10 +626,7 @@ class Collection:
     ) -> tuple[list[dict[str, Any]], Timings]:
         """Items similar to a stored item (its stored vectors are the query; no embedding)."""
         t0 = time.perf_counter()
-        ids = self._vector_ids(item_id)
-        if not ids:
-            raise ItemNotFoundError(f"no item {item_id!r} in collection {self.name!r}")
-        vectors = np.stack([r.vector for r in self.store.get(ids)])
+        vectors = np.stack([r.vector for r in self._records(item_id)])
         hits = self.search_vectors(vectors, k, filter, exclude=item_id if exclude_self else None)
         return hits, Timings(search_ms=(time.perf_counter() - t0) * 1e3)
 
@@ -801,6 +795,12 @@ class CollectionManager:
                 col.save(force=force)
             except AudiovecError as err:  # a dropped/closed store: nothing to save
                 log.warning("could not save collection %s: %s", col.name, err)
+
+    def __enter__(self) -> CollectionManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Save and close every open collection."""

@@ -164,14 +164,30 @@ def knn_vote_accuracy(
     return out
 
 
-def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k: int) -> float:
-    """ANN recall@k: the share of the true k nearest ids (exact search) that the index returned in its top k."""
-    hits = total = 0
+def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k: int = 10) -> float:
+    """ANN recall@k: per query, the share of the true ``k`` nearest ids (exact search) that the index returned in its
+    own top ``k``, averaged over the queries that have a ground truth (``nan`` when none has).
+
+    Args:
+        found: Ids returned by the index, best first, one list per query.
+        truth: Ids of the exact nearest neighbours, best first, one list per query.
+        k: Ranks compared (the first ``k`` of each list).
+
+    Raises:
+        ConfigError: ``k < 1``.
+
+    Example:
+        >>> recall_at_k([[1, 2, 3]], [[1, 3, 4]], k=3)
+        0.6666666666666666
+    """
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
+    per_query = []
     for f, t in zip(found, truth, strict=True):
-        tk = list(t)[:k]
-        hits += len(set(list(f)[:k]) & set(tk))
-        total += len(tk)
-    return hits / total if total else float("nan")
+        tk = set(list(t)[:k])
+        if tk:
+            per_query.append(len(set(list(f)[:k]) & tk) / len(tk))
+    return float(np.mean(per_query)) if per_query else float("nan")
 
 
 def separation_auc(in_class: NDArray[np.float64], out_class: NDArray[np.float64]) -> float:

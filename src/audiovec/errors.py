@@ -10,7 +10,10 @@ closest built-in exception, so ``except ValueError`` keeps working for callers w
     │   │   └── UnsupportedFormatError  a recognised container/codec that the decoder cannot read
     │   ├── EmptyAudioError             (also ValueError) zero samples
     │   ├── NonFiniteAudioError         (also ValueError) NaN or Inf samples
-    │   └── InvalidSampleRateError      (also ValueError) a sample rate outside [1 Hz, 1 MHz]
+    │   ├── InvalidSampleRateError      (also ValueError) a sample rate outside [1 Hz, 1 MHz]
+    │   ├── UnsupportedUploadError      (also ValueError) uploaded bytes that are not a supported audio container
+    │   ├── UploadTooLargeError         (also ValueError) an upload larger than the service accepts
+    │   └── AudioTooLongError           (also ValueError) audio longer than the service accepts
     ├── ConfigError                     (also ValueError) an invalid configuration or argument
     ├── RegistryError                   (also LookupError) plugin registry problems
     │   ├── UnknownPluginError          no plugin of that name
@@ -26,7 +29,11 @@ closest built-in exception, so ``except ValueError`` keeps working for callers w
         ├── DuplicateIdError            (also ValueError) ``add`` with an id that already exists
         ├── InvalidIdError              (also ValueError) ids of the wrong kind, shape or range
         ├── InvalidMetadataError        (also ValueError) metadata that is not a JSON object within limits
-        └── FilterError                 (also ValueError) an invalid metadata filter
+        ├── FilterError                 (also ValueError) an invalid metadata filter
+        └── CollectionError             problems with a collection (embedder + pooling + store on disk)
+            ├── CollectionNotFoundError (also LookupError) no collection of that name
+            ├── CollectionExistsError   (also ValueError) a collection of that name already exists
+            └── ItemNotFoundError       (also LookupError) no item of that id in the collection
 """
 
 from __future__ import annotations
@@ -35,7 +42,11 @@ __all__ = [
     "AudioDecodeError",
     "AudioError",
     "AudioFileNotFoundError",
+    "AudioTooLongError",
     "AudiovecError",
+    "CollectionError",
+    "CollectionExistsError",
+    "CollectionNotFoundError",
     "ConfigError",
     "DimensionMismatchError",
     "DuplicateIdError",
@@ -47,6 +58,7 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidSampleRateError",
     "InvalidVectorError",
+    "ItemNotFoundError",
     "MissingDependencyError",
     "ModelLoadError",
     "NonFiniteAudioError",
@@ -56,6 +68,8 @@ __all__ = [
     "StoreError",
     "UnknownPluginError",
     "UnsupportedFormatError",
+    "UnsupportedUploadError",
+    "UploadTooLargeError",
 ]
 
 
@@ -98,6 +112,26 @@ class NonFiniteAudioError(AudioError, ValueError):
 
 class InvalidSampleRateError(AudioError, ValueError):
     """A sample rate is not a plausible audio sample rate."""
+
+
+class UnsupportedUploadError(AudioError, ValueError):
+    """Uploaded bytes are not in a supported audio container (recognised from the bytes, never the name).
+
+    Attributes:
+        what: What the bytes look like when recognised (``"PDF"``, ``"MP4/M4A"``...), else ``None``.
+    """
+
+    def __init__(self, message: str, source: str | None = None, what: str | None = None) -> None:
+        self.what = what
+        super().__init__(message, source)
+
+
+class UploadTooLargeError(AudioError, ValueError):
+    """An uploaded file is larger than the service accepts."""
+
+
+class AudioTooLongError(AudioError, ValueError):
+    """The audio is longer than the service accepts."""
 
 
 # --------------------------------------------------------------------------------------------------- config
@@ -166,3 +200,19 @@ class InvalidMetadataError(StoreError, ValueError):
 
 class FilterError(StoreError, ValueError):
     """A metadata filter is malformed or refers to values of the wrong type."""
+
+
+class CollectionError(StoreError):
+    """A problem with a collection: an embedder preset, a pooling recipe and a vector store kept in one folder."""
+
+
+class CollectionNotFoundError(CollectionError, LookupError):
+    """No collection of that name."""
+
+
+class CollectionExistsError(CollectionError, ValueError):
+    """A collection of that name already exists."""
+
+
+class ItemNotFoundError(CollectionError, LookupError):
+    """No item of that id in the collection."""

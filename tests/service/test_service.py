@@ -26,7 +26,6 @@ import soundfile as sf
 from audiovec.data import demo_dir
 from audiovec.service import CollectionManager, EmbedderPreset, ServiceSettings, create_app
 from audiovec.service.server import BackgroundServer
-from audiovec.service.sniff import UnsupportedUpload, sniff
 
 DEMO = sorted(Path(demo_dir()).rglob("*.flac"))
 API = "/api/v1"
@@ -82,29 +81,6 @@ def search_clip(http, url, data: bytes, filename: str = "q.flac", name: str = "d
         files={"file": (filename, data)},
         data={k: str(v) for k, v in form.items()},
     )
-
-
-# ------------------------------------------------------------------------------------------------ sniffing
-def test_sniff_recognises_containers_from_bytes_not_names():
-    x = tone(0.5)
-    assert sniff(wav_bytes(x)).name == "wav"
-    assert sniff(wav_bytes(x, fmt="FLAC")).name == "flac"
-    assert sniff(wav_bytes(x, fmt="OGG", subtype="VORBIS")).name == "ogg"
-    assert sniff(wav_bytes(x, fmt="AIFF")).name == "aiff"
-    assert sniff(wav_bytes(x, fmt="MP3", subtype="MPEG_LAYER_III")).name == "mp3"
-    id3 = b"ID3\x04\x00\x00\x00\x00\x00\x0a" + b"\x00" * 10  # a 10-byte ID3v2 tag, then FLAC
-    assert sniff(id3 + wav_bytes(x, fmt="FLAC")).name == "flac"
-    for data, what in [
-        (b"%PDF-1.7 ...", "PDF"),
-        (b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 20, "MP4/M4A"),
-        (b"\x1a\x45\xdf\xa3" + b"\x00" * 20, "Matroska/WebM"),
-        (b"\x7fELF\x02\x01", "ELF executable"),
-        (b"<html><body>", "a text document"),
-        (b"\x00" * 64, None),
-    ]:
-        with pytest.raises(UnsupportedUpload) as info:
-            sniff(data)
-        assert info.value.what == what
 
 
 # ------------------------------------------------------------------------------------------------ the API over HTTP

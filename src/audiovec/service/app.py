@@ -56,6 +56,9 @@ from audiovec import __version__  # noqa: E402
 from audiovec.errors import (  # noqa: E402
     AudioError,
     AudiovecError,
+    AudioTooLongError,
+    CollectionExistsError,
+    CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
     DuplicateIdError,
@@ -63,22 +66,14 @@ from audiovec.errors import (  # noqa: E402
     FilterError,
     InvalidMetadataError,
     InvalidVectorError,
+    ItemNotFoundError,
     MissingDependencyError,
     ModelLoadError,
     StoreConnectionError,
-)
-from audiovec.service.collections import (  # noqa: E402
-    AudioTooLongError,
-    Collection,
-    CollectionConfig,
-    CollectionExistsError,
-    CollectionManager,
-    CollectionNotFoundError,
-    ItemNotFoundError,
-    Timings,
     UnsupportedUploadError,
     UploadTooLargeError,
 )
+from audiovec.service.collections import Collection, CollectionConfig, CollectionManager, Timings  # noqa: E402
 from audiovec.service.metrics import Metrics  # noqa: E402
 from audiovec.service.settings import ServiceSettings  # noqa: E402
 

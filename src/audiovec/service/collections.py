@@ -38,28 +38,27 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audiovec.audio import Audio, info, load
+from audiovec.audio.formats import FORMATS, AudioFormat, sniff
 from audiovec.embedders import Embedder, get_embedder
-from audiovec.errors import AudiovecError, ConfigError, InvalidVectorError, StoreError
+from audiovec.errors import (
+    AudiovecError,
+    AudioTooLongError,
+    CollectionExistsError,
+    CollectionNotFoundError,
+    ConfigError,
+    InvalidVectorError,
+    ItemNotFoundError,
+    StoreError,
+    UnsupportedUploadError,
+    UploadTooLargeError,
+)
 from audiovec.pooling import Pipeline
 from audiovec.service.settings import ServiceSettings
-from audiovec.service.sniff import KINDS, AudioKind, sniff
 from audiovec.stores import VectorStore, get_store
 from audiovec.stores.base import Hit, Record, parse_index
 from audiovec.stores.filters import Filter, parse_filter
 
-__all__ = [
-    "NAME_PATTERN",
-    "AudioTooLongError",
-    "Collection",
-    "CollectionConfig",
-    "CollectionExistsError",
-    "CollectionManager",
-    "CollectionNotFoundError",
-    "ItemNotFoundError",
-    "StoreSpec",
-    "UnsupportedUploadError",
-    "UploadTooLargeError",
-]
+__all__ = ["NAME_PATTERN", "Collection", "CollectionConfig", "CollectionManager", "StoreSpec"]
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +69,6 @@ _ITEM_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 _CONFIG_NAME = "collection.json"
 _RESERVED = ("_item", "_file", "_duration", "_format", "_sha256", "_added", "_segment", "_segments", "_start", "_end")
 _USER_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
-
-
-# ------------------------------------------------------------------------------------------------ errors
-class CollectionNotFoundError(ConfigError, LookupError):
-    """No collection of that name."""
-
-
-class CollectionExistsError(ConfigError):
-    """A collection of that name already exists."""
-
-
-class ItemNotFoundError(ConfigError, LookupError):
-    """No item of that id in the collection."""
-
-
-class UnsupportedUploadError(ConfigError):
-    """The upload is not in a supported audio container (recognised from its bytes)."""
-
-
-class AudioTooLongError(ConfigError):
-    """The audio is longer than the service accepts."""
-
-
-class UploadTooLargeError(ConfigError):
-    """An uploaded file is larger than the service accepts."""
 
 
 # ------------------------------------------------------------------------------------------------ configs
@@ -357,7 +331,7 @@ class Collection:
         return callable(getattr(self.embedder, "embed_text", None)) and self.dim == self.embedder.dim
 
     # ------------------------------------------------------------------ audio in
-    def decode(self, data: bytes, filename: str, max_duration_s: float) -> tuple[Audio, AudioKind, float]:
+    def decode(self, data: bytes, filename: str, max_duration_s: float) -> tuple[Audio, AudioFormat, float]:
         """Sniff, check the duration from the header, then decode at the embedder's rate.
 
         Returns:
@@ -371,8 +345,8 @@ class Collection:
         t0 = time.perf_counter()
         try:
             kind = sniff(data)
-        except ValueError as err:
-            raise UnsupportedUploadError(f"{filename}: {err}") from None
+        except UnsupportedUploadError as err:
+            raise UnsupportedUploadError(str(err), filename, what=err.what) from None
         buf = io.BytesIO(data)
         buf.name = filename  # error messages name the upload, not a server path
         head = info(buf)
@@ -438,7 +412,7 @@ class Collection:
         name: str,
         user: dict[str, Any],
         audio: Audio,
-        kind: AudioKind,
+        kind: AudioFormat,
         emb: Embedded,
         t_dec: float,
     ) -> dict[str, Any]:
@@ -523,7 +497,7 @@ class Collection:
         meta = self._first_record(item_id).metadata
         self.store.delete(self._ids(item_id, int(meta.get("_segments", 1))))
         self._dirty = True
-        kind = KINDS.get(str(meta.get("_format")))
+        kind = FORMATS.get(str(meta.get("_format")))
         if kind is not None:
             (self.audio_dir / f"{item_id}{kind.extension}").unlink(missing_ok=True)
 
@@ -535,7 +509,7 @@ class Collection:
             ItemNotFoundError: No such item, or its audio was not kept.
         """
         meta = self._first_record(item_id).metadata
-        kind = KINDS.get(str(meta.get("_format")))
+        kind = FORMATS.get(str(meta.get("_format")))
         path = self.audio_dir / f"{check_item_id(item_id)}{kind.extension if kind else ''}"
         if kind is None or not self.config.keep_audio or not path.is_file():
             raise ItemNotFoundError(f"item {item_id!r} has no stored audio")

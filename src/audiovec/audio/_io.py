@@ -1,4 +1,4 @@
-"""Audio input: load, stream, resample, mix down and validate.
+"""Decoding: load, stream, resample, mix down and validate.
 
 Decoding goes through libsndfile (``soundfile``), which reads WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3, AIFF and
 more without any system package. Resampling uses ``soxr`` (the SoX resampler, "high quality" preset), in one shot
@@ -31,6 +31,7 @@ import soundfile as sf
 import soxr
 from numpy.typing import NDArray
 
+from audiovec.audio.formats import describe_unreadable
 from audiovec.errors import (
     AudioDecodeError,
     AudioError,
@@ -65,21 +66,6 @@ _RESAMPLE_QUALITY = "HQ"
 
 #: What :func:`load`, :func:`stream` and :func:`info` accept: a path, raw bytes, or a binary file object.
 AudioSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
-
-# Magic numbers of formats libsndfile cannot decode, to say "unsupported" rather than "corrupt".
-_UNSUPPORTED_EXTENSIONS = {
-    ".m4a": "MP4/AAC",
-    ".mp4": "MP4/AAC",
-    ".aac": "AAC",
-    ".wma": "WMA",
-    ".webm": "WebM",
-    ".mkv": "Matroska",
-    ".amr": "AMR",
-    ".ape": "Monkey's Audio",
-    ".wv": "WavPack",
-    ".ac3": "AC-3",
-}
-
 
 @dataclass(frozen=True, eq=False)
 class Audio:
@@ -248,25 +234,6 @@ def _check_samples(samples: NDArray[np.float32], source: str | None) -> None:
         raise NonFiniteAudioError(f"audio contains {bad} NaN or infinite sample(s)", source)
 
 
-def _sniff_unsupported(head: bytes, name: str) -> str | None:
-    """Name a container libsndfile cannot decode, from its first bytes (or, failing that, its extension)."""
-    if len(head) >= 8 and head[4:8] == b"ftyp":
-        return "MP4/M4A (AAC or ALAC)"
-    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
-        return "ASF/WMA"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "Matroska/WebM"
-    if head.startswith(b"#!AMR"):
-        return "AMR"
-    if head.startswith(b"MAC "):
-        return "Monkey's Audio"
-    if head.startswith(b"wvpk"):
-        return "WavPack"
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
-        return "AAC (ADTS)"
-    return _UNSUPPORTED_EXTENSIONS.get(Path(name).suffix.lower())
-
-
 def _riff_sample_rate(head: bytes) -> int | None:
     """Sample rate from a RIFF/WAVE ``fmt`` chunk, to explain headers that libsndfile refuses."""
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
@@ -320,7 +287,7 @@ class _Opened:
             self.sf = sf.SoundFile(fileobj)
         except (sf.LibsndfileError, RuntimeError, TypeError) as err:
             self.close()
-            fmt = _sniff_unsupported(head, self.name)
+            fmt = describe_unreadable(head, self.name)
             if fmt is not None:
                 raise UnsupportedFormatError(
                     f"{fmt} is not supported by the decoder (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF "

@@ -11,7 +11,6 @@ Layout: ``ROOT/<spec key>/spec.json`` and ``ROOT/<spec key>/<hash[:2]>/<hash>.np
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -23,16 +22,7 @@ import numpy as np
 from audiovec.embedders.base import EmbedderSpec
 from audiovec.embeddings import FrameEmbeddings
 
-__all__ = ["EmbeddingCache", "file_sha256"]
-
-
-def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["EmbeddingCache"]
 
 
 class EmbeddingCache:
@@ -43,7 +33,7 @@ class EmbeddingCache:
 
     Example:
         >>> cache = EmbeddingCache("/tmp/audiovec-cache")  # doctest: +SKIP
-        >>> fe = cache.get(emb.spec(), digest) or emb.embed(audio)  # doctest: +SKIP
+        >>> hit = cache.get(emb.spec(), digest)  # (frames, metadata) or None  # doctest: +SKIP
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:

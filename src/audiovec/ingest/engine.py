@@ -1,0 +1,476 @@
+"""The ingest path: sources → frame embeddings, read and decoded as few times as possible, cached by content.
+
+Everything that turns audio into vectors — ``audiovec embed``, the benchmark, identification and the search
+service — goes through :class:`Ingest`. For each :class:`~audiovec.ingest.Source` it:
+
+1. **reads** a file once: files up to :data:`READ_WHOLE_BELOW_BYTES` are read into memory in one go, and their
+   hash, header and decoding all come from those bytes (larger files are hashed in one pass and then decoded
+   from disk);
+2. **hashes** the content (SHA-256) when a cache is used or hashing is asked for;
+3. **reads the header** and decides: audio longer than :data:`STREAM_ABOVE_S` seconds is **streamed** through
+   :meth:`~audiovec.Embedder.embed_file` in blocks (bounded memory); shorter audio is decoded whole, **once**,
+   then resampled **once per model sample rate** and shared by every model of that rate;
+4. **looks up the cache** (:class:`~audiovec.ingest.cache.EmbeddingCache`, keyed by embedder spec and content)
+   and embeds only what is missing — short items batched through ``embed_batch``, a failing batch retried one
+   item at a time so one bad file never sinks the others;
+5. returns one :class:`ItemResult` per source, in input order: the frames per model, the time each step took
+   (and resource measurements when a monitor is given), and typed failures instead of exceptions.
+
+The work is done by :meth:`Ingest.process` on a batch of sources: a pure step (sources in, results out, no shared
+state but the cache), so the same code runs in one process, in a pool of worker processes or in actors on a
+cluster. :meth:`Ingest.run` streams any number of sources through it with bounded memory.
+
+Example:
+    >>> from audiovec import get_embedder
+    >>> from audiovec.data import demo_dir
+    >>> from audiovec.ingest import Ingest, sources_from_paths
+    >>> ingest = Ingest(get_embedder("mfcc"))
+    >>> results = list(ingest.run(sources_from_paths([demo_dir()])))
+    >>> len(results), results[0].frames["mfcc"].dim
+    (42, 20)
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from audiovec._hashing import sha256_bytes, sha256_file
+from audiovec.audio import Audio, AudioInfo, AudioSource, info, load
+from audiovec.embedders.base import Embedder, EmbedderSpec
+from audiovec.embeddings import FrameEmbeddings
+from audiovec.errors import AudiovecError, AudioTooLongError, ConfigError
+from audiovec.ingest.cache import EmbeddingCache
+from audiovec.ingest.sources import Source
+from audiovec.progress import Callback, as_callback
+
+__all__ = [
+    "READ_WHOLE_BELOW_BYTES",
+    "STREAM_ABOVE_S",
+    "EmbedStats",
+    "Failure",
+    "Ingest",
+    "ItemResult",
+    "Monitor",
+]
+
+log = logging.getLogger(__name__)
+
+#: Audio longer than this many seconds is streamed in blocks (bounded memory) instead of decoded whole.
+STREAM_ABOVE_S = 120.0
+#: Files up to this size are read into memory once; hashing, header and decoding then share those bytes.
+READ_WHOLE_BELOW_BYTES = 64 << 20
+
+
+class Monitor(Protocol):
+    """Measures one model call: a context manager whose :meth:`as_dict` gives figures after the block."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+    def as_dict(self) -> dict[str, float]:
+        """The measurements, by name."""
+        ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An item (or one model on an item) that could not be embedded.
+
+    Attributes:
+        key: The item's key.
+        source: Its printable name (a path, an upload's name).
+        embedder: The model that failed, or ``None`` when the item could not be read at all.
+        error: The error's type name (from :mod:`audiovec.errors`).
+        message: The error's message.
+        exception: The exception itself, when raised in this process.
+    """
+
+    key: str
+    source: str
+    embedder: str | None
+    error: str
+    message: str
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, source: Source, embedder: str | None, err: BaseException) -> Failure:
+        """A failure record for ``err``."""
+        return cls(source.key, source.label, embedder, type(err).__name__, str(err), err)
+
+    def raise_error(self) -> None:
+        """Raise the original exception (or an :class:`~audiovec.errors.AudiovecError` with the message)."""
+        if self.exception is not None:
+            raise self.exception
+        raise AudiovecError(f"{self.error}: {self.message}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (without the exception object)."""
+        return {
+            "key": self.key,
+            "source": self.source,
+            "embedder": self.embedder,
+            "error": self.error,
+            "message": self.message,
+        }
+
+
+@dataclass
+class EmbedStats:
+    """What producing one item's frames with one model cost.
+
+    Attributes:
+        decode_s: Decoding the item and resampling it to the model's rate, in seconds (for models sharing a rate,
+            the shared decode is counted for each); 0 for streamed items, whose decoding is part of ``embed_s``.
+        embed_s: Running the model (for a batched call, the call's time divided among its items).
+        wait_s: Waiting for a model shared with other threads (see ``Ingest(lock=...)``).
+        cached: The frames came from the cache (the figures are those measured when they were computed).
+        streamed: The item was streamed in blocks.
+        resources: Figures from the monitor, when one was given.
+    """
+
+    decode_s: float = 0.0
+    embed_s: float = 0.0
+    wait_s: float = 0.0
+    cached: bool = False
+    streamed: bool = False
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_s(self) -> float:
+        """Decoding plus embedding, in seconds."""
+        return self.decode_s + self.embed_s
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the cache keeps beside the frames)."""
+        return {
+            "decode_s": self.decode_s,
+            "embed_s": self.embed_s,
+            "wait_s": self.wait_s,
+            "streamed": self.streamed,
+            "resources": dict(self.resources),
+        }
+
+    @classmethod
+    def from_cache(cls, meta: Mapping[str, Any]) -> EmbedStats:
+        """Stats read back from a cache entry's metadata (``cached=True``)."""
+        return cls(
+            decode_s=float(meta.get("decode_s", math.nan)),
+            embed_s=float(meta.get("embed_s", math.nan)),
+            wait_s=0.0,
+            cached=True,
+            streamed=bool(meta.get("streamed", False)),
+            resources={k: float(v) for k, v in dict(meta.get("resources", {})).items()},
+        )
+
+
+@dataclass
+class ItemResult:
+    """The outcome of one source: frames per model, what each cost, and failures.
+
+    Attributes:
+        source: The source.
+        digest: SHA-256 of its content (``None`` when not hashed).
+        duration: Seconds of audio (``None`` when unreadable).
+        size_bytes: Size of the encoded file (``None`` for decoded audio).
+        frames: Frame embeddings by model label.
+        stats: Cost by model label.
+        failures: Failures by model label.
+    """
+
+    source: Source
+    digest: str | None = None
+    duration: float | None = None
+    size_bytes: int | None = None
+    frames: dict[str, FrameEmbeddings] = field(default_factory=dict)
+    stats: dict[str, EmbedStats] = field(default_factory=dict)
+    failures: dict[str, Failure] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every model produced frames."""
+        return not self.failures
+
+    def frames_of(self, label: str) -> FrameEmbeddings:
+        """The frames of one model, raising that model's failure if it failed.
+
+        Raises:
+            AudiovecError: The failure's exception (an :class:`~audiovec.errors.AudioError`...).
+            KeyError: No such model.
+        """
+        if label in self.failures:
+            self.failures[label].raise_error()
+        return self.frames[label]
+
+
+class _Item:
+    """One source during :meth:`Ingest.process`: its bytes, header, and decoded audio per sample rate."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.result = ItemResult(source, digest=source.digest)
+        self.data: bytes | None = source.data
+        self.failure: BaseException | None = None
+        self.stream = False
+        self._native: Audio | None = source.audio
+        self._native_s = 0.0
+        self._at: dict[int, tuple[Audio, float]] = {}
+
+    def target(self) -> AudioSource:
+        """What the decoder reads: the bytes in memory (named for messages) or the path."""
+        if self.data is not None:
+            buf = io.BytesIO(self.data)
+            buf.name = self.source.label
+            return buf
+        assert self.source.path is not None
+        return self.source.path
+
+    def at_rate(self, rate: int) -> tuple[Audio, float]:
+        """Mono audio at ``rate`` and the seconds spent decoding and resampling it (decoded once per item)."""
+        if rate not in self._at:
+            if self._native is None:
+                t0 = time.perf_counter()
+                self._native = load(self.target())
+                self._native_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            audio = self._native.prepared(rate)
+            self._at[rate] = (audio, self._native_s + time.perf_counter() - t0)
+        return self._at[rate]
+
+
+class Ingest:
+    """The one path from sources to frame embeddings (see the module docs).
+
+    Args:
+        embedders: One embedder, or several by label (each source is read and decoded once for all of them).
+        cache: An :class:`~audiovec.ingest.cache.EmbeddingCache` (or its folder): frames are looked up by embedder
+            spec and content hash before embedding, and stored after.
+        stream_above_s: Audio longer than this is streamed (default :data:`STREAM_ABOVE_S`).
+        batch_size: Sources per :meth:`process` call; short items of one call share ``embed_batch`` calls.
+        hash_content: Compute each source's SHA-256 (default: when there is a cache).
+        monitor: A factory of :class:`Monitor` objects: each model call on one item is measured, and items are then
+            embedded one at a time so the figures belong to one item.
+        max_duration_s: Refuse longer audio (:class:`~audiovec.errors.AudioTooLongError`, from the header).
+        lock: Held around every model call (a model shared by threads); the time spent waiting is reported.
+
+    Raises:
+        ConfigError: No embedder, or invalid numbers.
+    """
+
+    def __init__(
+        self,
+        embedders: Embedder | Mapping[str, Embedder],
+        *,
+        cache: EmbeddingCache | str | os.PathLike[str] | None = None,
+        stream_above_s: float = STREAM_ABOVE_S,
+        batch_size: int = 16,
+        hash_content: bool | None = None,
+        monitor: Callable[[], Monitor] | None = None,
+        max_duration_s: float | None = None,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
+        models = dict(embedders) if isinstance(embedders, Mapping) else {embedders.name: embedders}
+        if not models:
+            raise ConfigError("Ingest needs at least one embedder")
+        if batch_size < 1 or stream_above_s <= 0:
+            raise ConfigError(f"batch_size must be >= 1 and stream_above_s > 0, got {batch_size}, {stream_above_s}")
+        self.embedders: dict[str, Embedder] = models
+        self.cache = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+        self.stream_above_s = float(stream_above_s)
+        self.batch_size = int(batch_size)
+        self.hash_content = self.cache is not None if hash_content is None else bool(hash_content)
+        self.monitor = monitor
+        self.max_duration_s = max_duration_s
+        self.lock = lock
+        self._specs: dict[str, EmbedderSpec] = {}
+
+    def spec(self, label: str) -> EmbedderSpec:
+        """The spec of one model (computed once: some models hash their weights for it)."""
+        if label not in self._specs:
+            self._specs[label] = self.embedders[label].spec()
+        return self._specs[label]
+
+    # ------------------------------------------------------------------ driving
+    def run(
+        self,
+        sources: Iterable[Source | str | os.PathLike[str]],
+        *,
+        progress: bool | Callback | None = None,
+        total: int | None = None,
+    ) -> Iterator[ItemResult]:
+        """Stream sources through :meth:`process`, ``batch_size`` at a time, yielding results in input order.
+
+        Args:
+            sources: Sources, or paths (keyed by their path).
+            progress: Report progress per item (see :func:`audiovec.progress.as_callback`).
+            total: The number of sources, for progress, when ``sources`` has no length.
+        """
+        if total is None and isinstance(sources, Sequence):
+            total = len(sources)
+        names = ", ".join(self.embedders)
+        with as_callback(progress, total, f"embed with {names}", "file") as cb:
+            batch: list[Source] = []
+            for s in sources:
+                batch.append(Source.of(s))
+                if len(batch) >= self.batch_size:
+                    yield from self._counted(batch, cb)
+                    batch = []
+            if batch:
+                yield from self._counted(batch, cb)
+
+    def _counted(self, batch: list[Source], cb: Callback) -> Iterator[ItemResult]:
+        for r in self.process(batch):
+            cb.relative_update()
+            yield r
+
+    def process(self, batch: Sequence[Source]) -> list[ItemResult]:
+        """Embed a batch of sources with every model: the unit of work of the ingest path.
+
+        Never raises for a bad item: its :class:`ItemResult` carries the typed failure.
+        """
+        items = [self._open(s) for s in batch]
+        for label in sorted(self.embedders, key=lambda name: self.embedders[name].sample_rate):
+            self._embed_all(label, items)
+        for it in items:  # decoded audio is dropped with the items
+            it._at.clear()
+            it._native = None
+        return [it.result for it in items]
+
+    # ------------------------------------------------------------------ steps
+    def _open(self, source: Source) -> _Item:
+        """Read the bytes (once), hash them, read the header, decide whether to stream."""
+        it = _Item(source)
+        res = it.result
+        try:
+            if source.audio is not None:
+                res.duration = source.audio.duration
+            else:
+                if source.path is not None:
+                    size = Path(source.path).stat().st_size if Path(source.path).is_file() else None
+                    if size is not None and size <= READ_WHOLE_BELOW_BYTES:
+                        it.data = Path(source.path).read_bytes()
+                    res.size_bytes = size
+                else:
+                    res.size_bytes = len(it.data or b"")
+                if self.hash_content and res.digest is None:
+                    res.digest = sha256_bytes(it.data) if it.data is not None else self._hash_path(source)
+                head: AudioInfo = info(it.target())
+                res.duration = head.duration
+                it.stream = head.duration > self.stream_above_s
+            if self.max_duration_s is not None and (res.duration or 0.0) > self.max_duration_s:
+                raise AudioTooLongError(
+                    f"{res.duration:.1f} s of audio is longer than the {self.max_duration_s:g} s limit", source.label
+                )
+        except (AudiovecError, OSError) as err:
+            it.failure = err
+        return it
+
+    def _hash_path(self, source: Source) -> str | None:
+        assert source.path is not None
+        return sha256_file(source.path) if Path(source.path).is_file() else None
+
+    def _embed_all(self, label: str, items: list[_Item]) -> None:
+        """Frames of one model for every item: cache hits, streamed items, then the decoded rest in batches."""
+        emb = self.embedders[label]
+        pending: list[tuple[_Item, Audio, float]] = []
+        for it in items:
+            if it.failure is not None:
+                it.result.failures[label] = Failure.of(it.source, None, it.failure)
+                continue
+            if self._from_cache(label, it):
+                continue
+            if it.stream:
+                self._embed_one(label, it, None, 0.0)
+                continue
+            try:
+                audio, decode_s = it.at_rate(emb.sample_rate)
+            except AudiovecError as err:  # undecodable: the same for every model
+                it.failure = err
+                it.result.failures[label] = Failure.of(it.source, None, err)
+                continue
+            pending.append((it, audio, decode_s))
+        if self.monitor is not None or len(pending) <= 1:
+            for it, audio, decode_s in pending:
+                self._embed_one(label, it, audio, decode_s)
+        else:
+            self._embed_batch(label, pending)
+
+    def _from_cache(self, label: str, it: _Item) -> bool:
+        if self.cache is None or it.result.digest is None:
+            return False
+        hit = self.cache.get(self.spec(label), it.result.digest)
+        if hit is None:
+            return False
+        frames, meta = hit
+        it.result.frames[label] = _named(frames, it.source)
+        it.result.stats[label] = EmbedStats.from_cache(meta)
+        return True
+
+    def _call(self, fn: Callable[[], Any]) -> tuple[Any, float, float, dict[str, float]]:
+        """Run one model call under the lock and the monitor: (value, wait_s, run_s, measurements)."""
+        t_wait = time.perf_counter()
+        with self.lock if self.lock is not None else nullcontext():
+            t0 = time.perf_counter()
+            if self.monitor is None:
+                value = fn()
+                figures: dict[str, float] = {}
+            else:
+                mon = self.monitor()
+                with mon:
+                    value = fn()
+                figures = mon.as_dict()
+            t1 = time.perf_counter()
+        return value, t0 - t_wait, t1 - t0, figures
+
+    def _embed_one(self, label: str, it: _Item, audio: Audio | None, decode_s: float) -> None:
+        emb = self.embedders[label]
+        try:
+            if audio is None:
+                target = it.target()
+                frames, wait_s, run_s, figures = self._call(lambda: emb.embed_file(target))
+            else:
+                frames, wait_s, run_s, figures = self._call(lambda: emb.embed(audio))
+        except AudiovecError as err:
+            log.info("%s failed on %s: %s", label, it.source.label, err)
+            it.result.failures[label] = Failure.of(it.source, label, err)
+            return
+        stats = EmbedStats(decode_s, run_s, wait_s, streamed=audio is None, resources=figures)
+        self._done(label, it, frames, stats)
+
+    def _embed_batch(self, label: str, pending: list[tuple[_Item, Audio, float]]) -> None:
+        emb = self.embedders[label]
+        audios = [a for _, a, _ in pending]
+        try:
+            outs, wait_s, run_s, _ = self._call(lambda: emb.embed_batch(audios))
+        except AudiovecError:  # isolate the item that broke the batch
+            for it, audio, decode_s in pending:
+                self._embed_one(label, it, audio, decode_s)
+            return
+        share = run_s / len(pending)
+        for (it, _, decode_s), frames in zip(pending, outs, strict=True):
+            self._done(label, it, frames, EmbedStats(decode_s, share, wait_s))
+
+    def _done(self, label: str, it: _Item, frames: FrameEmbeddings, stats: EmbedStats) -> None:
+        frames = _named(frames, it.source)
+        it.result.frames[label] = frames
+        it.result.stats[label] = stats
+        if self.cache is not None and it.result.digest is not None:
+            self.cache.put(self.spec(label), it.result.digest, frames, stats.as_dict())
+
+
+def _named(frames: FrameEmbeddings, source: Source) -> FrameEmbeddings:
+    """The frames named after the source (cached frames keep the name they were computed under)."""
+    if frames.source == source.label:
+        return frames
+    return FrameEmbeddings(
+        frames.vectors, frames.timestamps, frames.duration, frames.window_s, frames.hop_s, source.label, frames.model
+    )

@@ -20,7 +20,7 @@ from audiovec.benchmark import (
     load_config,
 )
 from audiovec.data import demo_dir
-from audiovec.datasets import demo_dataset
+from audiovec.benchmark.datasets import demo_dataset
 from audiovec.errors import ConfigError
 
 

@@ -9,9 +9,10 @@ import pytest
 import soundfile as sf
 
 from audiovec import get_embedder, load
-from audiovec.cache import EmbeddingCache, file_sha256
+from audiovec._hashing import sha256_file as file_sha256
+from audiovec.ingest import EmbeddingCache
 from audiovec.data import demo_dir
-from audiovec.datasets import FolderDataset, ListDataset, ManifestDataset, demo_dataset, fsdd_dataset
+from audiovec.benchmark.datasets import FolderDataset, ListDataset, ManifestDataset, demo_dataset, fsdd_dataset
 from audiovec.errors import ConfigError
 
 

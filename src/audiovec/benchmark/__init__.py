@@ -1,5 +1,11 @@
 """The benchmark harness: compare embedders and vector stores on speed, memory, search and retrieval quality.
 
+A run is a sequence of stages, each a module of small functions that can be used on its own: ``datasets``
+(labelled audio with a group key), ``extraction`` (the ingest path with per-file measurements), ``vectors`` (pooled
+vector sets and the group rule), ``retrieval`` (quality on the exact-search kernel), ``stores`` (insertion, search,
+recall, storage and scaling), ``ranking``, ``result`` (tables and their I/O) and ``report`` (plots and HTML);
+:class:`Benchmark` runs them in order.
+
 Example:
     >>> from audiovec.benchmark import Benchmark, BenchmarkConfig, EmbedderEntry, StoreEntry
     >>> cfg = BenchmarkConfig(
@@ -15,8 +21,10 @@ Needs the ``bench`` extra (pandas, scikit-learn, matplotlib, plotly).
 from __future__ import annotations
 
 from audiovec.benchmark.config import BenchmarkConfig, DatasetConfig, EmbedderEntry, StoreEntry, load_config
-from audiovec.benchmark.core import Benchmark, BenchmarkResult, build_dataset
+from audiovec.benchmark.datasets import build_dataset
 from audiovec.benchmark.measure import Measurement, ResourceMonitor
+from audiovec.benchmark.result import BenchmarkResult
+from audiovec.benchmark.runner import Benchmark
 
 __all__ = [
     "Benchmark",

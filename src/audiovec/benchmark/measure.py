@@ -37,6 +37,17 @@ class Measurement:
     ram_percent: float = float("nan")
     gpu_peak_mb: float = float("nan")
 
+    def as_dict(self) -> dict[str, float]:
+        """The figures by name, as the benchmark's tables name them (``peak_mem_mb`` is the tracemalloc peak)."""
+        return {
+            "wall_s": self.wall_s,
+            "cpu_percent": self.cpu_percent,
+            "peak_rss_mb": self.peak_rss_mb,
+            "peak_mem_mb": self.peak_traced_mb,
+            "ram_percent": self.ram_percent,
+            "gpu_peak_mb": self.gpu_peak_mb,
+        }
+
 
 class ResourceMonitor:
     """Measure a block: ``with ResourceMonitor() as m: work(); print(m.result)``.
@@ -56,6 +67,10 @@ class ResourceMonitor:
         self._thread: threading.Thread | None = None
         self._started_tracing = False
         self._cuda: Any = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The figures of the last measured block (see :meth:`Measurement.as_dict`)."""
+        return self.result.as_dict()
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audiovec._optional import require
-from audiovec.benchmark.core import BenchmarkResult
+from audiovec.benchmark.result import BenchmarkResult
 
 __all__ = ["CHARTS", "embedding_map", "error_free", "write_report"]
 

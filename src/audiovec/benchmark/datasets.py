@@ -6,7 +6,7 @@ folds never split a group, so near-duplicates (velocity layers of one drum, two 
 inflate the scores.
 
 Example:
-    >>> from audiovec.datasets import demo_dataset
+    >>> from audiovec.benchmark.datasets import demo_dataset
     >>> ds = demo_dataset()
     >>> len(ds), sorted(ds.labels())[:3]
     (42, ['clap', 'cowbell', 'cymbal'])
@@ -20,15 +20,19 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from audiovec.errors import ConfigError
-from audiovec.extract import AUDIO_EXTENSIONS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audiovec.benchmark.config import DatasetConfig
+from audiovec.audio import AUDIO_EXTENSIONS
 
 __all__ = [
     "Dataset",
+    "build_dataset",
     "FolderDataset",
     "Item",
     "ListDataset",
@@ -252,3 +256,19 @@ def fsdd_dataset(root: str | os.PathLike[str], label: Literal["digit", "speaker"
         lab, grp = (digit, speaker) if label == "digit" else (speaker, digit)
         items.append(Item(str(p), lab, grp, {"digit": digit, "speaker": speaker}))
     return Dataset(items, f"fsdd-{label}")
+
+
+def build_dataset(cfg: DatasetConfig, seed: int = 0) -> Dataset:
+    """Build the dataset a config describes (and apply its ``limit``)."""
+    ds: Dataset
+    if cfg.kind == "demo":
+        ds = demo_dataset()
+    elif cfg.kind == "folder":
+        ds = FolderDataset(str(cfg.path), group_pattern=cfg.group_pattern)
+    elif cfg.kind == "manifest":
+        ds = ManifestDataset(str(cfg.path), cfg.path_col, cfg.label_col, cfg.group_col)
+    elif cfg.kind == "fsdd":
+        ds = fsdd_dataset(str(cfg.path), cfg.label)
+    else:
+        ds = ListDataset(cfg.paths or [], cfg.labels, cfg.groups)
+    return ds.subset(cfg.limit, seed) if cfg.limit else ds

@@ -1,0 +1,173 @@
+"""Extraction: every embedder on every file, through the ingest path, with per-file measurements.
+
+Each embedder is built once (its load time and the memory it took are recorded); then every file goes once
+through :class:`~audiovec.ingest.Ingest` with all of them: read once, decoded once and resampled once per model
+sample rate, embedded by each model under a :class:`~audiovec.benchmark.measure.ResourceMonitor`, and cached by
+content, so a second run re-extracts nothing and an interrupted run resumes (cached rows keep the measurements
+taken when they were computed, flagged ``cached``). A model that cannot be built, or a file that cannot be
+read, is recorded with its error; nothing is replaced by a dummy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psutil
+
+from audiovec.benchmark.config import BenchmarkConfig
+from audiovec.benchmark.datasets import Dataset
+from audiovec.benchmark.measure import ResourceMonitor
+from audiovec.benchmark.ranking import MODEL_SUMMARY
+from audiovec.embedders import Embedder, get_embedder
+from audiovec.embeddings import FrameEmbeddings
+from audiovec.errors import AudiovecError
+from audiovec.ingest import EmbeddingCache, Ingest, ItemResult, Source
+from audiovec.progress import Callback
+
+__all__ = ["Extraction", "extract_dataset"]
+
+log = logging.getLogger(__name__)
+
+_MB = 1024.0 * 1024.0
+
+
+@dataclass
+class Extraction:
+    """What extraction produced.
+
+    Attributes:
+        file_rows: One row per (file, embedder): measurements or the error.
+        model_rows: One row per embedder: load time, memory, extraction summary (or the error).
+        frames: Frame embeddings by embedder label, then dataset index (failed items absent).
+    """
+
+    file_rows: list[dict[str, Any]] = field(default_factory=list)
+    model_rows: list[dict[str, Any]] = field(default_factory=list)
+    frames: dict[str, dict[int, FrameEmbeddings]] = field(default_factory=dict)
+
+
+def _build(config: BenchmarkConfig, rows: list[dict[str, Any]]) -> tuple[dict[str, Embedder], dict[str, Any]]:
+    """Build every embedder once: the models by label, and their load rows (errors recorded, not raised)."""
+    proc = psutil.Process()
+    models: dict[str, Embedder] = {}
+    loads: dict[str, Any] = {}
+    for entry in config.embedders:
+        label = config.embedder_label(entry)
+        rss0 = proc.memory_info().rss
+        t0 = time.perf_counter()
+        try:
+            emb = get_embedder(entry.name, **entry.params)
+        except AudiovecError as err:
+            log.error("embedder %s cannot be built: %s", label, err)
+            rows.append({"embedder": label, "name": entry.name, "error": f"{type(err).__name__}: {err}"})
+            continue
+        loads[label] = {
+            "name": entry.name,
+            "load_s": time.perf_counter() - t0,
+            "model_rss_mb": (proc.memory_info().rss - rss0) / _MB,
+        }
+        models[label] = emb
+    return models, loads
+
+
+def _file_row(label: str, index: int, item: ItemResult, dataset: Dataset) -> dict[str, Any]:
+    it = dataset[index]
+    row: dict[str, Any] = {
+        "embedder": label,
+        "item": index,
+        "path": it.path,
+        "label": it.label,
+        "group": it.group,
+        "size_bytes": item.size_bytes,
+        "error": "",
+        "cached": False,
+    }
+    failure = item.failures.get(label)
+    if failure is not None:
+        row["error"] = f"{failure.error}: {failure.message}"
+        return row
+    fe, st = item.frames[label], item.stats[label]
+    extract_s = st.decode_s + st.embed_s
+    row.update(
+        cached=st.cached,
+        duration_s=fe.duration,
+        decode_s=st.decode_s,
+        embed_s=st.embed_s,
+        extract_s=extract_s,
+        rtf=fe.duration / extract_s if extract_s > 0 else math.nan,
+        frames=len(fe),
+        dim=fe.dim,
+    )
+    for key in ("peak_mem_mb", "peak_rss_mb", "cpu_percent", "ram_percent", "gpu_peak_mb"):
+        row[key] = st.resources.get(key, math.nan)
+    return row
+
+
+def _model_row(label: str, emb: Embedder, spec_key: str, load: dict[str, Any], rows: Sequence[dict[str, Any]]) -> Any:
+    ok = [r for r in rows if not r["error"]]
+
+    def col(name: str) -> list[float]:
+        return [r[name] for r in ok]
+
+    return {
+        "embedder": label,
+        **load,
+        "spec_key": spec_key,
+        "dim": emb.dim,
+        "sample_rate": emb.sample_rate,
+        "window_s": emb.window_s,
+        "hop_s": emb.hop_s,
+        "files_ok": len(ok),
+        "files_failed": len(rows) - len(ok),
+        "files_cached": sum(bool(r["cached"]) for r in ok),
+        "audio_s_total": float(sum(col("duration_s"))),
+        "extract_s_total": float(sum(col("extract_s"))),
+        **{column: _AGGREGATES[how](col(metric)) for metric, (column, how) in _SUMMARY.items()},
+        "error": "",
+    }
+
+
+def extract_dataset(
+    dataset: Dataset, config: BenchmarkConfig, cache: EmbeddingCache, progress: bool | Callback | None = None
+) -> Extraction:
+    """Run every configured embedder on every item of ``dataset`` (see the module docs)."""
+    out = Extraction()
+    models, loads = _build(config, out.model_rows)
+    if not models:
+        return out
+    ingest = Ingest(models, cache=cache, batch_size=8, monitor=lambda: ResourceMonitor(config.trace_memory))
+    sources = [Source(it.path, path=it.path) for it in dataset]
+    per_label: dict[str, list[dict[str, Any]]] = {label: [] for label in models}
+    out.frames = {label: {} for label in models}
+    for index, item in enumerate(ingest.run(sources, progress=progress)):
+        for label in models:
+            per_label[label].append(_file_row(label, index, item, dataset))
+            if label in item.frames:
+                out.frames[label][index] = item.frames[label]
+    for label, emb in models.items():
+        rows = per_label[label]
+        out.file_rows.extend(rows)
+        out.model_rows.append(_model_row(label, emb, ingest.spec(label).key(), loads[label], rows))
+    order = [config.embedder_label(e) for e in config.embedders]
+    out.model_rows.sort(key=lambda r: order.index(r["embedder"]))
+    return out
+
+
+def _aggregate(how: str) -> Callable[[Sequence[float]], float]:
+    def agg(values: Sequence[float]) -> float:
+        arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
+        arr = arr[np.isfinite(arr)]
+        return float(getattr(np, how)(arr)) if arr.size else math.nan
+
+    return agg
+
+
+_AGGREGATES = {how: _aggregate(how) for how in ("mean", "median", "max")}
+#: The per-model summaries: those the ranking reads, plus the GPU peak.
+_SUMMARY = {**MODEL_SUMMARY, "gpu_peak_mb": ("gpu_peak_mb_max", "max")}

@@ -1,0 +1,65 @@
+"""The ranking: every (embedder, pooling, store) scored on the metrics the configuration weighs.
+
+The candidates' values come from the stores table (insertion, search, storage), the quality table (retrieval) and
+the models table (extraction cost, summarised per model by :data:`MODEL_SUMMARY`). Which direction is better comes
+from :data:`audiovec.metrics.METRICS`, and the score from :func:`audiovec.metrics.weighted_score`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from audiovec._optional import require
+from audiovec.benchmark.result import BenchmarkResult
+from audiovec.metrics import METRICS, weighted_score
+
+__all__ = ["MODEL_SUMMARY", "rank"]
+
+#: How per-file extraction figures are summarised per model: metric → (models-table column, aggregate).
+MODEL_SUMMARY: dict[str, tuple[str, str]] = {
+    "extract_s": ("extract_s_mean", "mean"),
+    "rtf": ("rtf_median", "median"),
+    "peak_mem_mb": ("peak_mem_mb_max", "max"),
+    "peak_rss_mb": ("peak_rss_mb_max", "max"),
+    "cpu_percent": ("cpu_percent_mean", "mean"),
+    "ram_percent": ("ram_percent_max", "max"),
+}
+
+
+def _records(df: Any, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    if df is None or len(df) == 0:
+        return {}
+    return {tuple(r[k] for k in keys): r for r in df.to_dict("records")}
+
+
+def rank(result: BenchmarkResult, weights: Mapping[str, float]) -> Any:
+    """The ranking table: one row per error-free store row, every metric of :data:`METRICS`, ``score``, best first."""
+    pd = require("pandas", extra="bench", feature="the benchmark ranking")
+    if result.stores is None or len(result.stores) == 0:
+        return pd.DataFrame()
+    models = _records(result.models, "embedder")
+    quality = _records(result.quality, "embedder", "pooling")
+    rows = []
+    for s in result.stores.to_dict("records"):
+        if isinstance(s.get("error"), str) and s["error"]:
+            continue
+        m = models.get((s["embedder"],), {})
+        q = quality.get((s["embedder"], s["pooling"]), {})
+        row: dict[str, Any] = {"embedder": s["embedder"], "pooling": s["pooling"], "store": s["store"]}
+        for name in METRICS:
+            if name in MODEL_SUMMARY:
+                row[name] = m.get(MODEL_SUMMARY[name][0], math.nan)
+            else:
+                row[name] = s.get(name, q.get(name, math.nan))
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame()
+    for r, score in zip(rows, weighted_score(rows, weights), strict=True):
+        r["score"] = score
+    df = pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    return df

@@ -1,0 +1,147 @@
+"""The result of a benchmark run: its tables (pandas DataFrames), the arrays behind the plots, and their I/O.
+
+:data:`COLUMNS` names the columns shown of each table, in order, for the terminal summary and the HTML report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audiovec._optional import require
+from audiovec.benchmark.config import BenchmarkConfig
+from audiovec.errors import ConfigError
+from audiovec.metrics import METRICS
+
+__all__ = ["COLUMNS", "TABLES", "BenchmarkResult"]
+
+log = logging.getLogger(__name__)
+
+#: The tables of a result, in the order they are written.
+TABLES = ("files", "models", "quality", "stores", "scaling", "growth", "ranking")
+
+_CI = [f"{m}{s}" for m in ("top1_acc", "topk_acc", "map_at_k") for s in ("", "_lo", "_hi")]
+
+#: The columns shown of each table (the report shows all of them; the terminal summary leaves out intervals).
+COLUMNS: dict[str, list[str]] = {
+    "ranking": ["rank", "embedder", "pooling", "store", "score", "extract_s", "peak_mem_mb", "cpu_percent",
+                "insert_s", "search_p50_ms", "top1_acc", "map_at_k"],
+    "models": ["embedder", "dim", "load_s", "model_rss_mb", "files_ok", "files_failed", "files_cached", "rtf_median",
+               "extract_s_mean", "peak_mem_mb_max", "peak_rss_mb_max", "cpu_percent_mean", "error"],
+    "quality": ["embedder", "pooling", "n_vectors", "n_queries", *_CI, "knn_acc", "precision_at_k",
+                "separation_auc", "linear_probe_acc", "note"],
+    "stores": ["embedder", "pooling", "store", "insert_s", "insert_vps", "search_p50_ms", "search_p95_ms",
+               "search_p99_ms", "search_qps", "ann_recall", "store_top1_acc", "bytes_per_vector", "disk_mb", "error"],
+    "growth": ["embedder", "pooling", "store", "quantity", "slope_per_file", "exponent", "r2_linear"],
+}  # fmt: skip
+
+
+@dataclass
+class BenchmarkResult:
+    """Tables of one benchmark run (pandas DataFrames) plus the data behind the plots.
+
+    Attributes:
+        config: The configuration that produced it.
+        files: One row per (file, embedder): extraction measurements and errors.
+        models: One row per embedder: load time and extraction summary.
+        quality: One row per (embedder, pooling): retrieval quality (exact search) with confidence intervals.
+        stores: One row per (embedder, pooling, store): insertion, search, recall, storage, quality via store.
+        scaling: One row per (embedder, pooling, store, size).
+        growth: Fitted growth (slope, exponent) per (embedder, pooling, store, quantity).
+        ranking: Weighted 0–100 score per (embedder, pooling, store), best first.
+        distances: ``"embedder|pooling"`` → (in-class, out-of-class) similarity samples.
+        embeddings: ``"embedder|pooling"`` → (vectors, labels) sample for the 2-D map.
+        wall_s: Wall time of the whole run.
+    """
+
+    config: BenchmarkConfig
+    files: Any
+    models: Any
+    quality: Any
+    stores: Any
+    scaling: Any
+    growth: Any
+    ranking: Any
+    distances: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = field(default_factory=dict)
+    embeddings: dict[str, tuple[NDArray[np.float32], NDArray[Any]]] = field(default_factory=dict)
+    wall_s: float = float("nan")
+
+    def save(self, directory: str | Path | None = None) -> Path:
+        """Write every table as CSV, Parquet and JSON, plus ``config.json``, ``summary.json`` and ``arrays.npz``."""
+        out = Path(directory or self.config.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in TABLES:
+            df = getattr(self, name)
+            df.to_csv(out / f"{name}.csv", index=False)
+            df.to_json(out / f"{name}.json", orient="records", indent=1)
+            try:
+                df.to_parquet(out / f"{name}.parquet", index=False)
+            except (ImportError, ValueError) as err:  # pyarrow missing, or a column it cannot store
+                log.warning("parquet export of %s skipped: %s", name, err)
+        (out / "config.json").write_text(self.config.model_dump_json(indent=2))
+        (out / "summary.json").write_text(json.dumps({"wall_s": self.wall_s, "metrics": _metric_meta()}, indent=2))
+        arrays: dict[str, NDArray[Any]] = {}
+        for key, (inn, outc) in self.distances.items():
+            arrays[f"dist_in::{key}"] = inn
+            arrays[f"dist_out::{key}"] = outc
+        for key, (x, labels) in self.embeddings.items():
+            arrays[f"emb_x::{key}"] = x
+            arrays[f"emb_labels::{key}"] = np.asarray([str(v) for v in labels])
+        np.savez_compressed(out / "arrays.npz", **arrays)  # type: ignore[arg-type]
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BenchmarkResult:
+        """Read a result written by :meth:`save`."""
+        pd = require("pandas", extra="bench", feature="BenchmarkResult.load")
+        d = Path(directory)
+        if not (d / "config.json").is_file():
+            raise ConfigError(f"{d} is not a benchmark results folder (no config.json)")
+        config = BenchmarkConfig.model_validate_json((d / "config.json").read_text())
+        tables = {}
+        for name in TABLES:
+            path = d / f"{name}.csv"
+            tables[name] = pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
+        distances: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+        embeddings: dict[str, tuple[NDArray[np.float32], NDArray[Any]]] = {}
+        if (d / "arrays.npz").is_file():
+            with np.load(d / "arrays.npz", allow_pickle=False) as z:
+                for k in z.files:
+                    kind, _, key = k.partition("::")
+                    if kind == "dist_in":
+                        distances[key] = (z[k], z[f"dist_out::{key}"])
+                    elif kind == "emb_x":
+                        embeddings[key] = (z[k], z[f"emb_labels::{key}"])
+        wall = (
+            json.loads((d / "summary.json").read_text()).get("wall_s", math.nan)
+            if (d / "summary.json").exists()
+            else math.nan
+        )
+        return cls(config=config, distances=distances, embeddings=embeddings, wall_s=wall, **tables)
+
+    def summary(self) -> str:
+        """A plain-text overview: extraction, quality, stores and ranking."""
+        parts = [f"benchmark {self.config.name!r}: {self.wall_s:.1f} s wall"]
+        views = [("models", COLUMNS["models"]), ("quality", COLUMNS["quality"]), ("stores", COLUMNS["stores"])]
+        views.append(("ranking", ["rank", "embedder", "pooling", "store", "score"]))
+        for name, cols in views:
+            df = getattr(self, name)
+            if df is None or len(df) == 0:
+                continue
+            keep = [c for c in cols if c in df.columns and not c.endswith(("_lo", "_hi")) and c not in ("note", "error")]
+            parts.append(f"\n[{name}]\n" + df[keep].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        return "\n".join(parts)
+
+
+def _metric_meta() -> dict[str, dict[str, Any]]:
+    return {
+        m.name: {"higher_is_better": m.higher_is_better, "unit": m.unit, "description": m.description}
+        for m in METRICS.values()
+    }

@@ -1,0 +1,194 @@
+"""The :class:`Benchmark` runner: the stages of a run, in order, each in its own module.
+
+1. **extraction** (:mod:`~audiovec.benchmark.extraction`) — every embedder on every file through the ingest path:
+   one row per (file, embedder) with wall time, real-time factor, memory, CPU, or the error; cached by content.
+2. **vectors** (:mod:`~audiovec.benchmark.vectors`) — each (embedder, pooling) pooled into a vector set, the group
+   rule and the normalisation decided once.
+3. **quality** (:mod:`~audiovec.benchmark.retrieval`) — exact search with the query's own group excluded: top-1,
+   top-k, kNN vote, precision@k, mAP@k with bootstrap intervals, separation AUC, a group-aware linear probe.
+4. **stores** (:mod:`~audiovec.benchmark.stores`) — every (embedder, pooling, store): insertion, latency
+   percentiles, batched queries/s, ANN recall@k against the exact kernel, quality through the store, storage.
+5. **scaling** — the same costs at growing data sizes (nested, stratified subsets), with fitted growth.
+6. **ranking** (:mod:`~audiovec.benchmark.ranking`) — a weighted, min-max-normalised 0–100 score.
+
+Failures (a model that cannot load, a file that cannot be decoded, a store that cannot be reached) are recorded
+in the tables with their error and the run goes on; nothing is replaced by a dummy.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiovec._optional import require
+from audiovec.benchmark.config import BenchmarkConfig
+from audiovec.benchmark.datasets import Dataset, build_dataset
+from audiovec.benchmark.extraction import extract_dataset
+from audiovec.benchmark.ranking import rank
+from audiovec.benchmark.result import BenchmarkResult
+from audiovec.benchmark.retrieval import quality
+from audiovec.benchmark.stores import growth_rows, measure_store, scaling_row
+from audiovec.benchmark.vectors import VectorSet, pool_vectors
+from audiovec.errors import AudiovecError
+from audiovec.ingest import EmbeddingCache
+from audiovec.progress import as_callback
+
+__all__ = ["Benchmark"]
+
+log = logging.getLogger(__name__)
+
+
+class Benchmark:
+    """Compare embedders and vector stores on speed, memory, search and retrieval quality.
+
+    Args:
+        config: A :class:`~audiovec.benchmark.config.BenchmarkConfig` (or its fields as keyword arguments).
+        dataset: Use this dataset instead of the config's.
+
+    Example:
+        >>> from audiovec import Benchmark
+        >>> result = Benchmark(output_dir="/tmp/av-bench", progress=False).run()  # doctest: +SKIP
+        >>> print(result.summary())  # doctest: +SKIP
+    """
+
+    def __init__(self, config: BenchmarkConfig | None = None, *, dataset: Dataset | None = None, **fields: Any) -> None:
+        if config is not None and fields:
+            config = config.model_copy(update=fields)
+        self.config = config or BenchmarkConfig(**fields)
+        self._dataset = dataset
+        self._pd = require("pandas", extra="bench", feature="Benchmark")
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> Benchmark:
+        """Build from a TOML/JSON config file."""
+        from audiovec.benchmark.config import load_config
+
+        return cls(load_config(path, **overrides))
+
+    def run(self) -> BenchmarkResult:
+        """Run every stage, save the results to ``config.output_dir`` and return them."""
+        cfg = self.config
+        out = Path(cfg.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out / "benchmark.log", mode="w", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("audiovec")
+        root.addHandler(handler)
+        old_level = root.level
+        root.setLevel(min(old_level or logging.INFO, logging.INFO))
+        t0 = time.perf_counter()
+        try:
+            result = self._run(out)
+            result.wall_s = time.perf_counter() - t0
+            result.save(out)
+            log.info("benchmark done in %.1f s; results in %s", result.wall_s, out)
+            return result
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(old_level)
+            handler.close()
+
+    def _run(self, out: Path) -> BenchmarkResult:
+        cfg = self.config
+        pd = self._pd
+        dataset = self._dataset if self._dataset is not None else build_dataset(cfg.dataset, cfg.seed)
+        log.info("benchmark %r on %s: %d items", cfg.name, dataset.name, len(dataset))
+        cache = EmbeddingCache(cfg.cache_dir or out / "cache")
+        with as_callback(cfg.progress, len(dataset), "extract", "file", leave=False) as cb:
+            extraction = extract_dataset(dataset, cfg, cache, cb)
+        sets: list[VectorSet] = []
+        for entry in cfg.embedders:
+            label = cfg.embedder_label(entry)
+            if extraction.frames.get(label):
+                sets.extend(pool_vectors(dataset, extraction.frames[label], p, label, cfg.metric) for p in entry.pipelines())
+        rng = np.random.default_rng(cfg.seed)
+        quality_rows, distances, embeddings = [], {}, {}
+        for vs in sets:
+            row, pairs = quality(
+                vs, cfg.k, bootstrap=cfg.bootstrap, seed=cfg.seed, linear_probe=cfg.linear_probe, rng=rng
+            )
+            quality_rows.append(row)
+            if pairs is not None:
+                distances[vs.key] = pairs
+                take = rng.permutation(len(vs))[:2000]
+                embeddings[vs.key] = (vs.x[take], vs.labels[take])
+        scaling = self._scaling(dataset, sets, extraction.file_rows)
+        result = BenchmarkResult(
+            config=cfg,
+            files=pd.DataFrame(extraction.file_rows),
+            models=pd.DataFrame(extraction.model_rows),
+            quality=pd.DataFrame(quality_rows),
+            stores=pd.DataFrame(self._stores(sets)),
+            scaling=pd.DataFrame(scaling),
+            growth=pd.DataFrame(growth_rows(scaling)),
+            ranking=pd.DataFrame(),
+            distances=distances,
+            embeddings=embeddings,
+        )
+        result.ranking = rank(result, cfg.weights)
+        return result
+
+    def _stores(self, sets: list[VectorSet]) -> list[dict[str, Any]]:
+        cfg = self.config
+        rows = []
+        rng = np.random.default_rng(cfg.seed)
+        for vs in sets:
+            n = len(vs)
+            q_idx = np.sort(rng.permutation(n)[: min(cfg.n_latency_queries, n)])
+            for entry in cfg.stores:
+                row: dict[str, Any] = {
+                    "embedder": vs.embedder,
+                    "pooling": vs.pooling,
+                    "store": entry.display(),
+                    "n_vectors": n,
+                    "dim": int(vs.x.shape[1]),
+                    "k": cfg.k,
+                    "error": "",
+                }
+                workdir = Path(tempfile.mkdtemp(prefix="audiovec-bench-"))
+                try:
+                    row.update(measure_store(entry, vs, q_idx, cfg.k, workdir))
+                except AudiovecError as err:
+                    log.error("store %s failed for %s/%s: %s", entry.display(), vs.embedder, vs.pooling, err)
+                    row["error"] = f"{type(err).__name__}: {err}"
+                finally:
+                    shutil.rmtree(workdir, ignore_errors=True)
+                rows.append(row)
+        return rows
+
+    def _scaling(
+        self, dataset: Dataset, sets: list[VectorSet], file_rows: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        cfg = self.config
+        sizes = [s for s in cfg.sizes if s <= len(dataset)]
+        if len(dataset) not in sizes and cfg.sizes:
+            sizes.append(len(dataset))
+        if not sizes:
+            return []
+        extract_s = {(r["embedder"], r["item"]): float(r["extract_s"]) for r in file_rows if not r["error"]}
+        path_index = {it.path: i for i, it in enumerate(dataset)}
+        subsets = {s: {path_index[it.path] for it in dataset.subset(s, cfg.seed)} for s in sizes}
+        rows: list[dict[str, Any]] = []
+        for vs in sets:
+            for entry in cfg.stores:
+                for s in sizes:
+                    keep = subsets[s]
+                    vec_rows = np.flatnonzero(np.isin(vs.item, list(keep)))
+                    row: dict[str, Any] = {
+                        "embedder": vs.embedder,
+                        "pooling": vs.pooling,
+                        "store": entry.display(),
+                        "size": s,
+                        "n_vectors": len(vec_rows),
+                        "extract_s_total": float(sum(extract_s.get((vs.embedder, i), 0.0) for i in keep)),
+                    }
+                    if len(vec_rows):
+                        row.update(scaling_row(entry, vs, vec_rows, cfg.k))
+                    rows.append(row)
+        return rows

@@ -1,0 +1,162 @@
+"""Vector-store measurement: insertion, single and batched search, ANN recall against the exact kernel, quality
+through the store, storage, and the same costs at growing data sizes.
+
+Every store is opened in a fresh temporary folder with :func:`audiovec.stores.get_store` (``directory=``), filled
+with the vector set's ids and records (:mod:`audiovec.ingest.records`), and closed and removed afterwards. The ground
+truth for recall is :func:`audiovec.stores.exact_search`, the kernel every store is measured against.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audiovec.benchmark.config import StoreEntry
+from audiovec.benchmark.vectors import VectorSet
+from audiovec.errors import AudiovecError
+from audiovec.metrics import fit_growth, latency_percentiles, recall_at_k
+from audiovec.stores import Eq, Not, VectorStore, exact_search, get_store
+
+__all__ = ["GROWTH_QUANTITIES", "growth_rows", "insert", "measure_store", "open_store", "scaling_row"]
+
+log = logging.getLogger(__name__)
+
+#: The costs whose growth with data size is fitted.
+GROWTH_QUANTITIES = ("extract_s_total", "insert_s", "search_p50_ms")
+
+
+def open_store(entry: StoreEntry, dim: int, metric: str, directory: Path) -> VectorStore:
+    """Open the store an entry describes inside ``directory``."""
+    params = dict(entry.params)
+    if entry.index is not None:
+        params["index"] = entry.index
+    return get_store(entry.name, params, directory=directory, dim=dim, metric=metric, id_type="str")
+
+
+def insert(store: VectorStore, vs: VectorSet, rows: NDArray[np.int64], batch: int = 10000) -> float:
+    """Insert the given rows of a vector set in batches, then save; returns the seconds it took."""
+    t0 = time.perf_counter()
+    for s in range(0, len(rows), batch):
+        sl = rows[s : s + batch]
+        store.add(vs.x[sl], ids=[vs.ids[i] for i in sl], metadata=[vs.records[i] for i in sl])
+    store.save()
+    return time.perf_counter() - t0
+
+
+def _timed_searches(store: VectorStore, x: NDArray[np.float32], k: int, params: dict[str, Any] | None) -> Any:
+    """Single-query searches of every row of ``x`` (after one warm-up): latencies and the ids found."""
+    store.search(x[:1], k=k, params=params)  # warm-up (lazy loads, caches)
+    lat, found = [], []
+    for i in range(len(x)):
+        t0 = time.perf_counter()
+        hits = store.search(x[i : i + 1], k=k, params=params)[0]
+        lat.append(time.perf_counter() - t0)
+        found.append([h.id for h in hits])
+    return lat, found
+
+
+def measure_store(
+    entry: StoreEntry, vs: VectorSet, q_idx: NDArray[np.int64], k: int, workdir: Path
+) -> dict[str, Any]:
+    """Insert every vector of ``vs``, then time searches with the vectors ``q_idx`` as queries.
+
+    Returns:
+        ``insert_s``, ``insert_per_vector_ms``, ``insert_vps``, ``search_p50/p95/p99_ms``, ``search_qps``,
+        ``n_queries``, ``ann_recall`` (recall@k against exact search), ``store_top1_acc`` (top-1 accuracy through
+        the store, the query's own group excluded by a metadata filter), ``disk_mb`` and ``bytes_per_vector``.
+    """
+    n = len(vs)
+    k = min(k, n)
+    sp = entry.search_params or None
+    store = open_store(entry, int(vs.x.shape[1]), vs.metric, workdir)
+    try:
+        insert_s = insert(store, vs, np.arange(n, dtype=np.int64))
+        lat, found = _timed_searches(store, vs.x[q_idx], k, sp)
+        t0 = time.perf_counter()
+        store.search(vs.x[q_idx], k=k, params=sp)
+        batch_s = time.perf_counter() - t0
+        _, truth_rows = exact_search(vs.x[q_idx], vs.x, k, vs.metric)  # type: ignore[arg-type]
+        truth = [[vs.ids[j] for j in row] for row in truth_rows]
+        top1 = []
+        for qi in q_idx[vs.queries[q_idx]]:
+            flt = Not(Eq("group", str(vs.groups[qi])))
+            hits = store.search(vs.x[qi : qi + 1], k=1, filter=flt, params=sp)[0]
+            top1.append(float(bool(hits) and hits[0].metadata.get("label") == vs.labels[qi]))
+    finally:
+        store.close()
+    disk = _dir_size(workdir)
+    lp = latency_percentiles(lat)
+    return {
+        "insert_s": insert_s,
+        "insert_per_vector_ms": 1000 * insert_s / n,
+        "insert_vps": n / insert_s if insert_s > 0 else math.nan,
+        "search_p50_ms": lp["p50_ms"],
+        "search_p95_ms": lp["p95_ms"],
+        "search_p99_ms": lp["p99_ms"],
+        "search_qps": len(q_idx) / batch_s if batch_s > 0 else math.nan,
+        "n_queries": len(q_idx),
+        "ann_recall": recall_at_k(found, truth, k),
+        "store_top1_acc": float(np.mean(top1)) if top1 else math.nan,
+        "disk_mb": disk / 2**20,
+        "bytes_per_vector": disk / n,
+    }
+
+
+def scaling_row(entry: StoreEntry, vs: VectorSet, rows: NDArray[np.int64], k: int) -> dict[str, Any]:
+    """Insertion time and single-query p50 latency with only ``rows`` of the vector set in a fresh store."""
+    out: dict[str, Any] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="audiovec-scale-"))
+    try:
+        store = open_store(entry, int(vs.x.shape[1]), vs.metric, workdir)
+        try:
+            out["insert_s"] = insert(store, vs, rows)
+            lat, _ = _timed_searches(
+                store, vs.x[rows[: min(50, len(rows))]], min(k, len(rows)), entry.search_params or None
+            )
+            out["search_p50_ms"] = latency_percentiles(lat)["p50_ms"]
+        finally:
+            store.close()
+    except AudiovecError as err:
+        out["error"] = f"{type(err).__name__}: {err}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+def growth_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fitted growth (linear slope and power-law exponent) of each cost, per (embedder, pooling, store)."""
+    out = []
+    keys = sorted({(r["embedder"], r["pooling"], r["store"]) for r in rows})
+    for key in keys:
+        sub = [r for r in rows if (r["embedder"], r["pooling"], r["store"]) == key]
+        for quantity in GROWTH_QUANTITIES:
+            pts = [(r["size"], r[quantity]) for r in sub if quantity in r and np.isfinite(r[quantity])]
+            if len(pts) < 2:
+                continue
+            fit = fit_growth([p[0] for p in pts], [p[1] for p in pts])
+            out.append(
+                {
+                    "embedder": key[0],
+                    "pooling": key[1],
+                    "store": key[2],
+                    "quantity": quantity,
+                    "slope_per_file": fit.slope,
+                    "exponent": fit.exponent,
+                    "r2_linear": fit.r2_linear,
+                    "points": len(pts),
+                }
+            )
+    return out
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -159,8 +159,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import faiss
     import numpy as np
 
+    from audiovec.metrics import recall_at_k
     from audiovec.stores import Eq, get_store
-    from audiovec.testing._store_checks import recall_at_k
 
     faiss.omp_set_num_threads(args.threads)
     work = Path(args.workdir)
@@ -293,8 +293,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import numpy as np
 
-    from audiovec.stores.base import exact_search, prepare_vectors
-    from audiovec.testing._store_checks import clustered_vectors
+    from audiovec.stores import exact_search
+    from audiovec.stores.validation import prepare_vectors
+    from audiovec.testing import clustered_vectors
 
     t0 = time.perf_counter()
     base, queries = clustered_vectors(args.n, args.dim, n_queries=args.queries, seed=args.seed)

@@ -2,7 +2,7 @@
 
 Run only inside a loopback-only network namespace (the server binds every interface)::
 
-    unshare -n sh -c 'ip link set lo up; exec python -m pytest -m milvus_server tests/stores/test_milvus_server_harness.py'
+    unshare -n sh -c 'ip link set lo up; exec python -m pytest -m milvus_server tests/stores'
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,9 @@ import numpy as np
 import pytest
 
 from audiovec.errors import AudiovecError
-from audiovec.stores import ExactStore, FaissStore
-from audiovec.stores.base import Hit, RawHit
-from audiovec.testing._embedder_checks import CheckResult
-from audiovec.testing._store_checks import check_vector_store, clustered_vectors, recall_at_k, store_checks
+from audiovec.stores import ExactStore, FaissStore, Hit
+from audiovec.stores.records import RawHit
+from audiovec.testing import CheckResult, check_vector_store, clustered_vectors, recall_at_k, store_checks
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +84,7 @@ def test_clustered_vectors_and_recall():
     np.fill_diagonal(d[:, :50], np.inf)
     assert np.median(d.min(1)) < 0.5 * np.median(d)
     assert recall_at_k([[1, 2, 3]], [[1, 2, 4]], k=3) == pytest.approx(2 / 3)
-    assert recall_at_k([], []) == 1.0
+    assert math.isnan(recall_at_k([], []))
 
 
 # ------------------------------------------------------------------------------------------- broken stores

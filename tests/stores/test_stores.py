@@ -24,6 +24,7 @@ from audiovec.errors import (
     StoreError,
     UnknownPluginError,
 )
+from audiovec.metrics import recall_at_k
 from audiovec.stores import (
     Eq,
     ExactStore,
@@ -42,18 +43,12 @@ from audiovec.stores import (
     register_store,
     store_info,
 )
-from audiovec.stores.base import (
-    MAX_METADATA_BYTES,
-    exact_search,
-    merge_topk,
-    prepare_ids,
-    prepare_metadata,
-    prepare_vectors,
-    raw_to_score_distance,
-    read_manifest,
-)
 from audiovec.stores.faiss import FaissStore, set_threads
-from audiovec.testing._store_checks import clustered_vectors, recall_at_k
+from audiovec.stores.kernel import exact_search, merge_topk, raw_to_score_distance
+from audiovec.stores.persistence import read_manifest
+from audiovec.stores.records import MAX_METADATA_BYTES
+from audiovec.stores.validation import prepare_ids, prepare_metadata, prepare_vectors
+from audiovec.testing import clustered_vectors
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,14 @@ package never imports faiss or pymilvus::
 
 Built-ins: ``exact`` (:class:`~audiovec.stores.exact.ExactStore`, NumPy brute force, the reference),
 ``faiss`` (:class:`~audiovec.stores.faiss.FaissStore`, the embedded default; ``audiovec.stores.FaissStore`` is
-resolved on first access) and ``milvus``.
+resolved on first access) and ``milvus``. ``get_store(name, directory=...)`` keeps any of them in a directory.
+
+Modules, one concern each: :mod:`~audiovec.stores.protocol` (the :class:`VectorStore` protocol and the contract),
+:mod:`~audiovec.stores.records` (ids, :class:`Hit`, :class:`Record`, limits), :mod:`~audiovec.stores.config`
+(metric, index configs, search parameters), :mod:`~audiovec.stores.filters` (the filter language),
+:mod:`~audiovec.stores.validation` (input checks), :mod:`~audiovec.stores.kernel` (:func:`exact_search`),
+:mod:`~audiovec.stores.persistence` (manifest, atomic writes), :mod:`~audiovec.stores.base` (the
+:class:`BaseVectorStore` template), and one module per backend.
 
 Example:
     >>> import numpy as np
@@ -23,27 +30,22 @@ Example:
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from audiovec._registry import PluginInfo, Registry
 from audiovec.errors import ConfigError
-from audiovec.stores.base import (
-    BaseVectorStore,
+from audiovec.stores.base import BaseVectorStore, construct_store
+from audiovec.stores.config import (
     FlatIndex,
-    Hit,
     HNSWIndex,
-    Id,
-    IdType,
     IndexConfig,
     IVFFlatIndex,
     IVFPQIndex,
     IVFSQ8Index,
     Metric,
-    Record,
     SearchParams,
-    StoreManifest,
-    VectorStore,
     parse_index,
     parse_metric,
 )
@@ -61,6 +63,10 @@ from audiovec.stores.filters import (
     parse_filter,
     to_milvus_expr,
 )
+from audiovec.stores.kernel import exact_search
+from audiovec.stores.persistence import StoreManifest
+from audiovec.stores.protocol import VectorStore
+from audiovec.stores.records import Hit, Id, IdType, Record
 
 if TYPE_CHECKING:  # pragma: no cover
     from audiovec.stores.faiss import FaissStore as FaissStore
@@ -90,6 +96,7 @@ __all__ = [
     "SearchParams",
     "StoreManifest",
     "VectorStore",
+    "exact_search",
     "get_store",
     "list_stores",
     "matches",
@@ -144,30 +151,48 @@ def register_store(name: str, target: type[Any] | str, *, clobber: bool = False)
     registry.register(name, target, clobber=clobber)
 
 
-def get_store(name: str, config: Mapping[str, Any] | None = None, **params: Any) -> VectorStore:
+def get_store(
+    name: str,
+    config: Mapping[str, Any] | None = None,
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    **params: Any,
+) -> VectorStore:
     """Create or open the vector store registered as ``name``.
 
     Args:
         name: Registry name (see :func:`list_stores`).
         config: Constructor arguments as a mapping (for example a TOML table).
+        directory: Keep the store in this directory, whatever the backend calls its location: ``exact`` and
+            ``faiss`` use it as their ``path``; ``milvus`` keeps a Milvus Lite database at
+            ``directory/milvus.db``, or uses the server when a server ``uri`` is given. The store class's
+            ``open_in(directory, **params)`` classmethod decides (see :meth:`BaseVectorStore.open_in`).
         **params: Constructor arguments as keywords (override ``config``).
 
     Returns:
-        The store, e.g. ``get_store("faiss", path="vectors", dim=512, metric="cosine", index="hnsw")``.
+        The store, e.g. ``get_store("faiss", directory="vectors", dim=512, metric="cosine", index="hnsw")``.
 
     Raises:
         UnknownPluginError: No such store.
         MissingDependencyError: Its optional extra is not installed (the message says which).
         PluginLoadError: The plugin failed to import.
-        ConfigError: Arguments the store's constructor does not take, or invalid values.
+        ConfigError: Arguments the store's constructor does not take, invalid values, or ``directory`` for a
+            store class without an ``open_in`` classmethod.
     """
     cls = registry.load(name)
     kwargs = {**dict(config or {}), **params}
-    try:
-        inspect.signature(cls).bind(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"invalid arguments for store {name!r}: {err}") from None
-    return cls(**kwargs)
+    if directory is None:
+        store: VectorStore = construct_store(cls, kwargs, name)
+        return store
+    open_in = getattr(cls, "open_in", None)
+    if not callable(open_in):
+        raise ConfigError(
+            f"store {name!r} ({getattr(cls, '__qualname__', cls)}) cannot be opened in a directory: give the class "
+            "a classmethod open_in(directory, **params) that creates or opens the store there (subclasses of "
+            "audiovec.stores.BaseVectorStore inherit one that passes the directory as path=)"
+        )
+    opened: VectorStore = open_in(directory, **kwargs)
+    return opened
 
 
 def __getattr__(attr: str) -> Any:

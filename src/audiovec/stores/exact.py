@@ -1,8 +1,10 @@
 """ExactStore: brute-force NumPy search, the reference for correctness and for measuring ANN recall.
 
-Every search compares the query with every stored vector (one ``float32`` matrix product per block of
-queries), so results are exact; ties are broken by insertion order. Filters are evaluated in Python with
-:func:`audiovec.stores.filters.compile_filter`, the reference semantics of the filter language.
+Every search compares the query with every stored vector through :func:`audiovec.stores.exact_search`, so results
+are exact, and they are the same whatever the batch of queries or the filter: each score is computed from the query
+and the vector alone (see :mod:`audiovec.stores.kernel`). Equal scores are broken by insertion order. Filters are
+evaluated in Python with :func:`audiovec.stores.filters.compile_filter`, the reference semantics of the filter
+language.
 
 On-disk layout (a directory)::
 
@@ -25,16 +27,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audiovec.errors import StoreError
-from audiovec.stores.base import (
-    BaseVectorStore,
-    Id,
-    IndexConfig,
-    RawHit,
-    SearchParams,
-    atomic_write,
-    exact_search,
-)
+from audiovec.stores.base import BaseVectorStore
+from audiovec.stores.config import IndexArg, SearchParams
 from audiovec.stores.filters import Filter, compile_filter
+from audiovec.stores.kernel import exact_search
+from audiovec.stores.persistence import atomic_write
+from audiovec.stores.records import Id, RawHit
 
 __all__ = ["ExactStore"]
 
@@ -78,7 +76,7 @@ class ExactStore(BaseVectorStore):
         *,
         dim: int | None = None,
         metric: str | None = None,
-        index: IndexConfig | str | dict[str, Any] | None = None,
+        index: IndexArg = None,
         id_type: str | None = None,
     ) -> None:
         super().__init__()

@@ -1,6 +1,6 @@
 """FaissStore: an embedded, in-process FAISS index with SQLite metadata (the default store).
 
-Index kinds (see :mod:`audiovec.stores.base` for the config models):
+Index kinds (see :mod:`audiovec.stores.config` for the config models):
 
 =========== ============================================= ===========================================
 kind        faiss index                                   notes
@@ -75,21 +75,12 @@ from numpy.typing import NDArray
 
 from audiovec._optional import require
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
-from audiovec.stores.base import (
-    BaseVectorStore,
-    HNSWIndex,
-    Id,
-    IndexConfig,
-    IVFIndexBase,
-    IVFPQIndex,
-    RawHit,
-    SearchParams,
-    atomic_write,
-    exact_search,
-    fsync_dir,
-    merge_topk,
-)
+from audiovec.stores.base import BaseVectorStore
+from audiovec.stores.config import INDEX_KINDS, HNSWIndex, IndexArg, IVFIndexBase, IVFPQIndex, SearchParams
 from audiovec.stores.filters import Filter, filter_key, to_sqlite
+from audiovec.stores.kernel import exact_search, merge_topk
+from audiovec.stores.persistence import atomic_write, fsync_dir
+from audiovec.stores.records import Id, RawHit
 
 faiss = require("faiss", "faiss", "FaissStore", package="faiss-cpu")
 
@@ -151,7 +142,7 @@ class FaissStore(BaseVectorStore):
             store. ``None`` keeps everything in memory.
         dim: Vector dimension; required for a new store, checked against an existing one.
         metric: ``"cosine"`` (default for new stores), ``"ip"`` or ``"l2"``.
-        index: Index config, kind name or dict; default :class:`~audiovec.stores.base.HNSWIndex`. When reopening,
+        index: Index config, kind name or dict; default :class:`~audiovec.stores.config.HNSWIndex`. When reopening,
             only ``ef_search``, ``nprobe`` and ``train_size`` may differ from the stored config.
         id_type: Fix the id kind (``"int"`` or ``"str"``) up front; by default the first batch decides.
         threads: FAISS OpenMP threads (process-wide), or ``None`` to leave the setting alone.
@@ -175,7 +166,7 @@ class FaissStore(BaseVectorStore):
     """
 
     name = "faiss"
-    supported_indexes = ("flat", "hnsw", "ivf", "ivf_pq", "ivf_sq8")
+    supported_indexes = INDEX_KINDS
     default_index = "hnsw"
 
     def __init__(
@@ -184,7 +175,7 @@ class FaissStore(BaseVectorStore):
         *,
         dim: int | None = None,
         metric: str | None = None,
-        index: IndexConfig | str | dict[str, Any] | None = None,
+        index: IndexArg = None,
         id_type: str | None = None,
         threads: int | None = None,
         compact_ratio: float = 0.2,
@@ -233,10 +224,6 @@ class FaissStore(BaseVectorStore):
 
     def _is_ivf(self) -> bool:
         return self._index.kind in ("ivf", "ivf_pq", "ivf_sq8")
-
-    def _validate_index(self, index: IndexConfig) -> None:
-        if isinstance(index, IVFPQIndex):
-            index.resolved_m(self._dim)
 
     def _new_index(self) -> Any:
         """An empty index: the final index for flat/HNSW, the exact buffer for (untrained) IVF kinds."""

@@ -450,18 +450,6 @@ def matches(f: FilterLike, metadata: Mapping[str, Any]) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- Milvus
-def _milvus_value(v: Scalar) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)  # shortest round-trip form: 0.5, 1e-05, 1e+20 (Go's ParseFloat reads all of them)
-    # A double-quoted literal that Milvus reads with Go's strconv.Unquote: JSON string escaping (\" \\ \n \r \t
-    # \b \f \u00XX) is a subset of Go's, and printable Unicode stays as UTF-8.
-    return json.dumps(v, ensure_ascii=False)
-
-
 def to_milvus_expr(f: FilterLike, *, json_field: str | None = "metadata") -> str:
     """Render a filter as a Milvus boolean expression.
 
@@ -472,7 +460,9 @@ def to_milvus_expr(f: FilterLike, *, json_field: str | None = "metadata") -> str
             ``enable_dynamic_field=True``).
 
     Returns:
-        The expression, e.g. ``(metadata["label"] == "kick" and metadata["duration"] >= 0.5)``.
+        The expression, e.g. ``(metadata["label"] == "kick" and metadata["duration"] >= 0.5)``. Strings are
+        quoted and escaped for Milvus' parser. (:class:`~audiovec.stores.milvus.MilvusStore` renders the same
+        compiler's server and Milvus Lite dialects.)
 
     Raises:
         FilterError: Invalid filter, or ``json_field`` is not an identifier.
@@ -481,28 +471,12 @@ def to_milvus_expr(f: FilterLike, *, json_field: str | None = "metadata") -> str
         >>> to_milvus_expr({"label": ["kick", "snare"], "duration": {"lt": 2}})
         '(metadata["label"] in ["kick", "snare"] and metadata["duration"] < 2)'
     """
+    from audiovec.stores._milvus_expr import milvus_expr  # the Milvus compiler builds on the nodes above
+
     f = parse_filter(f)
     if json_field is not None:
         _check_field(json_field)
-
-    def ref(field: str) -> str:
-        return f'{json_field}["{field}"]' if json_field is not None else field
-
-    def render(node: Filter) -> str:
-        if isinstance(node, Eq):
-            return f"{ref(node.field)} == {_milvus_value(node.value)}"
-        if isinstance(node, In):
-            return f"{ref(node.field)} in [{', '.join(_milvus_value(v) for v in node.values)}]"
-        if isinstance(node, Range):
-            parts = [f"{ref(node.field)} {op} {_milvus_value(v)}" for op, v in node.bounds()]
-            return parts[0] if len(parts) == 1 else f"({' and '.join(parts)})"
-        if isinstance(node, (And, Or)):
-            word = " and " if isinstance(node, And) else " or "
-            inner = [render(c) for c in node.filters]
-            return inner[0] if len(inner) == 1 else f"({word.join(inner)})"
-        return f"not ({render(node.filter)})"
-
-    return render(f)
+    return milvus_expr(f, "plain", json_field=json_field)
 
 
 # ------------------------------------------------------------------------------------------- SQLite

@@ -15,7 +15,7 @@
     metadata  JSON                                 (the record's metadata object)
     metadata_types  JSON                           (Milvus Lite only; see "Filters")
 
-The collection's properties hold ``audiovec.manifest`` (the same :class:`~audiovec.stores.base.StoreManifest`
+The collection's properties hold ``audiovec.manifest`` (the same :class:`~audiovec.stores.persistence.StoreManifest`
 FAISS stores write to ``manifest.json``: dim, metric, index config, audiovec version) and ``audiovec.next_id``.
 Reopening the same ``uri`` + ``collection`` finds everything; a different ``dim`` raises
 :class:`~audiovec.errors.DimensionMismatchError`, a different metric or index structure
@@ -29,7 +29,7 @@ update per block, not per insert) and written exactly at :meth:`~MilvusStore.sav
 a crash the next generated id may skip up to 1024 values but never reuses one. Generation is per store object: with
 several writers on one collection, pass your own ids (or use str ids, generated as UUIDs).
 
-**Indexes** (:mod:`audiovec.stores.base` configs): ``flat`` → ``FLAT``, ``hnsw`` → ``HNSW`` (``M``,
+**Indexes** (:mod:`audiovec.stores.config` configs): ``flat`` → ``FLAT``, ``hnsw`` → ``HNSW`` (``M``,
 ``efConstruction``; searched with ``ef = max(ef_search, k)``), ``ivf`` → ``IVF_FLAT``, ``ivf_sq8`` → ``IVF_SQ8``,
 ``ivf_pq`` → ``IVF_PQ`` (``nlist``, ``m``, ``nbits``; searched with ``nprobe``; server only, Milvus Lite does not
 implement it). Build parameters are always sent both flat and nested (``params={**p, "params": p}``): pymilvus 3
@@ -60,7 +60,11 @@ missing keys are NULL (so ``not (x == 1)`` drops records without ``x``), and it 
 ``metadata["x"] in [...]``. So on Lite every record also stores the JSON type of each top-level value in
 ``metadata_types``, and a leaf that Python could get wrong is rendered with a type guard,
 ``(metadata_types["x"] is not null and metadata_types["x"] == "n" and metadata["x"] == 1)``: exactly the
-reference semantics of :func:`~audiovec.stores.filters.matches` (see :func:`lite_filter_expr`).
+reference semantics of :func:`~audiovec.stores.filters.matches`. One compiler renders all three forms
+(:func:`~audiovec.stores.filters.to_milvus_expr`, :func:`server_filter_expr`, :func:`lite_filter_expr`).
+
+**In a directory**: ``get_store("milvus", directory=d, ...)`` (:meth:`MilvusStore.open_in`) keeps a Milvus Lite
+database at ``d/milvus.db``, or, given a server ``uri``, uses the server.
 
 **Deletes** are counted exactly: ids are looked up (or the filter is counted) before deleting, because Milvus reports
 the number of ids *sent*, or a list of keys on Lite, not the number removed.
@@ -79,8 +83,6 @@ server (or :class:`~audiovec.stores.faiss.FaissStore`) for speed.
 from __future__ import annotations
 
 import contextlib
-import errno
-import importlib
 import importlib.util
 import json
 import logging
@@ -88,12 +90,10 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,24 +106,22 @@ from audiovec.errors import (
     StoreConnectionError,
     StoreError,
 )
-from audiovec.stores.base import (
-    MAX_STR_ID_BYTES,
-    BaseVectorStore,
+from audiovec.stores import _milvus_lite as lite
+from audiovec.stores._milvus_expr import TYPES_FIELD, lite_filter_expr, literal, server_filter_expr, value_types
+from audiovec.stores.base import BaseVectorStore, construct_store
+from audiovec.stores.config import (
+    INDEX_KINDS,
     FlatIndex,
     HNSWIndex,
-    Id,
-    IdType,
-    IndexConfig,
+    IndexArg,
     IVFFlatIndex,
     IVFPQIndex,
     IVFSQ8Index,
-    RawHit,
     SearchParams,
-    StoreManifest,
-    parse_index,
-    parse_metric,
 )
-from audiovec.stores.filters import And, Eq, Filter, In, Not, Or, Range, Scalar, to_milvus_expr
+from audiovec.stores.filters import Filter
+from audiovec.stores.persistence import StoreManifest
+from audiovec.stores.records import INT64_MAX, MAX_STR_ID_BYTES, Id, IdType, RawHit
 
 __all__ = ["MAX_DIM", "Consistency", "MilvusStore", "lite_filter_expr", "server_filter_expr"]
 
@@ -132,6 +130,8 @@ log = logging.getLogger(__name__)
 MAX_DIM = 32768
 """Largest vector dimension a Milvus server accepts (Milvus Lite accepts more; audiovec enforces it everywhere)."""
 
+_M = TypeVar("_M", bound="MilvusStore")
+
 Consistency = Literal["auto", "strong", "bounded", "session", "eventually"]
 """Read consistency of a :class:`MilvusStore` (see the module docs)."""
 
@@ -139,8 +139,7 @@ _LEVELS = {"strong": "Strong", "bounded": "Bounded", "session": "Session", "even
 _MANIFEST_KEY = "audiovec.manifest"
 _NEXT_ID_KEY = "audiovec.next_id"
 _ID_BLOCK = 1024
-_INT64_MAX = 2**63 - 1
-_PK, _VEC, _META, _TYPES = "id", "vector", "metadata", "metadata_types"
+_PK, _VEC, _META, _TYPES = "id", "vector", "metadata", TYPES_FIELD
 _COLLECTION_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
 _SERVER_SCHEMES = ("http://", "https://", "tcp://", "unix:")
 _BATCH_BYTES = 16 << 20  # request size cap for inserts (the server's gRPC limit is 64 MiB)
@@ -153,208 +152,15 @@ _STRONG_WINDOW = 6.0  # servers without AllocTimestamp: Strong reads this long a
 _INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT", "ivf_sq8": "IVF_SQ8", "ivf_pq": "IVF_PQ"}
 _METRICS = {"cosine": "COSINE", "ip": "IP", "l2": "L2"}
 
-# Milvus Lite: one in-process server per path; it holds the directory lock until released.
-_LITE_LOCK = threading.Lock()
-_LITE_USERS: dict[str, int] = {}
 
-
-# ------------------------------------------------------------------------------------------- filters
-def _kind(v: Scalar) -> str:
-    if isinstance(v, bool):
-        return "b"
-    if isinstance(v, str):
-        return "s"
-    return "n"
-
-
-def _literal(v: Scalar) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return repr(v)
-    return json.dumps(v, ensure_ascii=False)
-
-
-def _split_mixed_in(f: Filter) -> Filter:
-    """Rewrite ``In`` nodes whose values mix literal types into an ``Or`` of one ``In`` per type.
-
-    The server asserts that every value of an ``in`` list has the type of the first (an int list with a float in it
-    fails too); one list per type compares the same way (``in [1]`` matches a stored ``1.0``).
-    """
-    if isinstance(f, In):
-        groups: dict[type, list[Scalar]] = {}
-        for v in f.values:
-            groups.setdefault(type(v), []).append(v)
-        if len(groups) == 1:
-            return f
-        return Or(*(In(f.field, vals) for vals in groups.values()))
-    if isinstance(f, And):
-        return And(*(_split_mixed_in(c) for c in f.filters))
-    if isinstance(f, Or):
-        return Or(*(_split_mixed_in(c) for c in f.filters))
-    if isinstance(f, Not):
-        return Not(_split_mixed_in(f.filter))
-    return f
-
-
-def server_filter_expr(f: Filter) -> str:
-    """Render a filter for a Milvus server (``metadata`` JSON field).
-
-    :func:`~audiovec.stores.filters.to_milvus_expr`, except that an ``In`` whose values mix strings, ints, floats and
-    booleans becomes one ``in`` per type: Milvus 2.3 fails such a list with an internal assertion.
-    """
-    return to_milvus_expr(_split_mixed_in(f), json_field=_META)
-
-
-def _plain_eq_ok(v: Scalar) -> bool:
-    """Whether Python's ``x == v`` is true only for the values the reference matches (no ``True == 1``)."""
-    return isinstance(v, str) or (not isinstance(v, bool) and v != 0 and v != 1)
-
-
-def _range_admits_bool(node: Range) -> bool:
-    """Whether ``True``/``False`` (1/0 in Python) would satisfy the range's bounds."""
-
-    def inside(x: int) -> bool:
-        return (
-            (node.gt is None or x > node.gt)
-            and (node.ge is None or x >= node.ge)
-            and (node.lt is None or x < node.lt)
-            and (node.le is None or x <= node.le)
-        )
-
-    return inside(0) or inside(1)
-
-
-def lite_filter_expr(f: Filter) -> str:
-    """Render a filter for Milvus Lite, exact under its Python evaluation (see the module docs).
-
-    Lite evaluates JSON paths with Kleene logic in Python: a missing key or a comparison between types that Python
-    cannot order is NULL, and ``True == 1``. A leaf that Python could get wrong is guarded by its value's JSON type
-    from ``metadata_types`` (``s``, ``n`` or ``b``; absent for missing, null, list and object values), which makes
-    it two-valued. Leaves under an even number of ``not`` s stay unguarded when Python alone is exact for them
-    (``==`` a string or a number other than 0 and 1, a range that excludes 0 and 1): there a NULL acts as false,
-    and each guard costs Lite another JSON parse per row.
-    """
-
-    def typed(field: str, kind: str, cond: str) -> str:
-        t = f'{_TYPES}["{field}"]'
-        return f'({t} is not null and {t} == "{kind}" and {cond})'
-
-    def ref(field: str) -> str:
-        return f'{_META}["{field}"]'
-
-    def eq(field: str, v: Scalar) -> str:
-        return f"{ref(field)} == {_literal(v)}"
-
-    def render(node: Filter, positive: bool) -> str:
-        if isinstance(node, Eq):
-            cond = eq(node.field, node.value)
-            return cond if positive and _plain_eq_ok(node.value) else typed(node.field, _kind(node.value), cond)
-        if isinstance(node, In):
-            plain: list[str] = []
-            groups: dict[str, list[Scalar]] = {}
-            for v in node.values:
-                if positive and _plain_eq_ok(v):
-                    plain.append(eq(node.field, v))
-                else:
-                    groups.setdefault(_kind(v), []).append(v)
-            parts = plain + [
-                typed(node.field, kind, "(" + " or ".join(eq(node.field, v) for v in vals) + ")")
-                for kind, vals in groups.items()
-            ]
-            return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
-        if isinstance(node, Range):
-            bounds = node.bounds()
-            cond = " and ".join(f"{ref(node.field)} {op} {_literal(v)}" for op, v in bounds)
-            if positive and not _range_admits_bool(node):
-                return cond if len(bounds) == 1 else f"({cond})"
-            return typed(node.field, "n", cond)
-        if isinstance(node, (And, Or)):
-            word = " and " if isinstance(node, And) else " or "
-            inner = [render(c, positive) for c in node.filters]
-            return inner[0] if len(inner) == 1 else "(" + word.join(inner) + ")"
-        return f"not ({render(node.filter, not positive)})"
-
-    return render(f, True)
-
-
-def _value_types(meta_json: str) -> str:
-    """The ``metadata_types`` object of one metadata record: the JSON type of each scalar top-level value."""
-    meta = json.loads(meta_json)
-    out: dict[str, str] = {}
-    for key, v in meta.items():
-        if isinstance(v, (str, bool, int, float)):
-            out[key] = _kind(v)
-    return json.dumps(out, separators=(",", ":"))
-
-
-def _id_literal(i: Id) -> str:
-    return str(i) if isinstance(i, int) else json.dumps(i, ensure_ascii=False)
-
-
+# ------------------------------------------------------------------------------------------- helpers
 def _ids_expr(ids: Sequence[Id]) -> str:
-    return f"{_PK} in [{', '.join(_id_literal(i) for i in ids)}]"
+    return f"{_PK} in [{', '.join(literal(i) for i in ids)}]"
 
 
 def _chunks(seq: Sequence[Id], n: int) -> Iterator[Sequence[Id]]:
     for s in range(0, len(seq), n):
         yield seq[s : s + n]
-
-
-# ------------------------------------------------------------------------------------------- Milvus Lite helpers
-def _lock_holder(lock_file: Path) -> str | None:
-    """Describe who holds the flock on ``lock_file``, or None when nobody does (best effort, Linux only)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    try:
-        fd = os.open(lock_file, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                return None
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        pid = _flock_pid(os.fstat(fd).st_ino)
-    finally:
-        os.close(fd)
-    return f"process {pid}" if pid is not None else "another process"
-
-
-def _flock_pid(inode: int) -> int | None:
-    try:
-        lines = Path("/proc/locks").read_text(encoding="ascii", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
-        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(inode):
-            with contextlib.suppress(ValueError):
-                return int(parts[4])
-    return None
-
-
-def _lite_release(path: str) -> None:
-    with _LITE_LOCK:
-        n = _LITE_USERS.get(path, 0) - 1
-        if n > 0:
-            _LITE_USERS[path] = n
-            return
-        _LITE_USERS.pop(path, None)
-    try:
-        manager = importlib.import_module("milvus_lite.server_manager")
-        manager.server_manager_instance.release_server(path)
-    except Exception as err:  # pragma: no cover - defensive: never fail a close
-        log.warning("could not release the Milvus Lite server for %s: %s", path, err)
 
 
 # ------------------------------------------------------------------------------------------- the store
@@ -367,7 +173,7 @@ class MilvusStore(BaseVectorStore):
         dim: Vector dimension (1 to 32768); required for a new store, checked against an existing one.
         metric: ``"cosine"`` (default for new stores), ``"ip"`` or ``"l2"``; checked against an existing store.
         index: Index config, kind name or dict (``flat``, ``hnsw``, ``ivf``, ``ivf_sq8``, ``ivf_pq``); default
-            :class:`~audiovec.stores.base.HNSWIndex`. When reopening, only search-time fields (``ef_search``,
+            :class:`~audiovec.stores.config.HNSWIndex`. When reopening, only search-time fields (``ef_search``,
             ``nprobe``) may differ.
         id_type: ``"int"`` or ``"str"``: create the collection at once with that primary-key type. By default the
             first batch decides and the collection is created then.
@@ -403,7 +209,7 @@ class MilvusStore(BaseVectorStore):
     """
 
     name = "milvus"
-    supported_indexes = ("flat", "hnsw", "ivf", "ivf_pq", "ivf_sq8")
+    supported_indexes = INDEX_KINDS
     default_index = "hnsw"
 
     def __init__(
@@ -412,7 +218,7 @@ class MilvusStore(BaseVectorStore):
         *,
         dim: int | None = None,
         metric: str | None = None,
-        index: IndexConfig | str | dict[str, Any] | None = None,
+        index: IndexArg = None,
         id_type: str | None = None,
         collection: str = "audiovec",
         token: str = "",
@@ -446,12 +252,7 @@ class MilvusStore(BaseVectorStore):
             raise ConfigError(f"consistency must be one of auto, {', '.join(_LEVELS)}; got {consistency!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if id_type is not None and id_type not in ("int", "str"):
-            raise ConfigError(f"id_type must be 'int' or 'str', got {id_type!r}")
-        if metric is not None:
-            parse_metric(metric)
-        if index is not None:
-            parse_index(index, self.default_index)
+        self._check_arguments(dim, metric, index, id_type)
         self._collection = collection
         self._consistency: Consistency = consistency
         self._timeout = float(timeout)
@@ -466,6 +267,32 @@ class MilvusStore(BaseVectorStore):
             self._closed = True
             self._release()
             raise
+
+    @classmethod
+    def open_in(cls: type[_M], directory: str | os.PathLike[str], **params: Any) -> _M:
+        """Create or open the store kept in ``directory`` (what ``get_store("milvus", directory=...)`` calls).
+
+        Without a ``uri`` the store is a Milvus Lite database at ``directory/milvus.db``. With a server ``uri``
+        (``http://``, ``https://``, ``tcp://``, ``unix:``) the server holds everything and ``directory`` is not used
+        (the store keeps no local files).
+
+        Args:
+            directory: The folder that holds the Milvus Lite database (created when missing).
+            **params: The other constructor arguments (``dim``, ``collection``, ``uri`` of a server...).
+
+        Raises:
+            ConfigError: ``params`` holds a Milvus Lite ``uri`` (a local path) too, or arguments the constructor
+                does not take.
+        """
+        uri = params.get("uri")
+        if uri is not None and not os.fsdecode(uri).lower().startswith(_SERVER_SCHEMES):
+            raise ConfigError(
+                f"milvus: give directory= or a Milvus Lite uri={os.fsdecode(uri)!r}, not both (a server uri may be "
+                "combined with directory=)"
+            )
+        if uri is None:
+            params = {**params, "uri": Path(directory) / "milvus.db"}
+        return construct_store(cls, params, cls.name)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -490,53 +317,31 @@ class MilvusStore(BaseVectorStore):
             return text
         if "://" in text:
             raise ConfigError(f"unsupported uri scheme in {text!r}; use http://, https://, tcp://, unix: or a .db path")
-        if not text.endswith(".db"):
-            raise ConfigError(
-                f"a local Milvus Lite uri must be a path ending in '.db' (Milvus Lite keeps a directory there), got "
-                f"{text!r}; use http://host:19530 for a server"
-            )
-        p = Path(text).expanduser().resolve()
-        if p.exists() and not p.is_dir():
-            raise StoreError(
-                f"{p} is a file; Milvus Lite keeps a directory at the .db path (was it written by another program?)"
-            )
-        if p.is_dir() and any(p.iterdir()) and not ((p / "LOCK").exists() or (p / "collections").is_dir()):
-            raise StoreError(f"{p} is a non-empty directory that is not a Milvus Lite database; refusing to use it")
-        return str(p)
+        return lite.check_path(text)
 
     def _connect(self, target: str, *, token: str, user: str, password: str, db_name: str) -> None:
         pymilvus = self._pymilvus
-        lite = not target.lower().startswith(_SERVER_SCHEMES)
-        if lite:
+        is_lite = not target.lower().startswith(_SERVER_SCHEMES)
+        if is_lite:
             require("milvus_lite", "milvus", "MilvusStore on a local .db path (Milvus Lite)", package="milvus-lite")
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {"uri": target, "timeout": self._timeout, "dedicated": True}
-        if not lite:
+        if not is_lite:
             kwargs.update(token=token, user=user, password=password, db_name=db_name)
         t0 = time.monotonic()
         try:
             self._client = pymilvus.MilvusClient(**kwargs)
         except Exception as err:
-            if lite:
-                raise self._lite_open_error(target, err) from err
+            if is_lite:
+                raise lite.open_error(target, _message(err)) from err
             raise StoreConnectionError(
                 f"cannot connect to the Milvus server at {self.uri} (waited {time.monotonic() - t0:.1f} s, "
                 f"timeout={self._timeout:g} s): {_message(err)}"
             ) from err
-        if lite:
+        if is_lite:
             self._lite_path = target
-            with _LITE_LOCK:
-                _LITE_USERS[target] = _LITE_USERS.get(target, 0) + 1
+            lite.acquire(target)
             self.path = Path(target)
-
-    def _lite_open_error(self, target: str, err: BaseException) -> StoreError:
-        holder = _lock_holder(Path(target) / "LOCK")
-        if holder is not None:
-            return StoreError(
-                f"the Milvus Lite data dir {target} is locked by {holder}: Milvus Lite lets one process at a time "
-                "open a database (close the store there, or use a Milvus server for shared access)"
-            )
-        return StoreError(f"cannot open the Milvus Lite database at {target}: {_message(err)}")
 
     # ------------------------------------------------------------------ calls and errors
     @contextlib.contextmanager
@@ -595,7 +400,7 @@ class MilvusStore(BaseVectorStore):
                 self._recent[i] = exist
 
     # ------------------------------------------------------------------ open / create
-    def _open(self, dim: int | None, metric: str | None, index: Any, id_type: str | None) -> None:
+    def _open(self, dim: int | None, metric: str | None, index: IndexArg, id_type: str | None) -> None:
         c = self._client
         with self._calling("describe_collection"):
             exists = bool(c.has_collection(self._collection, timeout=self._timeout))
@@ -607,27 +412,7 @@ class MilvusStore(BaseVectorStore):
                 self._create_collection(id_type)  # type: ignore[arg-type]
             return
         manifest = self._read_manifest(desc)
-        if dim is not None and int(dim) != manifest.dim:
-            raise DimensionMismatchError(
-                f"collection {self._collection!r} at {self.uri} holds {manifest.dim}-d vectors; it was opened with "
-                f"dim={dim}"
-            )
-        if metric is not None and parse_metric(metric) != manifest.metric:
-            raise ConfigError(
-                f"collection {self._collection!r} at {self.uri} uses metric {manifest.metric!r}; it was opened with "
-                f"metric={metric!r}"
-            )
-        effective = manifest.index
-        if index is not None:
-            given = parse_index(index, self.default_index)
-            built, asked = manifest.index.structure(), given.structure()
-            if built != asked:
-                differ = sorted(k for k in built.keys() | asked.keys() if built.get(k) != asked.get(k))
-                raise ConfigError(
-                    f"collection {self._collection!r} was built with index {built}; it was opened with {asked} "
-                    f"({', '.join(differ)} cannot change after creation; only search-time parameters can)"
-                )
-            effective = given
+        effective = self._check_reopen(f"collection {self._collection!r} at {self.uri}", manifest, dim, metric, index)
         self._configure(manifest.dim, manifest.metric, effective, None)
         self._check_backend_support()
         stored_kind, typed = self._check_schema(desc, manifest)
@@ -697,10 +482,6 @@ class MilvusStore(BaseVectorStore):
         if kind != "flat" and importlib.util.find_spec("faiss") is None:
             require("faiss", "faiss", f"Milvus Lite's {kind} index", package="faiss-cpu")
 
-    def _validate_index(self, index: IndexConfig) -> None:
-        if isinstance(index, IVFPQIndex):
-            index.resolved_m(self._dim)
-
     def _index_params(self) -> tuple[str, dict[str, Any]]:
         cfg = self._index
         if isinstance(cfg, HNSWIndex):
@@ -730,15 +511,8 @@ class MilvusStore(BaseVectorStore):
         index_params.add_index(
             _VEC, index_type=index_type, metric_type=_METRICS[self._metric], params={**build, "params": dict(build)}
         )
-        manifest = StoreManifest(
-            store=self.name,
-            dim=self._dim,
-            metric=self._metric,
-            index=self._index,
-            audiovec_version=_audiovec_version(),
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        props = {_MANIFEST_KEY: json.dumps(manifest.model_dump(mode="json"), separators=(",", ":"))}
+        manifest = self._new_manifest().model_dump(mode="json")
+        props = {_MANIFEST_KEY: json.dumps(manifest, separators=(",", ":"))}
         props[_NEXT_ID_KEY] = str(self._next_id)
         c = self._client
         timeout = max(self._timeout, 120.0)
@@ -789,7 +563,7 @@ class MilvusStore(BaseVectorStore):
         need = max(max(i for i in ids if isinstance(i, int)) + 1, self._next_id)
         if need <= self._reserved_next:
             return
-        reserve = min(need + _ID_BLOCK, _INT64_MAX + 1)
+        reserve = min(need + _ID_BLOCK, INT64_MAX + 1)
         self._set_next_id(reserve)
         self._reserved_next = reserve
 
@@ -851,7 +625,7 @@ class MilvusStore(BaseVectorStore):
         for j, id_ in enumerate(ids):
             row: dict[str, Any] = {_PK: id_, _VEC: vectors[j].tolist(), _META: metas[j]}
             if self._typed_meta:
-                row[_TYPES] = _value_types(metas[j])
+                row[_TYPES] = value_types(metas[j])
             batch.append(row)
             size += row_bytes + len(metas[j])
             if size >= _BATCH_BYTES or len(batch) >= _BATCH_ROWS:
@@ -1004,7 +778,7 @@ class MilvusStore(BaseVectorStore):
             with contextlib.suppress(Exception):
                 client.close()
         if self._lite_path is not None:
-            _lite_release(self._lite_path)
+            lite.release(self._lite_path)
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -1106,12 +880,3 @@ def _is_unimplemented(err: BaseException) -> bool:
     cause = err.__cause__ if err.__cause__ is not None else err
     text = f"{_message(err)} {_message(cause)}".lower()
     return any(s in text for s in ("unimplemented", "not implemented", "unknown method"))
-
-
-def _audiovec_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("audiovec")
-    except Exception:  # pragma: no cover - not installed
-        return "unknown"

@@ -19,6 +19,7 @@ and the same for a vector store, given a factory that creates (or reopens) a sto
 
 from __future__ import annotations
 
+from audiovec.metrics import recall_at_k
 from audiovec.testing._embedder_checks import (
     CheckResult,
     check_embedder,
@@ -29,7 +30,6 @@ from audiovec.testing._store_checks import (
     StoreFactory,
     check_vector_store,
     clustered_vectors,
-    recall_at_k,
     store_checks,
 )
 

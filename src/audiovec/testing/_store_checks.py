@@ -47,8 +47,8 @@ from audiovec.errors import (
     InvalidVectorError,
     StoreError,
 )
-from audiovec.stores.base import Hit, SearchParams, VectorStore
-from audiovec.stores.exact import ExactStore
+from audiovec.metrics import recall_at_k
+from audiovec.stores import ExactStore, Hit, SearchParams, VectorStore
 from audiovec.stores.filters import Eq, FilterLike, In, Not, Or, Range, compile_filter
 from audiovec.testing._embedder_checks import CheckResult
 
@@ -57,7 +57,6 @@ __all__ = [
     "StoreFactory",
     "check_vector_store",
     "clustered_vectors",
-    "recall_at_k",
     "store_checks",
 ]
 
@@ -119,20 +118,6 @@ def clustered_vectors(
     half = n_queries // 2
     queries = np.concatenate([segments(base_files, half), segments(files(max(1, n_queries)), n_queries - half)])
     return base, queries.astype(np.float32)
-
-
-def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k: int = 10) -> float:
-    """Mean fraction of the true top-``k`` ids that appear in the found top-``k`` (recall@k)."""
-    if not truth:
-        return 1.0
-    total = 0.0
-    for f, t in zip(found, truth, strict=True):
-        tk = list(t)[:k]
-        if tk:
-            total += len(set(list(f)[:k]) & set(tk)) / len(tk)
-        else:
-            total += 1.0
-    return total / len(truth)
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -44,7 +44,6 @@ from audiovec.stores import (
     store_info,
 )
 from audiovec.stores.faiss import FaissStore, set_threads
-from audiovec.stores.kernel import exact_search, merge_topk, raw_to_score_distance
 from audiovec.stores.persistence import read_manifest
 from audiovec.stores.records import MAX_METADATA_BYTES
 from audiovec.stores.validation import prepare_ids, prepare_metadata, prepare_vectors
@@ -261,50 +260,6 @@ def test_prepare_metadata_depth_limit():
         node = node["x"]
     with pytest.raises(InvalidMetadataError, match="32 levels"):
         prepare_metadata([deep], 1)
-
-
-# ------------------------------------------------------------------------------------------- scores and search
-
-
-def test_raw_to_score_distance():
-    assert raw_to_score_distance("cosine", 0.25) == (0.25, 0.75)
-    assert raw_to_score_distance("ip", -3.0) == (-3.0, -3.0)
-    assert raw_to_score_distance("l2", 4.0) == (-4.0, 4.0)
-    assert raw_to_score_distance("l2", -1e-7) == (-0.0, 0.0)  # rounding below zero is clipped
-
-
-@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
-def test_exact_search_against_float64_brute_force(metric):
-    x, q = rand(300, 16, 1), rand(20, 16, 2)
-    if metric == "cosine":
-        x, q = prepare_vectors(x, 16, normalize=True), prepare_vectors(q, 16, normalize=True)
-    raw, idx = exact_search(q, x, 7, metric)
-    if metric == "l2":
-        full = ((q[:, None, :].astype(np.float64) - x[None]) ** 2).sum(-1)
-        order = np.argsort(full, axis=1, kind="stable")[:, :7]
-    else:
-        full = q.astype(np.float64) @ x.T.astype(np.float64)
-        order = np.argsort(-full, axis=1, kind="stable")[:, :7]
-    assert np.array_equal(idx, order)
-    assert np.allclose(raw, np.take_along_axis(full, order, 1), atol=1e-4)
-    raw2, idx2 = exact_search(q, x, 7, metric, block_elems=301)  # one query per block
-    assert np.array_equal(idx2, idx) and np.allclose(raw2, raw)
-
-
-def test_exact_search_ties_go_to_the_lower_row_and_k_is_clipped():
-    x = np.array([[1, 0], [0, 1], [1, 0], [1, 0]], np.float32)
-    raw, idx = exact_search(np.array([[1, 0]], np.float32), x, 10, "ip")
-    assert idx.tolist() == [[0, 2, 3, 1]] and raw.shape == (1, 4)
-    assert exact_search(np.zeros((0, 2), np.float32), x, 3, "ip")[1].shape == (0, 3)
-
-
-def test_merge_topk():
-    a_raw, a_ids = np.array([[0.9, 0.1]], np.float32), np.array([[1, -1]])
-    b_raw, b_ids = np.array([[0.5, 0.95]], np.float32), np.array([[2, 3]])
-    raw, ids = merge_topk(a_raw, a_ids, b_raw, b_ids, 3, "ip")
-    assert ids.tolist() == [[3, 1, 2]] and np.allclose(raw, [[0.95, 0.9, 0.5]])
-    raw, ids = merge_topk(a_raw, a_ids, b_raw, b_ids, 2, "l2")
-    assert ids.tolist() == [[2, 1]]
 
 
 # ------------------------------------------------------------------------------------------- registry

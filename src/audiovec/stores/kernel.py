@@ -31,7 +31,7 @@ from audiovec.stores.config import Metric
 
 __all__ = ["exact_search", "merge_topk", "raw_to_score_distance"]
 
-_PAIR_ELEMS = 1 << 20  # float64 elements per step when recomputing candidate values (8 MiB per array)
+_PAIR_ELEMS = 1 << 17  # float64 elements per step when recomputing candidate values (1 MiB: stays in cache)
 
 
 def raw_to_score_distance(metric: Metric, raw: float) -> tuple[float, float]:
@@ -45,14 +45,22 @@ def raw_to_score_distance(metric: Metric, raw: float) -> tuple[float, float]:
 
 
 def _row_sums(a: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Row sums of ``a`` in a fixed pairwise order that depends only on the row length, never on the row count."""
-    while a.shape[1] > 1:
-        half, odd = divmod(a.shape[1], 2)
-        b = a[:, :half] + a[:, half : 2 * half]
+    """Row sums of ``a`` in a fixed pairwise order that depends only on the row length, never on the row count.
+
+    Each step adds the right half of the columns onto the left half (an odd last column goes onto column 0):
+    plain element-wise additions, which IEEE 754 rounds the same way on every CPU. ``a`` is overwritten.
+    """
+    width = a.shape[1]
+    spare = np.empty((a.shape[0], width // 2), a.dtype)
+    src = a
+    while width > 1:
+        half, odd = divmod(width, 2)
+        dst = spare[:, :half]
+        np.add(src[:, :half], src[:, half : 2 * half], out=dst)
         if odd:
-            b[:, 0] += a[:, 2 * half]
-        a = b
-    out: NDArray[np.float64] = a[:, 0]
+            dst[:, 0] += src[:, 2 * half]
+        src, spare, width = dst, src, half
+    out: NDArray[np.float64] = src[:, 0].copy()
     return out
 
 
@@ -63,12 +71,13 @@ def _pair_values(
     out = np.empty(len(qi), np.float32)
     step = max(1, _PAIR_ELEMS // max(queries.shape[1], 1))
     for s in range(0, len(qi), step):
-        q, x = queries[qi[s : s + step]], vectors[vi[s : s + step]]
+        terms = vectors[vi[s : s + step]].astype(np.float64)
+        q = queries[qi[s : s + step]].astype(np.float64)
         if l2:
-            diff = np.subtract(q, x, dtype=np.float64)
-            terms = np.multiply(diff, diff, out=diff)
+            np.subtract(terms, q, out=terms)  # exact or correctly rounded, like every step below
+            np.multiply(terms, terms, out=terms)
         else:
-            terms = np.multiply(q, x, dtype=np.float64)  # exact: a float32 x float32 product fits in a float64
+            np.multiply(terms, q, out=terms)  # exact: a float32 x float32 product fits in a float64
         out[s : s + len(q)] = _row_sums(terms)
     return out
 

@@ -19,7 +19,7 @@ from scipy.signal import butter, sosfilt  # scipy comes with librosa, a core dep
 
 from audiovec import Audio, load
 from audiovec.extract import find_audio_files
-from audiovec.fingerprint import FingerprintIndex
+from audiovec.identify.fingerprint import FingerprintIndex
 from audiovec.identify import Identifier
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -1,7 +1,11 @@
 """audiovec: audio embeddings, vector stores and a benchmark harness for audio similarity search.
 
-Importing ``audiovec`` is cheap: it loads NumPy, soundfile and pydantic, never torch, tensorflow, faiss or
-pymilvus. Models and store backends are imported when :func:`get_embedder` / :func:`get_store` build them.
+Importing ``audiovec`` is cheap: it loads NumPy, soundfile and pydantic, never torch, tensorflow, faiss, pymilvus
+or pandas. Models and store backends are imported when :func:`get_embedder` / :func:`get_store` build them, and
+the heavier names below (``Benchmark``, ``Identifier``, ``FaissStore``...) when first used.
+
+The layers, from the bottom: ``audio`` (decode, formats) → ``embedders`` and ``pooling`` → ``stores`` →
+``ingest`` (the one path from audio to stored vectors) → ``benchmark``, ``identify``, ``service`` → ``cli``.
 
 Example:
     >>> import audiovec
@@ -12,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from audiovec import errors
+from audiovec._version import __version__
 from audiovec.audio import Audio, AudioInfo, info, load, stream
 from audiovec.embedders import (
     Embedder,
@@ -43,12 +48,13 @@ from audiovec.stores import (
     store_info,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "And",
     "Audio",
     "AudioInfo",
+    "Benchmark",
+    "BenchmarkConfig",
+    "BenchmarkResult",
     "Embedder",
     "EmbedderConfig",
     "EmbedderSpec",
@@ -58,7 +64,9 @@ __all__ = [
     "FrameEmbeddings",
     "FramedEmbedder",
     "Hit",
+    "Identifier",
     "In",
+    "Ingest",
     "L2Normalize",
     "Not",
     "Or",
@@ -72,6 +80,7 @@ __all__ = [
     "__version__",
     "embedder_info",
     "errors",
+    "extract",
     "get_embedder",
     "get_store",
     "info",
@@ -86,9 +95,28 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name == "FaissStore":  # needs faiss: imported on first use
-        from audiovec.stores.faiss import FaissStore
+#: Names imported on first use: ``name`` → ``module`` (they need optional packages or are heavier to import).
+_LAZY: dict[str, str] = {
+    "Benchmark": "audiovec.benchmark",
+    "BenchmarkConfig": "audiovec.benchmark",
+    "BenchmarkResult": "audiovec.benchmark",
+    "FaissStore": "audiovec.stores.faiss",
+    "Identifier": "audiovec.identify",
+    "Ingest": "audiovec.ingest",
+    "extract": "audiovec.ingest",
+}
 
-        return FaissStore
-    raise AttributeError(f"module 'audiovec' has no attribute {name!r}")
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'audiovec' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -165,8 +165,10 @@ def knn_vote_accuracy(
 
 
 def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k: int = 10) -> float:
-    """ANN recall@k: per query, the share of the true ``k`` nearest ids (exact search) that the index returned in its
-    own top ``k``, averaged over the queries that have a ground truth (``nan`` when none has).
+    """ANN recall@k: the share of the true ``k`` nearest ids that the index returned, averaged over queries.
+
+    Per query, the true ``k`` nearest ids (exact search) are compared with the index's own top ``k``; queries
+    without a ground truth are left out (``nan`` when none has one).
 
     Args:
         found: Ids returned by the index, best first, one list per query.

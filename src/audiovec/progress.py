@@ -211,7 +211,7 @@ class LogCallback(Callback):
 
 
 def _duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -231,8 +231,10 @@ def as_callback(
 
     Args:
         progress: A :class:`Callback` (used as is, given the size and description when it has none), ``True``
-            (a bar on a terminal, log lines otherwise) or ``False``/``None`` (nothing).
-        size, description, unit: Of the work.
+            (a bar on a terminal or in a notebook, log lines otherwise) or ``False``/``None`` (nothing).
+        size: Total amount of work, when known.
+        description: What is being done.
+        unit: What one step counts.
         leave: Keep a finished bar on screen.
     """
     if isinstance(progress, Callback):
@@ -243,6 +245,6 @@ def as_callback(
         return progress
     if not progress:
         return NoOpCallback(size, 0, description, unit)
-    if sys.stderr is not None and sys.stderr.isatty():
+    if (sys.stderr is not None and sys.stderr.isatty()) or "ipykernel" in sys.modules:
         return TqdmCallback(size, 0, description, unit, leave=leave)
     return LogCallback(size, 0, description, unit)

@@ -14,7 +14,7 @@ import pytest
 from audiovec import Pipeline, get_embedder
 from audiovec.cli import main
 from audiovec.data import demo_dir
-from audiovec.extract import extract, find_audio_files, load_vectors
+from audiovec.ingest import extract, find_audio_files, load_vectors
 
 SCRIPT = Path(sys.executable).with_name("audiovec")
 
@@ -34,7 +34,7 @@ def test_console_script_embeds_the_demo_set(tmp_path):
     assert res.vectors.shape == (42, 20) and res.vectors.dtype == np.float32
     assert not res.failures
     assert res.spec["embedder"]["name"] == "mfcc"
-    assert {r["path"] for r in res.records} == {str(p) for p in find_audio_files([demo_dir()])}
+    assert {r["_item"] for r in res.records} == {str(p) for p in find_audio_files([demo_dir()])}
 
 
 def test_segments_params_and_jsonl(tmp_path, shared_file):
@@ -61,7 +61,7 @@ def test_segments_params_and_jsonl(tmp_path, shared_file):
     res = load_vectors(out)
     assert res.vectors.shape == (19, 64)  # 98.2 s in 10 s windows every 5 s
     np.testing.assert_allclose(np.linalg.norm(res.vectors, axis=1), 1.0, rtol=1e-5)
-    assert res.records[3]["start"] == 15.0 and res.records[3]["id"].endswith("#3")
+    assert res.records[3]["_start"] == 15.0 and res.records[3]["id"].endswith("#3")
     assert res.spec["embedder"]["params"]["n_mels"] == 32
 
 
@@ -101,7 +101,7 @@ def test_batch_failure_is_isolated_to_the_bad_file(tmp_path):
     emb.embed = embed  # type: ignore[method-assign]
     res = extract([demo_dir() / "kick"], emb, Pipeline(), batch_size=4, progress=False)
     assert calls["batch"] == 2
-    assert len(res.records) == 5 and len({r["path"] for r in res.records}) == 5
+    assert len(res.records) == 5 and len({r["_item"] for r in res.records}) == 5
     assert [f.error for f in res.failures] == ["EmbeddingError"]
 
 

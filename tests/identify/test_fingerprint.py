@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from audiovec import Audio, load
 from audiovec.errors import ConfigError, DuplicateIdError, EmptyAudioError, NonFiniteAudioError, StoreError
-from audiovec.fingerprint import (
+from audiovec.identify.fingerprint import (
     FingerprintConfig,
     FingerprintIndex,
     fingerprint,
@@ -18,7 +18,7 @@ from audiovec.fingerprint import (
     fingerprint_stream,
     pair_peaks,
 )
-from audiovec.fingerprint._peaks import top_k_per_block
+from audiovec.identify.fingerprint._peaks import top_k_per_block
 
 CFG = FingerprintConfig()
 SR = CFG.sample_rate
@@ -163,7 +163,7 @@ def test_chunked_peak_picking_equals_the_whole_spectrogram(music):
     """The picker works on ~8 s cores with context; a one-piece maximum filter gives the very same peaks."""
     from scipy import ndimage
 
-    from audiovec.fingerprint._peaks import SpectrogramStream
+    from audiovec.identify.fingerprint._peaks import SpectrogramStream
 
     clip = music.slice(20, 50)  # 1875 frames: four cores
     stft = SpectrogramStream(CFG)
@@ -214,7 +214,7 @@ def test_real_excerpt_and_track_filter(index, shared_file):
 
 def test_match_memory_is_bounded_for_generic_queries(index, music, monkeypatch):
     """Past the hit budget the most common query hashes are dropped; the match survives on the rarer ones."""
-    import audiovec.fingerprint._index as index_module
+    import audiovec.identify.fingerprint._index as index_module
 
     q = index.fingerprint(music.slice(30, 40))
     full = index.match(q)

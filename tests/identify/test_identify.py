@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -11,8 +10,8 @@ import scipy.signal
 
 from audiovec import Audio, get_embedder, load
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
-from audiovec.fingerprint import FingerprintIndex
 from audiovec.identify import DEFAULT_MIN_SCORE, Identifier, calibrate_threshold, default_pipeline
+from audiovec.identify.fingerprint import FingerprintIndex
 from audiovec.stores import ExactStore
 
 TRACK = "data/music/jamendo_11266.mp3"
@@ -175,12 +174,9 @@ def test_persisted_identifier_round_trip(tmp_path, shared_file, excerpt):
 
 # ------------------------------------------------------------------------------------------- CLI
 def _cli(argv: list[str]) -> int:
-    from audiovec.cli_identify import add_commands
+    from audiovec.cli import main
 
-    parser = argparse.ArgumentParser(prog="audiovec")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_cli_index_identify_remove(tmp_path, shared_file, capsys):

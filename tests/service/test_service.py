@@ -525,7 +525,7 @@ def test_cli_serve_and_admin_index_limited_to_roots(tmp_path):
     (roots / "notes.wav").write_text("not audio")
     cfg = tmp_path / "service.toml"
     cfg.write_text('data_dir = "data"\nindex_roots = ["allowed"]\nmax_k = 20\n')
-    cli = [sys.executable, "-m", "audiovec.cli"]
+    cli = [sys.executable, "-m", "audiovec"]
     run = lambda *a: subprocess.run([*cli, *a], capture_output=True, text=True, timeout=120)  # noqa: E731
     r = run("collection", "create", "drums", "--config", str(cfg), "--pooling", "mean_std+l2")
     assert r.returncode == 0, r.stderr
@@ -693,7 +693,7 @@ def _milvus_round_trip(url: str, http: requests.Session, name: str) -> None:
 
 def test_milvus_lite_collection_over_http(server, http):
     _milvus_round_trip(server.url, http, "lite")
-    assert (server.settings.data_dir / "collections" / "lite" / "milvus.db").exists()
+    assert (server.settings.data_dir / "collections" / "lite" / "store" / "milvus.db").exists()
     assert http.delete(f"{server.url}{API}/collections/lite").status_code == 204
 
 

@@ -27,7 +27,7 @@ from audiovec.audio._io import (
     stream,
     to_mono,
 )
-from audiovec.audio.formats import AUDIO_EXTENSIONS, FORMATS, AudioFormat, sniff
+from audiovec.audio.formats import AUDIO_EXTENSIONS, FORMATS, AudioFormat
 
 __all__ = [
     "AUDIO_EXTENSIONS",

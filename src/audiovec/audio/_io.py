@@ -67,6 +67,7 @@ _RESAMPLE_QUALITY = "HQ"
 #: What :func:`load`, :func:`stream` and :func:`info` accept: a path, raw bytes, or a binary file object.
 AudioSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 
+
 @dataclass(frozen=True, eq=False)
 class Audio:
     """Decoded audio held in memory.

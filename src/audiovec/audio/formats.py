@@ -1,5 +1,4 @@
-"""Audio-format facts in one place: what the decoder reads, how each container is recognised from its bytes, and
-what is recognised but refused.
+"""Audio-format facts in one place: what the decoder reads, how containers are recognised, what is refused.
 
 Decoding goes through libsndfile, which reads WAV (also RF64/W64), FLAC, OGG (Vorbis, Opus), MP3, AIFF, AU and CAF.
 It does **not** read MP4/M4A (AAC, ALAC), raw AAC (ADTS), WMA, WebM/Matroska, AMR, WavPack or Monkey's Audio:

@@ -32,11 +32,11 @@ from audiovec.audio import AUDIO_EXTENSIONS
 
 __all__ = [
     "Dataset",
-    "build_dataset",
     "FolderDataset",
     "Item",
     "ListDataset",
     "ManifestDataset",
+    "build_dataset",
     "demo_dataset",
     "fsdd_dataset",
 ]

@@ -135,7 +135,8 @@ class BenchmarkResult:
             df = getattr(self, name)
             if df is None or len(df) == 0:
                 continue
-            keep = [c for c in cols if c in df.columns and not c.endswith(("_lo", "_hi")) and c not in ("note", "error")]
+            shown = [c for c in cols if not c.endswith(("_lo", "_hi")) and c not in ("note", "error")]
+            keep = [c for c in shown if c in df.columns]
             parts.append(f"\n[{name}]\n" + df[keep].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         return "\n".join(parts)
 

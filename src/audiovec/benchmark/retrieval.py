@@ -38,9 +38,7 @@ def neighbours(vs: VectorSet, k: int) -> list[list[int]]:
     """
     if len(vs) == 0:
         return []
-    _, rows = exact_search(
-        vs.x, vs.x, k, vs.metric, query_groups=vs.group_codes, vector_groups=vs.group_codes
-    )  # type: ignore[arg-type]
+    _, rows = exact_search(vs.x, vs.x, k, vs.metric, query_groups=vs.group_codes, vector_groups=vs.group_codes)  # type: ignore[arg-type]
     return [[int(j) for j in r if j >= 0] for r in rows]
 
 

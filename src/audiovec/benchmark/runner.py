@@ -106,7 +106,8 @@ class Benchmark:
         for entry in cfg.embedders:
             label = cfg.embedder_label(entry)
             if extraction.frames.get(label):
-                sets.extend(pool_vectors(dataset, extraction.frames[label], p, label, cfg.metric) for p in entry.pipelines())
+                frames = extraction.frames[label]
+                sets.extend(pool_vectors(dataset, frames, p, label, cfg.metric) for p in entry.pipelines())
         rng = np.random.default_rng(cfg.seed)
         quality_rows, distances, embeddings = [], {}, {}
         for vs in sets:

@@ -1,4 +1,6 @@
-"""Vector-store measurement: insertion, single and batched search, ANN recall against the exact kernel, quality
+"""Vector-store measurement: insertion, search, ANN recall, quality through the store, storage, scaling.
+
+Measured for each store: insertion, single and batched search, ANN recall against the exact kernel, top-1 accuracy
 through the store, storage, and the same costs at growing data sizes.
 
 Every store is opened in a fresh temporary folder with :func:`audiovec.stores.get_store` (``directory=``), filled
@@ -64,9 +66,7 @@ def _timed_searches(store: VectorStore, x: NDArray[np.float32], k: int, params: 
     return lat, found
 
 
-def measure_store(
-    entry: StoreEntry, vs: VectorSet, q_idx: NDArray[np.int64], k: int, workdir: Path
-) -> dict[str, Any]:
+def measure_store(entry: StoreEntry, vs: VectorSet, q_idx: NDArray[np.int64], k: int, workdir: Path) -> dict[str, Any]:
     """Insert every vector of ``vs``, then time searches with the vectors ``q_idx`` as queries.
 
     Returns:

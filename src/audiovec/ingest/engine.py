@@ -41,13 +41,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol
 
 from audiovec._hashing import sha256_bytes, sha256_file
 from audiovec.audio import Audio, AudioInfo, AudioSource, info, load
 from audiovec.embedders.base import Embedder, EmbedderSpec
 from audiovec.embeddings import FrameEmbeddings
-from audiovec.errors import AudiovecError, AudioTooLongError, ConfigError
+from audiovec.errors import AudioTooLongError, AudiovecError, ConfigError
 from audiovec.ingest.cache import EmbeddingCache
 from audiovec.ingest.sources import Source
 from audiovec.progress import Callback, as_callback
@@ -75,7 +76,9 @@ class Monitor(Protocol):
 
     def __enter__(self) -> Any: ...
 
-    def __exit__(self, *exc: object) -> Any: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> Any: ...
 
     def as_dict(self) -> dict[str, float]:
         """The measurements, by name."""

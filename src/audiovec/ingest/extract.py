@@ -41,6 +41,7 @@ __all__ = ["ExtractResult", "extract", "load_vectors"]
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class ExtractResult:
     """Pooled vectors of many files, with one metadata record per vector.

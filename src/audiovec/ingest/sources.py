@@ -1,5 +1,6 @@
-"""What goes into the ingest path: :class:`Source` (a file, bytes or decoded audio, with a key and metadata) and
-the folder scan that turns paths into sources.
+"""What goes into the ingest path: :class:`Source` and the folder scan that turns paths into sources.
+
+A source is a file, bytes or decoded audio, with a key (its vectors' ids derive from it) and metadata.
 
 Example:
     >>> from audiovec.data import demo_dir

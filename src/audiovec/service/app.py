@@ -55,8 +55,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 from audiovec import __version__  # noqa: E402
 from audiovec.errors import (  # noqa: E402
     AudioError,
-    AudiovecError,
     AudioTooLongError,
+    AudiovecError,
     CollectionExistsError,
     CollectionNotFoundError,
     ConfigError,

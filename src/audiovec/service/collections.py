@@ -6,10 +6,11 @@ The service's state lives in one folder (``ServiceSettings.data_dir``)::
     data_dir/collections/<name>/store/            the FAISS / exact store (or milvus.db for Milvus Lite)
     data_dir/collections/<name>/audio/<id>.<ext>  the uploaded files, for playback (when keep_audio is on)
 
-An *item* is one uploaded file. It is stored as one vector (whole-file pooling) or one vector per segment
-(``segments="10:5"``); vector ids are ``<item id>`` or ``<item id>/<segment>``, and every vector carries the
-item's metadata plus the service's own fields, whose names start with ``_``. Metadata lives in the vector store
-itself: no second database to keep consistent.
+An *item* is one uploaded file. It goes through the ingest path (:class:`~audiovec.ingest.Ingest`) and is stored
+as one vector (whole-file pooling) or one vector per segment (``segments="10:5"``), with the ids and record fields of
+:mod:`audiovec.ingest.records` (``<item id>#<segment>``; ``_item``, ``_segment``, ``_start``...) plus the service's
+own ``_file``, ``_format`` and ``_added``, and the client's metadata. Metadata lives in the vector store itself: no
+second database to keep consistent.
 
 The same :class:`CollectionManager` serves the HTTP API and the ``audiovec collection`` admin commands.
 """
@@ -17,8 +18,6 @@ The same :class:`CollectionManager` serves the HTTP API and the ``audiovec colle
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
 import json
 import logging
 import os
@@ -28,21 +27,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from audiovec.audio import Audio, info, load
-from audiovec.audio.formats import FORMATS, AudioFormat, sniff
+from audiovec._hashing import sha256_bytes
+from audiovec.audio.formats import FORMATS, sniff
 from audiovec.embedders import Embedder, get_embedder
+from audiovec.embeddings import PooledEmbeddings
 from audiovec.errors import (
     AudiovecError,
-    AudioTooLongError,
     CollectionExistsError,
     CollectionNotFoundError,
     ConfigError,
@@ -50,12 +49,12 @@ from audiovec.errors import (
     ItemNotFoundError,
     StoreError,
     UnsupportedUploadError,
-    UploadTooLargeError,
 )
+from audiovec.ingest import Ingest, ItemResult, Source
+from audiovec.ingest.records import SEGMENT, SHA256, vector_id, vector_records
 from audiovec.pooling import Pipeline
 from audiovec.service.settings import ServiceSettings
-from audiovec.stores import VectorStore, get_store
-from audiovec.stores.base import Hit, Record, parse_index
+from audiovec.stores import Hit, Record, VectorStore, get_store, parse_index
 from audiovec.stores.filters import Filter, parse_filter
 
 __all__ = ["NAME_PATTERN", "Collection", "CollectionConfig", "CollectionManager", "StoreSpec"]
@@ -67,7 +66,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
 _ITEM_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 _CONFIG_NAME = "collection.json"
-_RESERVED = ("_item", "_file", "_duration", "_format", "_sha256", "_added", "_segment", "_segments", "_start", "_end")
+_FORMAT = 2  # collection.json format: 2 = ids and records of audiovec.ingest.records
 _USER_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
@@ -141,16 +140,6 @@ class CollectionConfig(BaseModel):
             if not (0.1 <= window <= 600.0):
                 raise ValueError(f"segment window must be within [0.1, 600] s, got {window}")
         return value
-
-
-class Embedded(NamedTuple):
-    """Pooled vectors of one input, their segment times, and the seconds spent waiting for and running the model."""
-
-    vectors: NDArray[np.float32]
-    starts: NDArray[np.float64]
-    ends: NDArray[np.float64]
-    wait_s: float
-    embed_s: float
 
 
 @dataclass(frozen=True)
@@ -262,9 +251,15 @@ class Collection:
     """
 
     def __init__(
-        self, root: Path, config: CollectionConfig, settings: ServiceSettings, shared: _SharedEmbedder
+        self,
+        root: Path,
+        config: CollectionConfig,
+        settings: ServiceSettings,
+        shared: _SharedEmbedder,
+        format: int = _FORMAT,
     ) -> None:
         self.root = root
+        self.format = format
         self.config = config
         self.settings = settings
         self._shared = shared
@@ -275,6 +270,9 @@ class Collection:
         self._dirty = False
         self._closed = False
         self._add_lock = threading.Lock()
+        embedder, lock = shared.embedder, shared.lock
+        self._items = Ingest(embedder, lock=lock, max_duration_s=settings.max_duration_s, hash_content=True)
+        self._queries = Ingest(embedder, lock=lock, max_duration_s=settings.max_query_duration_s)
         self.store = self._open_store()
 
     # ------------------------------------------------------------------ setup
@@ -297,21 +295,22 @@ class Collection:
         spec, s = self.config.store, self.settings
         if spec.backend not in s.stores:
             raise ConfigError(f"store backend {spec.backend!r} is not enabled on this service (enabled: {s.stores})")
-        common: dict[str, Any] = {"dim": self.dim, "metric": spec.metric, "index": spec.index, "id_type": "str"}
+        params: dict[str, Any] = {"dim": self.dim, "metric": spec.metric, "index": spec.index, "id_type": "str"}
+        directory = self.root / "store"
         if spec.backend == "milvus":
+            params["collection"] = self.name
             if s.milvus_uri:
                 token = s.milvus_token.get_secret_value() if s.milvus_token else ""
-                return get_store(
-                    "milvus", uri=s.milvus_uri, token=token, collection=s.milvus_prefix + self.name, **common
-                )
-            return get_store("milvus", uri=str(self.root / "milvus.db"), collection=self.name, **common)
-        return get_store(spec.backend, path=self.root / "store", **common)
+                params.update(uri=s.milvus_uri, token=token, collection=s.milvus_prefix + self.name)
+            elif self.format < 2:  # format 1 kept the Milvus Lite file beside the config
+                directory = self.root
+        return get_store(spec.backend, params, directory=directory)
 
     @_dropped_is_not_found
     def describe(self) -> dict[str, Any]:
         """Name, config, dimension, item and vector counts, embedder identity."""
         vectors = self.store.count()
-        items = self.store.count({"_segment": 0}) if self.segmented else vectors
+        items = self.store.count({SEGMENT: 0}) if self.segmented else vectors
         return {
             "name": self.name,
             "config": self.config.model_dump(),
@@ -331,41 +330,36 @@ class Collection:
         return callable(getattr(self.embedder, "embed_text", None)) and self.dim == self.embedder.dim
 
     # ------------------------------------------------------------------ audio in
-    def decode(self, data: bytes, filename: str, max_duration_s: float) -> tuple[Audio, AudioFormat, float]:
-        """Sniff, check the duration from the header, then decode at the embedder's rate.
+    def embed(self, data: bytes, filename: str, *, query: bool = False) -> tuple[ItemResult, PooledEmbeddings, Timings]:
+        """Recognise an upload from its bytes, then run it through the ingest path and pool it.
+
+        The container is checked from the bytes (whatever the name says) and the duration from the header before
+        anything is decoded.
 
         Returns:
-            The audio, its container and the seconds spent.
+            The ingest result (content hash, duration), the pooled vectors, and the step times.
 
         Raises:
-            UnsupportedUploadError: Not a supported audio container (from the bytes, whatever the name says).
-            AudioTooLongError: Longer than ``max_duration_s``.
+            UnsupportedUploadError: Not a supported audio container.
+            AudioTooLongError: Longer than the service accepts (``max_duration_s``, or ``max_query_duration_s``).
             AudioError: Corrupt, truncated, empty, NaN... (the message names ``filename``).
+            EmbeddingError: The model failed.
         """
         t0 = time.perf_counter()
         try:
-            kind = sniff(data)
+            sniff(data)
         except UnsupportedUploadError as err:
             raise UnsupportedUploadError(str(err), filename, what=err.what) from None
-        buf = io.BytesIO(data)
-        buf.name = filename  # error messages name the upload, not a server path
-        head = info(buf)
-        if head.duration > max_duration_s:
-            raise AudioTooLongError(
-                f"{filename}: {head.duration:.1f} s of audio is longer than the {max_duration_s:g} s limit"
-            )
-        buf.seek(0)
-        audio = load(buf, sr=self.embedder.sample_rate)
-        return audio, kind, time.perf_counter() - t0
-
-    def embed(self, audio: Audio) -> Embedded:
-        """Pooled vectors (one, or one per segment) with their start/end times, and the seconds spent."""
-        t_wait = time.perf_counter()
-        with self._shared.lock:
-            t0 = time.perf_counter()
-            frames = self.embedder.embed(audio)
+        ingest = self._queries if query else self._items
+        item = ingest.process([Source(uuid.uuid4().hex, data=data, name=filename)])[0]
+        label = self.embedder.name
+        frames = item.frames_of(label)
+        stats = item.stats[label]
         pooled = self.pipeline(frames)
-        return Embedded(pooled.vectors, pooled.starts, pooled.ends, t0 - t_wait, time.perf_counter() - t0)
+        t_all = time.perf_counter() - t0
+        decode_s = max(0.0, t_all - stats.wait_s - stats.embed_s)  # sniffing, reading the header, decoding, pooling
+        timings = Timings(decode_ms=decode_s * 1e3, queue_ms=stats.wait_s * 1e3, embed_ms=stats.embed_s * 1e3)
+        return item, pooled, timings
 
     # ------------------------------------------------------------------ items
     @_dropped_is_not_found
@@ -393,47 +387,34 @@ class Collection:
         """
         name = _clean_filename(filename)
         user = check_user_metadata(metadata)
-        audio, kind, t_dec = self.decode(data, name, self.settings.max_duration_s)
-        emb = self.embed(audio)
+        item, pooled, timings = self.embed(data, name)
         if if_exists == "skip":
             with self._add_lock:
-                sha = hashlib.sha256(data).hexdigest()
-                hits = self.store.search(emb.vectors[:1], k=1, filter={"_sha256": sha, "_segment": 0})[0]
+                hits = self.store.search(pooled.vectors[:1], k=1, filter={SHA256: item.digest, SEGMENT: 0})[0]
                 if hits:
                     out = _public_item(hits[0].metadata, self.name, self.config.keep_audio)
                     out["existing"] = True
                     return out
-                return self._store_item(data, name, user, audio, kind, emb, t_dec)
-        return self._store_item(data, name, user, audio, kind, emb, t_dec)
+                return self._store_item(data, name, user, item, pooled, timings)
+        return self._store_item(data, name, user, item, pooled, timings)
 
     def _store_item(
         self,
         data: bytes,
         name: str,
         user: dict[str, Any],
-        audio: Audio,
-        kind: AudioFormat,
-        emb: Embedded,
-        t_dec: float,
+        item: ItemResult,
+        pooled: PooledEmbeddings,
+        timings: Timings,
     ) -> dict[str, Any]:
-        vectors, starts, ends = emb.vectors, emb.starts, emb.ends
         item_id = uuid.uuid4().hex
-        n = len(vectors)
-        base = {
-            **user,
-            "_item": item_id,
-            "_file": name,
-            "_duration": round(audio.duration, 6),
-            "_format": kind.name,
-            "_sha256": hashlib.sha256(data).hexdigest(),
-            "_added": _now(),
-            "_segments": n,
-        }
-        metas = [
-            {**base, "_segment": i, "_start": round(float(starts[i]), 6), "_end": round(float(ends[i]), 6)}
-            for i in range(n)
-        ]
-        ids = self._ids(item_id, n)
+        kind = sniff(data)
+        extra = {"_file": name, "_format": kind.name, "_added": _now()}
+        ids, metas = vector_records(
+            item_id, pooled, duration=item.duration or 0.0, metadata=user, digest=item.digest, extra=extra
+        )
+        if self.format < 2:
+            ids = self._ids(item_id, len(ids))
         path = self.audio_dir / f"{item_id}{kind.extension}"
         t0 = time.perf_counter()
         if self.config.keep_audio:
@@ -442,28 +423,28 @@ class Collection:
             tmp.write_bytes(data)
             os.replace(tmp, path)
         try:
-            self.store.add(vectors, ids=ids, metadata=metas)
+            self.store.add(pooled.vectors, ids=ids, metadata=metas)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
         self._dirty = True
         t_store = time.perf_counter() - t0
         out = _public_item(metas[0], self.name, self.config.keep_audio)
-        out["timings"] = Timings(
-            decode_ms=t_dec * 1e3, queue_ms=emb.wait_s * 1e3, embed_ms=emb.embed_s * 1e3, store_ms=t_store * 1e3
-        ).as_dict()
+        out["timings"] = replace(timings, store_ms=t_store * 1e3).as_dict()
         out["existing"] = False
         return out
 
     @_dropped_is_not_found
     def contains_audio(self, data: bytes) -> bool:
         """Whether an item with exactly these bytes is stored (by SHA-256)."""
-        flt: dict[str, Any] = {"_sha256": hashlib.sha256(data).hexdigest(), "_segment": 0}
+        flt: dict[str, Any] = {SHA256: sha256_bytes(data), SEGMENT: 0}
         return self.store.count(flt) > 0
 
     def _ids(self, item_id: str, n: int) -> list[str]:
-        """Vector ids of an item with ``n`` vectors: the item id, or ``<item id>/<segment>``."""
-        return [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
+        """Vector ids of an item with ``n`` vectors (format 1 collections: the item id, or ``<item id>/<segment>``)."""
+        if self.format < 2:
+            return [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
+        return [vector_id(item_id, i) for i in range(n)]
 
     def _first_record(self, item_id: str) -> Record:
         check_item_id(item_id)
@@ -563,14 +544,10 @@ class Collection:
         self, data: bytes, filename: str | None, k: int, filter: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], Timings]:
         """Search with an uploaded clip."""
-        audio, _, t_dec = self.decode(data, _clean_filename(filename), self.settings.max_query_duration_s)
-        emb = self.embed(audio)
+        _, pooled, timings = self.embed(data, _clean_filename(filename), query=True)
         t0 = time.perf_counter()
-        hits = self.search_vectors(emb.vectors, k, filter)
-        t_search = time.perf_counter() - t0
-        return hits, Timings(
-            decode_ms=t_dec * 1e3, queue_ms=emb.wait_s * 1e3, embed_ms=emb.embed_s * 1e3, search_ms=t_search * 1e3
-        )
+        hits = self.search_vectors(pooled.vectors, k, filter)
+        return hits, replace(timings, search_ms=(time.perf_counter() - t0) * 1e3)
 
     @_dropped_is_not_found
     def search_text(
@@ -691,7 +668,7 @@ class CollectionManager:
                 config = CollectionConfig.model_validate(raw["config"])
             except (OSError, ValueError, KeyError, ValidationError) as err:
                 raise StoreError(f"collection {name!r} has an unreadable config: {err}") from None
-            col = Collection(folder, config, self.settings, self._embedder(config.embedder))
+            col = Collection(folder, config, self.settings, self._embedder(config.embedder), int(raw.get("format", 1)))
             col.created = str(raw.get("created", ""))
             self._open[name] = col
             return col
@@ -716,7 +693,7 @@ class CollectionManager:
                 col = Collection(folder, config, self.settings, shared)
                 col.created = _now()
                 col.save(force=True)
-                doc = {"config": config.model_dump(mode="json"), "created": col.created, "format": 1}
+                doc = {"config": config.model_dump(mode="json"), "created": col.created, "format": _FORMAT}
                 tmp = folder / (_CONFIG_NAME + ".part")
                 tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
                 os.replace(tmp, folder / _CONFIG_NAME)

@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 
 from audiovec.audio import Audio, AudioSource, stream
 from audiovec.errors import ConfigError, EmptyAudioError, NonFiniteAudioError
-from audiovec.fingerprint._config import FingerprintConfig
-from audiovec.fingerprint._peaks import PeakPicker, SpectrogramStream
+from audiovec.identify.fingerprint._config import FingerprintConfig
+from audiovec.identify.fingerprint._peaks import PeakPicker, SpectrogramStream
 
 __all__ = ["Fingerprints", "fingerprint", "fingerprint_file", "fingerprint_stream", "pair_peaks"]
 

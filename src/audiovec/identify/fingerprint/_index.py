@@ -37,8 +37,8 @@ from numpy.typing import NDArray
 
 from audiovec.audio import Audio, AudioSource
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
-from audiovec.fingerprint._config import FingerprintConfig
-from audiovec.fingerprint._hashes import Fingerprints, fingerprint, fingerprint_file
+from audiovec.identify.fingerprint._config import FingerprintConfig
+from audiovec.identify.fingerprint._hashes import Fingerprints, fingerprint, fingerprint_file
 
 __all__ = ["FingerprintIndex", "FingerprintMatch", "IndexStats", "TrackInfo"]
 
@@ -136,7 +136,7 @@ class FingerprintIndex:
             (like stop words); ``None`` keeps them all.
 
     Example:
-        >>> from audiovec.fingerprint import FingerprintIndex
+        >>> from audiovec.identify.fingerprint import FingerprintIndex
         >>> index = FingerprintIndex()
         >>> index.add_file("song.mp3", "song-1", {"title": "Song"})  # doctest: +SKIP
         >>> index.match_file("excerpt.wav")[0].track_id  # doctest: +SKIP
@@ -340,7 +340,7 @@ class FingerprintIndex:
             for name in _ARRAYS:
                 _atomic_npy(target / files[name], arrays[name])
             manifest = {
-                "format": "audiovec.fingerprint",
+                "format": "audiovec.identify.fingerprint",
                 "version": FORMAT_VERSION,
                 "config": self.config.model_dump(mode="json"),
                 "max_postings": self.max_postings,
@@ -577,7 +577,7 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise StoreError(f"{root}: unreadable {_MANIFEST}: {err}") from err
-    if data.get("format") != "audiovec.fingerprint":
+    if data.get("format") != "audiovec.identify.fingerprint":
         raise StoreError(f"{root}: {_MANIFEST} is not a fingerprint index manifest")
     if data.get("version") != FORMAT_VERSION:
         raise StoreError(f"{root}: index format version {data.get('version')} is not supported ({FORMAT_VERSION})")

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from audiovec.fingerprint._config import FingerprintConfig
+from audiovec.identify.fingerprint._config import FingerprintConfig
 
 __all__ = ["PeakPicker", "SpectrogramStream", "top_k_per_block"]
 

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from audiovec.cli._common import add_progress_flag, progress
 from audiovec.errors import AudiovecError, ConfigError
 
 __all__ = ["add_commands"]
@@ -117,7 +118,7 @@ def _report(name: str, added: int, skipped: int, failures: list[tuple[Path, str]
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from audiovec.extract import _progress, find_audio_files
+    from audiovec.ingest import find_audio_files
 
     if args.url:
         files = find_audio_files(args.paths, recursive=not args.no_recursive)
@@ -128,7 +129,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         col = manager.get(args.name)
         added = skipped = 0
         failures: list[tuple[Path, str]] = []
-        bar = _progress(len(files), not args.no_progress, f"indexing into {args.name}")
+        bar = progress(args, len(files), f"index into {args.name}")
         for f in files:
             try:
                 data = f.read_bytes()
@@ -140,7 +141,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             except (AudiovecError, OSError) as err:
                 failures.append((f, f"{type(err).__name__}: {err}"))
             finally:
-                bar.update()
+                bar.relative_update()
         bar.close()
         col.save()
     return _report(args.name, added, skipped, failures)
@@ -188,7 +189,6 @@ def _multipart(fields: list[tuple[str, str]], files: list[tuple[str, bytes]]) ->
 
 def _index_over_http(args: argparse.Namespace, files: list[Path]) -> int:
     """Upload local files to a running service in batches within its limits (``if_exists=skip`` by default)."""
-    from audiovec.extract import _progress
     from audiovec.service.settings import API_KEY_ENV
 
     base = args.url.rstrip("/")
@@ -206,7 +206,7 @@ def _index_over_http(args: argparse.Namespace, files: list[Path]) -> int:
     max_file = int(limits["max_file_mb"] * 2**20)
     added = skipped = 0
     failures: list[tuple[Path, str]] = []
-    bar = _progress(len(files), not args.no_progress, f"uploading to {args.name}")
+    bar = progress(args, len(files), f"upload to {args.name}")
     batch: list[tuple[Path, bytes]] = []
 
     def send() -> None:
@@ -229,7 +229,7 @@ def _index_over_http(args: argparse.Namespace, files: list[Path]) -> int:
         skipped += len(result.get("existing", []))
         for fail in result.get("failed", []):
             failures.append((batch[int(fail["index"])][0], f"{fail['type']} ({fail['status']}): {fail['message']}"))
-        bar.update(len(batch))
+        bar.relative_update(len(batch))
         batch.clear()
 
     for f in files:
@@ -237,11 +237,11 @@ def _index_over_http(args: argparse.Namespace, files: list[Path]) -> int:
             data = f.read_bytes()
         except OSError as err:
             failures.append((f, f"{type(err).__name__}: {err}"))
-            bar.update()
+            bar.relative_update()
             continue
         if len(data) > max_file:
             failures.append((f, f"larger than the service's {limits['max_file_mb']:g} MiB limit"))
-            bar.update()
+            bar.relative_update()
             continue
         if batch and (len(batch) >= max_files or sum(len(d) for _, d in batch) + len(data) > max_bytes):
             send()
@@ -316,5 +316,5 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--label-from-parent", action="store_true", help="set metadata 'label' to the parent folder name")
     p.add_argument("--allow-duplicates", action="store_true", help="add files whose exact bytes are already stored")
     p.add_argument("--no-recursive", action="store_true", help="do not search folders recursively")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_flag(p)
     p.set_defaults(func=_cmd_index)

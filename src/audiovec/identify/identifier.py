@@ -1,10 +1,10 @@
-"""Identify a recording from an excerpt: landmark fingerprints, segment vectors, or filter-and-refine.
+"""The :class:`Identifier`: index tracks, then identify excerpts by fingerprints, segment vectors, or both.
 
 An :class:`Identifier` indexes tracks (with their metadata) and answers "which track is this excerpt from, where
 in it, and how sure are you?" in one of three modes:
 
 ``fingerprint``
-    Landmark fingerprints (:mod:`audiovec.fingerprint`) of every indexed track are matched by time-offset
+    Landmark fingerprints (:mod:`audiovec.identify.fingerprint`) of every indexed track are matched by time-offset
     voting. Exact, robust to noise and codecs, and the most precise offset.
 ``vector``
     Segment embeddings from any embedder (``Pipeline`` with ``Segments``), stored in any
@@ -12,8 +12,8 @@ in it, and how sure are you?" in one of three modes:
     ``(track, offset)`` pairs; a track's score is the mean, over the query's segments, of the cosine similarity of
     the hits that agree on its best offset (so a 10 s query must match consecutive segments in order).
 ``filter_refine``
-    The pipeline of seed 001 (FastMap-style filter-and-refine): vector search proposes the ``candidates`` best
-    tracks, then fingerprints re-rank only those.
+    Filter-and-refine (as in FastMap-style retrieval): vector search proposes the ``candidates`` best tracks,
+    then fingerprints re-rank only those.
 
 Every answer (:class:`Identification`) has the track id, its metadata, the offset in seconds, the score, the
 margin over the runner-up, and ``track_id=None`` ("no match") when the best score is below the mode's threshold.
@@ -37,40 +37,27 @@ import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
 
 from audiovec.audio import Audio, AudioSource, info, load
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
-from audiovec.fingerprint import FingerprintConfig, FingerprintIndex, FingerprintMatch, fingerprint
+from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex, FingerprintMatch, fingerprint
+from audiovec.identify.results import MODES, Candidate, Identification, IndexedTrack, Mode
+from audiovec.ingest import Ingest, Source
+from audiovec.ingest.records import ITEM, START, vector_records
 from audiovec.pooling import L2Normalize, Pipeline, Pool, Segments
 
 if TYPE_CHECKING:  # pragma: no cover
     from audiovec.embedders.base import Embedder
     from audiovec.stores import VectorStore
 
-__all__ = [
-    "DEFAULT_MIN_SCORE",
-    "DEFAULT_MIN_SIMILARITY",
-    "MODES",
-    "Candidate",
-    "Identification",
-    "Identifier",
-    "IndexedTrack",
-    "Mode",
-    "calibrate_threshold",
-    "default_pipeline",
-]
+__all__ = ["DEFAULT_MIN_SCORE", "DEFAULT_MIN_SIMILARITY", "Identifier", "calibrate_threshold", "default_pipeline"]
 
 log = logging.getLogger(__name__)
-
-Mode = Literal["fingerprint", "vector", "filter_refine"]
-#: The identification modes.
-MODES: tuple[str, ...] = get_args(Mode)
 
 #: Default fingerprint threshold: landmarks agreeing on one offset. Calibrated on the Wesnoth benchmark (no
 #: false positive among queries from tracks outside the index, see docs/identification.md).
@@ -82,100 +69,12 @@ DEFAULT_MIN_SIMILARITY = 0.998
 _MANIFEST = "identifier.json"
 _FP_DIR = "fingerprints"
 _VEC_DIR = "vectors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def default_pipeline() -> Pipeline:
     """Segment vectors for identification: 2 s windows every 1 s, mean and std of the frames, L2-normalised."""
     return Pipeline(steps=[Segments(window_s=2.0, hop_s=1.0), Pool(mode="mean_std"), L2Normalize()])
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One ranked track of an identification.
-
-    Attributes:
-        track_id: The track.
-        score: The mode's score (fingerprint: landmarks agreeing on the offset; vector: mean best cosine).
-        offset: Position of the query's start inside the track, in seconds.
-        metadata: The track's metadata.
-    """
-
-    track_id: str
-    score: float
-    offset: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class IndexedTrack:
-    """A track known to an :class:`Identifier`.
-
-    Attributes:
-        track_id: Its id.
-        duration: Seconds of audio indexed.
-        metadata: The metadata given when it was added.
-    """
-
-    track_id: str
-    duration: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Identification:
-    """The answer to one query.
-
-    Attributes:
-        track_id: The identified track, or ``None`` when no track scores at least :attr:`threshold`.
-        metadata: The track's metadata (empty for no match).
-        offset: Where the query starts inside the track, in seconds (``None`` for no match).
-        score: Score of the best track (reported even when it is below the threshold).
-        margin: Best score minus the runner-up's (the best score itself when there is no runner-up).
-        runner_up: Id of the second-best track, if any.
-        confidence: Fingerprint modes: fraction of the query's landmarks consistent with the match; vector
-            mode: the mean best cosine similarity. In [0, 1].
-        mode: The mode that answered.
-        threshold: The threshold the best score was compared with.
-        candidates: Ranked tracks, best first (the best is included even when below the threshold).
-        timings: Seconds spent per stage (``decode``, ``fingerprint``, ``match``, ``embed``, ``search``).
-        shortlist: ``filter_refine`` only: the tracks the vector stage passed to the fingerprint stage.
-    """
-
-    track_id: str | None
-    metadata: dict[str, Any]
-    offset: float | None
-    score: float
-    margin: float
-    runner_up: str | None
-    confidence: float
-    mode: Mode
-    threshold: float
-    candidates: list[Candidate] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    shortlist: list[str] | None = None
-
-    @property
-    def matched(self) -> bool:
-        """Whether a track was identified."""
-        return self.track_id is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (what ``audiovec identify --json`` prints)."""
-        return {
-            "track_id": self.track_id,
-            "metadata": self.metadata,
-            "offset": self.offset,
-            "score": self.score,
-            "margin": self.margin,
-            "runner_up": self.runner_up,
-            "confidence": self.confidence,
-            "mode": self.mode,
-            "threshold": self.threshold,
-            "candidates": [vars(c) for c in self.candidates],
-            "timings": self.timings,
-            "shortlist": self.shortlist,
-        }
 
 
 def calibrate_threshold(negative_scores: Iterable[float], max_false_positive_rate: float = 0.0) -> float:
@@ -245,6 +144,9 @@ class Identifier:
         self.fingerprints = fingerprints
         self.store = store
         self.embedder = embedder if store is not None else None
+        self._ingest = Ingest(self.embedder) if self.embedder is not None else None
+        self._label = self.embedder.name if self.embedder is not None else ""
+        self._store_dir: Path | None = None  # where create()/open() placed the vector store
         self.pipeline = pipeline or default_pipeline()
         self.candidates = int(candidates)
         self.min_score = float(DEFAULT_MIN_SCORE if min_score is None else min_score)
@@ -315,9 +217,10 @@ class Identifier:
             emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
             pipe = pipeline or default_pipeline()
             params = {"metric": "cosine", **dict(store_params or {})}
-            vec_store = get_store(store, path=root / _VEC_DIR, dim=pipe.output_dim(emb.dim), id_type="str", **params)
+            vec_store = get_store(store, params, directory=root / _VEC_DIR, dim=pipe.output_dim(emb.dim), id_type="str")
         ident = cls(fp, vec_store, emb, pipeline, **kwargs)
         ident.path = root
+        ident._store_dir = root / _VEC_DIR if vec_store is not None else None
         ident.save()
         return ident
 
@@ -336,8 +239,7 @@ class Identifier:
         if self._bare and self.fingerprints is not None and self.store is None and root == self.path:
             return self.fingerprints.save(root)  # opened from a bare fingerprint-index folder: keep it one
         if self.store is not None:
-            store_path = getattr(self.store, "path", None)
-            if store_path is None or Path(store_path).resolve() != (root / _VEC_DIR).resolve():
+            if self._store_dir is None or self._store_dir.resolve() != (root / _VEC_DIR).resolve():
                 raise ConfigError(
                     f"the vector store is not persisted in {root / _VEC_DIR}; build the identifier with "
                     "Identifier.create(path, embedder=...) to save it"
@@ -393,8 +295,13 @@ class Identifier:
             m: dict[str, Any] = json.loads(manifest_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise StoreError(f"{root}: unreadable {_MANIFEST}: {err}") from err
-        if m.get("format") != "audiovec.identifier" or m.get("version") != FORMAT_VERSION:
+        if m.get("format") != "audiovec.identifier" or m.get("version") not in (1, FORMAT_VERSION):
             raise StoreError(f"{root}: {_MANIFEST} is not a supported identifier manifest")
+        if m.get("version") == 1 and m.get("store"):
+            raise StoreError(
+                f"{root}: its vector index was written by an older audiovec with other record fields; create a new "
+                "identifier with Identifier.create() and add the tracks again (its fingerprint index is still valid)"
+            )
         fp = FingerprintIndex.load(root / _FP_DIR, mmap=mmap) if m.get("fingerprints") else None
         vec_store = emb = None
         if m.get("store"):
@@ -414,7 +321,7 @@ class Identifier:
                     ) from err
             if emb.spec().key() != spec.key():
                 raise ConfigError(f"the embedder {emb.spec()!r} does not match the index's {spec!r}")
-            vec_store = get_store(m["store"], path=root / _VEC_DIR)
+            vec_store = get_store(m["store"], directory=root / _VEC_DIR)
         ident = cls(
             fp,
             vec_store,
@@ -428,6 +335,7 @@ class Identifier:
         )
         ident._tracks = {str(k): dict(v) for k, v in m.get("tracks", {}).items()}
         ident.path = root
+        ident._store_dir = root / _VEC_DIR if vec_store is not None else None
         return ident
 
     def close(self) -> None:
@@ -524,19 +432,12 @@ class Identifier:
         return track_id
 
     def _add_vectors(self, source: AudioSource | Audio, track_id: str, duration: float) -> None:
-        assert self.store is not None and self.embedder is not None
-        if isinstance(source, Audio):
-            frames = self.embedder.embed(source)
-        elif hasattr(self.embedder, "embed_file"):
-            frames = self.embedder.embed_file(source)
-        else:
-            frames = self.embedder.embed(load(source))
+        assert self.store is not None and self._ingest is not None
+        origin = source if isinstance(source, Audio) else os.fspath(source)  # type: ignore[arg-type]
+        item = self._ingest.process([Source.of(origin, key=track_id)])[0]
+        frames = item.frames_of(self._label)
         pooled = self.pipeline(frames)
-        ids = [f"{track_id}#{i}" for i in range(len(pooled))]
-        metas = [
-            {"track": track_id, "start": float(s), "end": float(e)}
-            for s, e in zip(pooled.starts, pooled.ends, strict=True)
-        ]
+        ids, metas = vector_records(track_id, pooled, duration=frames.duration)
         self.store.add(pooled.vectors, ids=ids, metadata=metas)
 
     def add_many(
@@ -562,7 +463,7 @@ class Identifier:
         if self.store is not None:
             from audiovec.stores import Eq
 
-            found = self.store.delete(filter=Eq("track", track_id)) > 0 or found
+            found = self.store.delete(filter=Eq(ITEM, track_id)) > 0 or found
         return found
 
     # ------------------------------------------------------------------ identification
@@ -613,9 +514,9 @@ class Identifier:
         ]
 
     def _vector_stage(self, audio: Audio, limit: int, timings: dict[str, float]) -> list[tuple[Candidate, float]]:
-        assert self.store is not None and self.embedder is not None
+        assert self.store is not None and self._ingest is not None
         t0 = time.perf_counter()
-        pooled = self.pipeline(self.embedder.embed(audio))
+        pooled = self.pipeline(self._ingest.process([Source.of(audio, key="query")])[0].frames_of(self._label))
         t1 = time.perf_counter()
         k = min(self.segment_hits, max(1, self.store.count()))
         hits = self.store.search(pooled.vectors, k=k)
@@ -631,8 +532,8 @@ class Identifier:
         for j, seg_hits in enumerate(hits):
             q_start = float(pooled.starts[j])
             for h in seg_hits:
-                track = str(h.metadata.get("track", ""))
-                offset = float(h.metadata.get("start", 0.0)) - q_start
+                track = str(h.metadata.get(ITEM, ""))
+                offset = float(h.metadata.get(START, 0.0)) - q_start
                 b = math.floor(offset / hop + 1e-9) if hop else 0
                 for key in ((track, b), (track, b - 1)):
                     per_seg = support.setdefault(key, {})

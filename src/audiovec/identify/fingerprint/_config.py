@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from audiovec._hashing import json_digest
 
 __all__ = ["FingerprintConfig"]
 
@@ -128,6 +128,4 @@ class FingerprintConfig(BaseModel):
 
     def key(self) -> str:
         """A stable digest of the parameters that determine reference hashes (query density excluded)."""
-        data = self.model_dump(mode="json", exclude={"query_peaks_per_second"})
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return json_digest(self.model_dump(mode="json", exclude={"query_peaks_per_second"}))

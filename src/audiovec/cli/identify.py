@@ -21,28 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from audiovec.cli._common import add_progress_flag, parse_params, progress
 from audiovec.errors import AudiovecError
 
 __all__ = ["add_commands"]
 
 
-def _fp_params(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"audiovec: error: --fp-param expects KEY=VALUE, got {item!r}")
-        try:
-            out[key.replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.replace("-", "_")] = value
-    return out
-
-
 def _cmd_index(args: argparse.Namespace) -> int:
-    from audiovec.extract import find_audio_files
-    from audiovec.fingerprint import FingerprintConfig
-    from audiovec.identify import Identifier
+    from audiovec.identify import FingerprintConfig, Identifier
+    from audiovec.ingest import find_audio_files
 
     db = Path(args.db)
     if (db / "identifier.json").exists() or (db / "manifest.json").exists():
@@ -50,7 +37,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             print("audiovec: note: --embedder/--fp-param are ignored for an existing index", file=sys.stderr)
         ident = Identifier.open(db, mmap=False)
     else:
-        config = FingerprintConfig(**_fp_params(args.fp_param))
+        config = FingerprintConfig(**parse_params(args.fp_param, "--fp-param"))
         ident = Identifier.create(db, fingerprint_config=config, embedder=args.embedder, store=args.store)
     jobs: list[tuple[Path, str]] = []
     for root in map(Path, args.paths):
@@ -60,22 +47,21 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if not jobs:
         print("audiovec fingerprint index: no audio files found", file=sys.stderr)
         return 2
-    from tqdm.auto import tqdm
-
     added = skipped = failed = 0
     audio_s = 0.0
     t0 = time.perf_counter()
-    for path, track_id in tqdm(jobs, desc="indexing", unit="file", disable=args.no_progress):
-        if track_id in ident and not args.replace:
-            skipped += 1
-            continue
-        try:
-            ident.add(path, track_id, {"path": str(path.resolve()), "title": path.stem}, replace=args.replace)
-            audio_s += ident.track(track_id).duration
-            added += 1
-        except AudiovecError as err:
-            print(f"FAILED {path}: {type(err).__name__}: {err}", file=sys.stderr)
-            failed += 1
+    with progress(args, len(jobs), f"index into {db}") as cb:
+        for path, track_id in cb.wrap(jobs):
+            if track_id in ident and not args.replace:
+                skipped += 1
+                continue
+            try:
+                ident.add(path, track_id, {"path": str(path.resolve()), "title": path.stem}, replace=args.replace)
+                audio_s += ident.track(track_id).duration
+                added += 1
+            except AudiovecError as err:
+                print(f"FAILED {path}: {type(err).__name__}: {err}", file=sys.stderr)
+                failed += 1
     elapsed = time.perf_counter() - t0
     ident.save()
     msg = f"indexed {added} track(s), {audio_s / 60:.1f} min of audio, in {elapsed:.1f} s"
@@ -187,7 +173,7 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--replace", action="store_true", help="re-index tracks that are already indexed")
     p.add_argument("--no-recursive", action="store_true", help="do not search folders recursively")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_flag(p)
     p.set_defaults(func=_cmd_index)
 
     p = fsub.add_parser("remove", help="remove tracks from an index")

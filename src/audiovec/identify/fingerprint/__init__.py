@@ -10,7 +10,7 @@ Robust to additive noise, lossy codecs (MP3, OGG, GSM), band-limiting and short 
 pitch shifting or tempo change (both move every peak, so hashes no longer agree).
 
 Example:
-    >>> from audiovec.fingerprint import FingerprintIndex
+    >>> from audiovec.identify.fingerprint import FingerprintIndex
     >>> index = FingerprintIndex()
     >>> index.add_file("reference.mp3", "ref")  # doctest: +SKIP
     >>> best = index.match_file("excerpt.wav")[0]  # doctest: +SKIP
@@ -20,15 +20,15 @@ Example:
 
 from __future__ import annotations
 
-from audiovec.fingerprint._config import FingerprintConfig
-from audiovec.fingerprint._hashes import (
+from audiovec.identify.fingerprint._config import FingerprintConfig
+from audiovec.identify.fingerprint._hashes import (
     Fingerprints,
     fingerprint,
     fingerprint_file,
     fingerprint_stream,
     pair_peaks,
 )
-from audiovec.fingerprint._index import FingerprintIndex, FingerprintMatch, IndexStats, TrackInfo
+from audiovec.identify.fingerprint._index import FingerprintIndex, FingerprintMatch, IndexStats, TrackInfo
 
 __all__ = [
     "FingerprintConfig",

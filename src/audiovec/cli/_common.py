@@ -1,0 +1,47 @@
+"""What every ``audiovec`` command shares: ``KEY=VALUE`` parameters, progress, and the exit-status rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from audiovec.progress import Callback, as_callback
+
+__all__ = ["add_progress_flag", "parse_params", "progress"]
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_params(items: Sequence[str], flag: str = "--param") -> dict[str, Any]:
+    """``["n_mfcc=13", "fmax=8000"]`` → ``{"n_mfcc": 13, "fmax": 8000}`` (values parsed as JSON when possible).
+
+    Dashes in keys become underscores. A malformed item exits with status 2 and a message naming ``flag``.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"audiovec: error: {flag} expects KEY=VALUE, got {item!r}")
+        out[key.replace("-", "_")] = _value(value)
+    return out
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--no-progress``."""
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress report (default: a bar on a terminal, log lines otherwise)",
+    )
+
+
+def progress(args: argparse.Namespace, size: int | None, description: str, unit: str = "file") -> Callback:
+    """The progress callback for a command: a bar on a terminal, log lines in a log, nothing with --no-progress."""
+    return as_callback(not getattr(args, "no_progress", False), size, description, unit)

@@ -1,0 +1,66 @@
+"""The ``audiovec`` command line.
+
+Commands:
+    ``audiovec bench --demo``          the benchmark on the bundled demo set (MFCC + FAISS + installed models)
+    ``audiovec bench CONFIG.toml``     a benchmark described by a config file
+    ``audiovec report RESULTS_DIR``    (re)draw the HTML report and plots of a finished benchmark
+    ``audiovec embed PATH... -o OUT``  embed files/folders into pooled vectors (``.npz`` or ``.jsonl``)
+    ``audiovec embed --demo -o OUT``   the same on the bundled demo set (no data needed)
+    ``audiovec list``                  registered embedders (and stores) with where they come from
+    ``audiovec info FILE...``          sample rate, channels and duration of audio files
+    ``audiovec fingerprint index DIR --db PATH``   index a music collection (landmark fingerprints + vectors)
+    ``audiovec identify FILE --db PATH``           identify a recording from an excerpt (docs/identification.md)
+    ``audiovec serve``                             the search service and web page (docs/service.md)
+    ``audiovec collection create|list|describe|drop|index``   manage the service's collections
+
+Exit status: 0 on success, 1 when some files failed (their errors are listed and written to the output),
+2 on usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from audiovec.cli import bench, embed, identify, info, service
+from audiovec.errors import AudiovecError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``audiovec`` command."""
+    from audiovec._version import __version__
+
+    parser = argparse.ArgumentParser(prog="audiovec", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"audiovec {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (bench, embed, info, identify, service):
+        module.add_commands(sub)
+    return parser
+
+
+def _logging(verbose: int) -> None:
+    """Warnings (or more with -v) on stderr; progress lines always, so a log file shows how far a job got."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    console = logging.StreamHandler()
+    console.setLevel(min(level, logging.INFO))  # the benchmark lowers the audiovec logger's level for its log file
+    console.addFilter(lambda r: r.levelno >= level or r.name == "audiovec.progress")
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[console])
+    logging.getLogger("audiovec.progress").setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except AudiovecError as err:
+        print(f"audiovec: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2

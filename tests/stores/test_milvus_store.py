@@ -347,6 +347,35 @@ def test_get_store_and_drop(tmp_path):
         assert again.count() == 0 and again.id_type is None
 
 
+def test_get_store_in_a_directory_keeps_a_lite_database_there(tmp_path):
+    where = tmp_path / "collection"
+    with get_store("milvus", directory=where, dim=4, metric="ip", index="flat") as s:
+        assert isinstance(s, MilvusStore) and s.is_lite and s.uri == str(where / "milvus.db")
+        s.add(_rand(3, 4), ids=[1, 2, 3], metadata=[{"i": i} for i in range(3)])
+    assert sorted(p.name for p in where.iterdir()) == ["milvus.db"]
+    with get_store("milvus", directory=str(where)) as s:  # reopened: dim, metric and index from the collection
+        assert (s.dim, s.metric, s.count(), s.get([2])[0].metadata) == (4, "ip", 3, {"i": 1})
+    with pytest.raises(ConfigError, match="give directory= or a Milvus Lite uri"):
+        get_store("milvus", directory=where, uri=tmp_path / "other.db", dim=4)
+    with pytest.raises(ConfigError, match=r"invalid arguments for store 'milvus'.*colour"):
+        get_store("milvus", directory=where, colour="red")
+
+
+def test_get_store_in_a_directory_with_a_server_uri_uses_the_server(tmp_path):
+    # the server uri wins: an unreachable server fails to connect, and no Lite database appears in the directory
+    with pytest.raises(StoreConnectionError, match=r"http://127\.0\.0\.1:1"):
+        get_store("milvus", directory=tmp_path / "d", uri="http://127.0.0.1:1", dim=4, timeout=2)
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("name", ["persistence", "close"])
+def test_lite_in_a_directory_conforms(name, tmp_path):
+    def factory(path: Path, dim: int, metric: str) -> Any:
+        return get_store("milvus", directory=path, dim=dim, metric=metric, index=HNSW)
+
+    dict(CHECKS)[name](factory, tmp_path)
+
+
 # ------------------------------------------------------------------------------------------- filter semantics
 _STRINGS = ["kick", "", "1", "true", 'q"uote', "back\\slash", "new\nline", "ünï 鼓"]
 _NUMBERS: list[Any] = [0, 1, -3, 2, 2**40, 0.5, 1.0, -2.25, 1e-05]
@@ -556,6 +585,17 @@ def test_server_without_alloc_timestamp_falls_back_to_strong_reads(milvus_server
 def test_server_filters_agree_with_the_reference(milvus_server):
     with MilvusStore(milvus_server.uri, collection="semantics", dim=4, index="flat") as s:
         _check_filter_semantics(s, seed=2, n_filters=60)
+
+
+@pytest.mark.milvus_server
+def test_server_get_store_in_a_directory(milvus_server, tmp_path):
+    where = tmp_path / "d"
+    with get_store("milvus", directory=where, uri=milvus_server.uri, collection="in_dir", dim=4, index="flat") as s:
+        assert not s.is_lite and s.uri == milvus_server.uri
+        s.add(_rand(2, 4), ids=["a", "b"])
+    with get_store("milvus", directory=where, uri=milvus_server.uri, collection="in_dir") as s:
+        assert s.count() == 2
+    assert not where.exists(), "a server store wrote local files"
 
 
 @pytest.mark.milvus_server

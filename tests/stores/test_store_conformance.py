@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from audiovec.errors import AudiovecError
-from audiovec.stores import ExactStore, FaissStore, Hit
+from audiovec.stores import ExactStore, FaissStore, Hit, get_store
 from audiovec.stores.records import RawHit
 from audiovec.testing import CheckResult, check_vector_store, clustered_vectors, recall_at_k, store_checks
+from audiovec.testing._store_checks import assert_same_hits
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +53,20 @@ def test_builtin_backends_conform(backend, name, check, tmp_path):
     check(FACTORIES[backend], tmp_path)
 
 
+def _in_directory(name: str, **params: Any):
+    def factory(path: Path, dim: int, metric: str):
+        return get_store(name, directory=path, dim=dim, metric=metric, **params)
+
+    factory.__qualname__ = f"get_store({name!r}, directory=...)"
+    return factory
+
+
+@pytest.mark.parametrize("factory", [_in_directory("exact"), _in_directory("faiss", index="hnsw")], ids=str)
+@pytest.mark.parametrize("name", ["persistence", "close", "id_kinds"])
+def test_stores_opened_in_a_directory_conform(factory, name, tmp_path):
+    dict(CHECKS)[name](factory, tmp_path)
+
+
 def test_ivf_checks_ran_on_trained_indexes(tmp_path):
     # guards the factory settings above: with a large train_size the IVF checks would only test the buffer
     with FACTORIES["faiss-ivf"](tmp_path / "s", 16, "cosine") as s:
@@ -85,6 +100,27 @@ def test_clustered_vectors_and_recall():
     assert np.median(d.min(1)) < 0.5 * np.median(d)
     assert recall_at_k([[1, 2, 3]], [[1, 2, 4]], k=3) == pytest.approx(2 / 3)
     assert math.isnan(recall_at_k([], []))
+
+
+def test_assert_same_hits_allows_near_ties_only():
+    def row(*pairs):
+        return [Hit(i, score, 1.0 - score) for i, score in pairs]
+
+    a = [row((1, 0.9), (2, 0.8), (3, 0.79995), (4, 0.5))]
+    assert_same_hits(a, [row((1, 0.9), (2, 0.8), (3, 0.79995), (4, 0.5))])
+    assert_same_hits(a, [row((1, 0.9), (3, 0.8), (2, 0.79995), (4, 0.5))])  # a near-tie in the middle swapped
+    assert_same_hits(a, [row((1, 0.9), (2, 0.8), (3, 0.79995), (9, 0.49995))])  # a near-tie for the last place
+    assert_same_hits(a, [row((1, 0.9), (2, 0.8), (3, 0.79995), (4, 0.45))], tol=0.1)  # a looser tolerance
+    for other, message in [
+        (row((2, 0.9), (1, 0.8), (3, 0.79995), (4, 0.5)), "not a near-tie"),  # ids swapped, scores far apart
+        (row((1, 0.9), (2, 0.8), (9, 0.79995), (4, 0.5)), "not a near-tie"),  # 3 is missing, and was not last
+        (row((1, 0.9), (2, 0.8), (3, 0.79995), (4, 0.4)), "score 0.5 where 0.4"),
+        (row((1, 0.9), (2, 0.8), (3, 0.79995)), "4 hits, expected 3"),
+    ]:
+        with pytest.raises(AssertionError, match=message):
+            assert_same_hits(a, [other])
+    with pytest.raises(AssertionError, match="1 result lists, expected 2"):
+        assert_same_hits(a, [*a, *a])
 
 
 # ------------------------------------------------------------------------------------------- broken stores

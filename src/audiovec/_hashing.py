@@ -5,12 +5,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["json_digest", "sha256_bytes", "sha256_file", "sha256_files"]
+__all__ = ["file_blocks", "json_digest", "sha256_bytes", "sha256_file", "sha256_files", "sha256_parts"]
 
 _BLOCK = 1 << 20
+
+
+def file_blocks(path: str | os.PathLike[str], block: int = _BLOCK) -> Iterator[bytes]:
+    """A file's bytes, ``block`` bytes at a time.
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            yield chunk
+
+
+def sha256_parts(parts: Iterable[bytes | bytearray | memoryview]) -> str:
+    """Hex SHA-256 of the concatenation of ``parts``, hashed one part at a time (bounded memory)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()
 
 
 def sha256_file(path: str | os.PathLike[str], block: int = _BLOCK) -> str:
@@ -19,11 +38,7 @@ def sha256_file(path: str | os.PathLike[str], block: int = _BLOCK) -> str:
     Raises:
         OSError: The file cannot be read.
     """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_parts(file_blocks(path, block))
 
 
 def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
@@ -33,10 +48,7 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
 
 def sha256_files(paths: Iterable[str | os.PathLike[str]]) -> str:
     """One hex SHA-256 over several files: the digest of their digests, in the order given."""
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(bytes.fromhex(sha256_file(p)))
-    return h.hexdigest()
+    return sha256_parts(bytes.fromhex(sha256_file(p)) for p in paths)
 
 
 def json_digest(value: Any, length: int = 16) -> str:

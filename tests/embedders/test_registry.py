@@ -123,6 +123,7 @@ def test_missing_extra_names_the_pip_command(tmp_path, monkeypatch):
 
                 def embed(self, a): ...
                 def embed_batch(self, a): ...
+                def embed_file(self, source, block_s=60.0): ...
                 def spec(self): ...
             """
         )
@@ -135,6 +136,31 @@ def test_missing_extra_names_the_pip_command(tmp_path, monkeypatch):
         assert isinstance(err.value, ImportError)
     finally:
         registry._infos.pop("needs-missing", None)
+
+
+def test_an_embedder_must_offer_embed_file():
+    """``embed_file`` is part of the Embedder protocol: callers stream long files without duck typing."""
+
+    class NoFiles:
+        name = "no-files"
+
+        def embed(self, audio): ...
+        def embed_batch(self, audios): ...
+        def spec(self): ...
+
+    with pytest.raises(PluginLoadError, match="lacks embed_file"):
+        register_embedder("no-files", NoFiles)
+    assert "no-files" not in list_embedders()
+
+    class WithFiles(NoFiles):
+        def embed_file(self, source, block_s=60.0): ...
+
+    register_embedder("with-files", WithFiles)
+    try:
+        assert get_embedder("with-files").name == "no-files"
+    finally:
+        registry._infos.pop("with-files", None)
+        registry._loaded.pop("with-files", None)
 
 
 def test_runtime_registered_class_works_end_to_end():

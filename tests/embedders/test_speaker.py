@@ -20,13 +20,9 @@ import pytest
 import torch
 
 from audiovec import Audio, Pipeline, get_embedder, list_embedders, load
-from audiovec.embedders.speaker import (
-    ECAPAEmbedder,
-    ResemblyzerEmbedder,
-    _ecapa_state_shapes,
-    _ECAPAArch,
-    resemblyzer_preprocess,
-)
+from audiovec.embedders.speaker import ECAPAEmbedder, ResemblyzerEmbedder, resemblyzer_preprocess
+from audiovec.embedders.speaker._ecapa_net import ecapa_state_shapes
+from audiovec.embedders.speaker._hyperparams import ECAPAArch
 from audiovec.errors import ConfigError, EmptyAudioError, MissingDependencyError, ModelLoadError
 from audiovec.testing import check_embedder, synthetic_signal
 
@@ -174,8 +170,8 @@ def test_resemblyzer_load_errors(tmp_path):
         ResemblyzerEmbedder(device="gpu0")
     with pytest.raises(ConfigError):
         ResemblyzerEmbedder(hop_s=2.0)  # gaps between 1.6 s windows
-    if not torch.cuda.is_available():
-        with pytest.raises(ModelLoadError, match="cuda"):
+    if not torch.cuda.is_available():  # the same error, and message, as every torch embedder
+        with pytest.raises(ConfigError, match="device='cuda' was requested but torch sees no CUDA device"):
             ResemblyzerEmbedder(device="cuda")
 
 
@@ -283,10 +279,10 @@ def _uniform(n: int, stream: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / 2.0**53 * 2.0 - 1.0
 
 
-def deterministic_state(arch: _ECAPAArch) -> dict[str, torch.Tensor]:
+def deterministic_state(arch: ECAPAArch) -> dict[str, torch.Tensor]:
     """A state dict of SpeechBrain's ECAPA_TDNN with fixed pseudo-random values (He-uniform kernels)."""
     state = {}
-    for i, (key, shape) in enumerate(sorted(_ecapa_state_shapes(arch).items())):
+    for i, (key, shape) in enumerate(sorted(ecapa_state_shapes(arch).items())):
         if key.endswith("num_batches_tracked"):
             state[key] = torch.tensor(0)
             continue
@@ -317,7 +313,7 @@ def write_ecapa_dir(
         HYPERPARAMS.format(fbank_extra=fbank_extra, model_extra=model_extra, **p), encoding="utf-8"
     )
     a = {**p, **(ckpt_arch or {})}
-    arch = _ECAPAArch(
+    arch = ECAPAArch(
         input_size=a["n_mels"],
         channels=tuple(a["channels"]),
         kernel_sizes=tuple(a["kernel_sizes"]),

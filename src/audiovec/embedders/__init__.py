@@ -16,13 +16,23 @@ import inspect
 from typing import Any
 
 from audiovec._registry import PluginInfo, Registry
-from audiovec.embedders.base import Embedder, EmbedderConfig, EmbedderSpec, FramedEmbedder, frame_count
+from audiovec.embedders.base import (
+    Embedder,
+    EmbedderConfig,
+    EmbedderSpec,
+    FramedEmbedder,
+    FrameGeometry,
+    WindowedEmbedder,
+    frame_count,
+)
 
 __all__ = [
     "Embedder",
     "EmbedderConfig",
     "EmbedderSpec",
+    "FrameGeometry",
     "FramedEmbedder",
+    "WindowedEmbedder",
     "embedder_info",
     "frame_count",
     "get_embedder",
@@ -31,7 +41,7 @@ __all__ = [
     "registry",
 ]
 
-_REQUIRED = ("embed", "embed_batch", "spec")
+_REQUIRED = ("embed", "embed_batch", "embed_file", "spec")
 
 
 def _check_embedder_class(obj: object) -> str | None:

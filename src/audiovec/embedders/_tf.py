@@ -7,7 +7,8 @@ the audiovec extra to install.
 What lives here:
 
 * model resolution: a TF Hub handle (downloaded into, or read offline from, the TF Hub cache) or a local
-  SavedModel folder, with ``local_files_only`` (and ``HF_HUB_OFFLINE=1``) forbidding any network access;
+  SavedModel folder, with ``local_files_only`` (and ``HF_HUB_OFFLINE=1``, see
+  :func:`audiovec.embedders._hub.offline_requested`) forbidding any network access;
 * weight fingerprints for :meth:`~audiovec.embedders.base.FramedEmbedder.spec`;
 * device placement (``"auto"``, ``"cpu"``, ``"gpu"``, ``"gpu:1"``...) and thread settings.
 """
@@ -27,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from audiovec._hashing import file_blocks, sha256_parts
 from audiovec._optional import require
+from audiovec.embedders._hub import offline_requested
 from audiovec.errors import ConfigError, ModelLoadError
 
 __all__ = [
@@ -52,8 +55,6 @@ logger = logging.getLogger(__name__)
 #: Accepted ``device`` values: ``auto`` (TensorFlow decides), ``cpu``, ``gpu``, optionally with an index.
 DEVICE_PATTERN = r"^(auto|cpu|gpu)(:[0-9]+)?$"
 
-_TRUE = {"1", "true", "yes", "on"}
-
 
 def import_tensorflow(extra: str, feature: str) -> ModuleType:
     """Import TensorFlow or raise :class:`~audiovec.errors.MissingDependencyError` naming ``audiovec[extra]``."""
@@ -75,11 +76,6 @@ def import_hub(extra: str, feature: str) -> ModuleType:
 def is_remote_handle(handle: str) -> bool:
     """Whether ``handle`` is a URL-like TF Hub handle (``https://...``, ``gs://...``) rather than a local path."""
     return "://" in handle
-
-
-def offline_requested(local_files_only: bool) -> bool:
-    """True when no network access is allowed: ``local_files_only`` or the environment's ``HF_HUB_OFFLINE=1``."""
-    return local_files_only or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
 
 
 def hub_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -194,25 +190,27 @@ def saved_model_digest(path: Path) -> str:
     ``variables/variables.index`` stores a checksum of every variable, so hashing it identifies the weights
     without reading the (large) variable data files.
     """
-    h = hashlib.sha256()
-    for name in ("saved_model.pb", "saved_model.pbtxt", "variables/variables.index"):
-        file = path / name
-        if file.is_file():
-            h.update(name.encode())
-            with file.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()[:16]
+
+    def parts() -> Iterator[bytes]:
+        for name in ("saved_model.pb", "saved_model.pbtxt", "variables/variables.index"):
+            file = path / name
+            if file.is_file():
+                yield name.encode()
+                yield from file_blocks(file)
+
+    return sha256_parts(parts())[:16]
 
 
 def array_digest(arrays: Iterable[Any]) -> str:
     """A short sha256 of a sequence of arrays (shapes, dtypes and bytes), e.g. a Keras model's ``get_weights()``."""
-    h = hashlib.sha256()
-    for a in arrays:
-        arr = np.ascontiguousarray(np.asarray(a))
-        h.update(f"{arr.dtype.str}{arr.shape}".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()[:16]
+
+    def parts() -> Iterator[bytes]:
+        for a in arrays:
+            arr = np.ascontiguousarray(np.asarray(a))
+            yield f"{arr.dtype.str}{arr.shape}".encode()
+            yield arr.tobytes()
+
+    return sha256_parts(parts())[:16]
 
 
 # ------------------------------------------------------------------------------------------- execution

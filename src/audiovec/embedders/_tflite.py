@@ -11,13 +11,12 @@ tensor (BirdNET's embedding layer, which is not a model output) is read in one o
   keeps every intermediate tensor alive. Same numbers, but every input row costs the memory of all activations
   (about 120 MB per BirdNET window), so callers should invoke one row at a time.
 
-The module also holds two small helpers used by both embedders: :func:`sha256_file` (the weights' identity in
-``spec()``) and :class:`ScoresView` (frames a model's class-score output exactly like its embeddings).
+The module also holds two small helpers used by both embedders: :class:`ScoresView` (a model's class-score
+output, cut into the same frames as its embeddings) and :func:`pooled_top_k`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import warnings
@@ -28,11 +27,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from audiovec._hashing import sha256_bytes, sha256_file
 from audiovec._optional import require
-from audiovec.embedders.base import FramedEmbedder
+from audiovec.embedders.base import FramedEmbedder, FrameGeometry
 from audiovec.errors import ConfigError, ModelLoadError
 
-__all__ = ["ScoresView", "TFLiteModel", "default_num_threads", "pooled_top_k", "sha256_file"]
+__all__ = ["ScoresView", "TFLiteModel", "default_num_threads", "pooled_top_k"]
 
 _PRESERVE_WARNING = r".*experimental_preserve_all_tensors.*"
 
@@ -43,15 +43,6 @@ def default_num_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def sha256_file(path: str | os.PathLike[str], block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _add_outputs(content: bytes, names: Sequence[str], source: str, extra: str) -> tuple[bytes, dict[str, int]]:
@@ -124,7 +115,7 @@ class TFLiteModel:
         try:
             if extra_outputs and not preserve_all_tensors:
                 content = self.path.read_bytes()
-                self.sha256 = hashlib.sha256(content).hexdigest()
+                self.sha256 = sha256_bytes(content)
                 kwargs["model_content"], extra_index = _add_outputs(content, extra_outputs, source, extra)
                 del content
             else:
@@ -183,7 +174,7 @@ class TFLiteModel:
 
 
 class ScoresView(FramedEmbedder):
-    """Another output of a :class:`FramedEmbedder`'s model (class scores), framed exactly like its embeddings.
+    """Another output of a :class:`FramedEmbedder`'s model (class scores), cut into the same frames as its embeddings.
 
     It shares the parent's configuration and loaded model, so the scores of frame ``i`` come from the same
     samples as embedding ``i``; resampling, chunking and streaming work as for the parent.
@@ -199,31 +190,10 @@ class ScoresView(FramedEmbedder):
     def __init__(
         self, parent: FramedEmbedder, dim: int, fn: Callable[[NDArray[np.float32]], NDArray[np.float32]]
     ) -> None:
-        self.config = parent.config  # already validated; FramedEmbedder only reads chunk_s
+        self.config = parent.config  # already validated; the framing only reads chunk_s
         self.name = f"{parent.name}-scores"  # type: ignore[misc]
-        self._parent = parent
-        self._dim = dim
+        self.geometry = FrameGeometry(parent.sample_rate, parent.frame_length, parent.hop_length, dim)
         self._fn = fn
-
-    @property
-    def dim(self) -> int:
-        """Scores per frame."""
-        return self._dim
-
-    @property
-    def sample_rate(self) -> int:
-        """The parent's sample rate."""
-        return self._parent.sample_rate
-
-    @property
-    def frame_length(self) -> int:
-        """The parent's frame length."""
-        return self._parent.frame_length
-
-    @property
-    def hop_length(self) -> int:
-        """The parent's hop length."""
-        return self._parent.hop_length
 
     def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
         return self._fn(samples)

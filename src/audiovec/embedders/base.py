@@ -1,40 +1,55 @@
-"""The Embedder protocol, embedder configuration, and a base class that does the framing work.
+"""The Embedder protocol, embedder configuration, and the base classes that do everything but the model.
 
 An embedder turns audio into frame embeddings: ``float32[frames, dim]`` plus the centre time of every frame.
 Implementations usually subclass :class:`FramedEmbedder`, which owns everything that is not the model:
 
-* mixing down to mono and resampling to the model's rate (callers may pass any :class:`~audiovec.audio.Audio`);
+* validating the configuration (a pydantic :class:`EmbedderConfig`) and describing the output (:meth:`spec`);
+* mixing down to mono, resampling to the model's rate and refusing NaN/Inf, in that order, for every input;
 * a fixed framing (frames start every ``hop_length`` samples and span ``frame_length`` samples; input shorter
   than one frame is zero-padded to one frame, and the tail is zero-padded to complete the last frame);
 * bounded memory for long inputs: samples are processed in chunks of ``chunk_frames`` frames, and
-  :meth:`FramedEmbedder.embed_stream` / :meth:`FramedEmbedder.embed_file` never hold the whole waveform.
+  :meth:`~WindowedEmbedder.embed_stream` / :meth:`~WindowedEmbedder.embed_file` never hold the whole waveform.
 
-Because every frame only sees its own samples, chunked, streamed and one-shot embedding give the same vectors.
-A subclass implements :meth:`FramedEmbedder._embed_frames` (and, for real batching,
-:meth:`FramedEmbedder._embed_frames_batch`).
+Because every frame only sees its own samples, the model is given the same samples for a frame whether the audio
+is embedded in one piece, in chunks, in a batch or as a stream. A subclass sets :attr:`WindowedEmbedder.geometry`
+(a :class:`~audiovec.embedders.framing.FrameGeometry`) and implements :meth:`FramedEmbedder._embed_frames` (and,
+for real batching, :meth:`FramedEmbedder._embed_frames_batch`).
+
+:class:`WindowedEmbedder` is the part shared with embedders whose model inputs are isolated context windows
+rather than overlapping chunks (the Hugging Face transformers): the cutting itself lives in
+:mod:`audiovec.embedders.framing`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from audiovec._hashing import json_digest
 from audiovec.audio import Audio, AudioSource, resample_blocks, stream
+from audiovec.embedders.framing import (
+    FrameGeometry,
+    Framing,
+    ModelInput,
+    frame_count,
+    frame_embeddings,
+    prepare_samples,
+)
 from audiovec.embeddings import FrameEmbeddings
-from audiovec.errors import ConfigError, EmbeddingError, EmptyAudioError, NonFiniteAudioError
+from audiovec.errors import ConfigError, EmbeddingError, EmptyAudioError
 
 __all__ = [
     "Embedder",
     "EmbedderConfig",
     "EmbedderSpec",
+    "FrameGeometry",
     "FramedEmbedder",
+    "WindowedEmbedder",
     "frame_count",
 ]
 
@@ -84,6 +99,13 @@ class Embedder(Protocol):
         """Embed several inputs; equal, within float tolerance, to calling :meth:`embed` on each."""
         ...
 
+    def embed_file(self, source: AudioSource, block_s: float = 60.0) -> FrameEmbeddings:
+        """Embed a file of any length with bounded memory, reading it ``block_s`` seconds at a time.
+
+        Equal, within float tolerance (the streaming resampler's block joins), to ``embed(load(source))``.
+        """
+        ...
+
     def spec(self) -> EmbedderSpec:
         """Name, version and parameters that identify this embedder's output (for caches and results)."""
         ...
@@ -110,23 +132,16 @@ class EmbedderSpec(BaseModel):
 
     def key(self) -> str:
         """A stable hex digest of the spec, to key caches and results."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return json_digest(self.model_dump(mode="json"))
 
 
-def frame_count(num_samples: int, frame_length: int, hop_length: int) -> int:
-    """Frames that cover ``num_samples``: at least one, and the tail is padded to complete the last frame."""
-    if num_samples <= frame_length:
-        return 1
-    return 1 + -(-(num_samples - frame_length) // hop_length)
+class WindowedEmbedder(ABC):
+    """Configuration, geometry, framing, batching and results: an embedder's machinery without its model.
 
-
-class FramedEmbedder(ABC):
-    """Base class for embedders with a fixed frame length and hop.
-
-    Subclasses set ``name``, ``version`` and ``Config`` (a subclass of :class:`EmbedderConfig`), and
-    implement :attr:`dim`, :attr:`sample_rate`, :attr:`frame_length`, :attr:`hop_length` and
-    :meth:`_embed_frames`.
+    Subclasses set ``name``, ``version``, ``Config`` and :attr:`geometry`, and implement :meth:`_framing` (how
+    samples are cut into model inputs) and :meth:`_embed_inputs` (the model). ``embed``, ``embed_batch``,
+    ``embed_stream`` and ``embed_file`` cut the audio with the same :class:`~audiovec.embedders.framing.Cutter`,
+    so they give the model the same inputs.
 
     Args:
         config: A ``Config`` instance, a dict of its fields, or ``None`` for defaults.
@@ -136,51 +151,46 @@ class FramedEmbedder(ABC):
         ConfigError: Invalid parameters (the message lists what pydantic found).
     """
 
-    name: ClassVar[str] = "framed"
+    name: ClassVar[str] = "windowed"
     version: ClassVar[str] = "1"
     Config: ClassVar[type[EmbedderConfig]] = EmbedderConfig
+    #: Config fields that change where or how fast the model runs, not its output: left out of :meth:`spec`.
+    runtime_fields: ClassVar[tuple[str, ...]] = ("chunk_s",)
+
+    #: Sample rate, frame length, hop and vector size; a class attribute for a fixed model, else set in
+    #: ``__init__``. (A subclass may instead override the four properties derived from it.)
+    geometry: FrameGeometry
+    config: EmbedderConfig
 
     def __init__(self, config: EmbedderConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        base = config.model_dump() if isinstance(config, EmbedderConfig) else dict(config or {})
+        base = config.model_dump(exclude_unset=True) if isinstance(config, EmbedderConfig) else dict(config or {})
         base.update(params)
         try:
             self.config = self.Config(**base)
         except ValidationError as err:
             raise ConfigError(f"invalid {self.name} configuration: {err}") from err
 
-    # ------------------------------------------------------------------ to implement
+    # ------------------------------------------------------------------ geometry
     @property
-    @abstractmethod
-    def dim(self) -> int:
-        """Dimension of every frame vector."""
-
-    @property
-    @abstractmethod
     def sample_rate(self) -> int:
         """Sample rate the model works at."""
+        return self.geometry.sample_rate
 
     @property
-    @abstractmethod
+    def dim(self) -> int:
+        """Dimension of every frame vector."""
+        return self.geometry.dim
+
+    @property
     def frame_length(self) -> int:
         """Samples per frame (at :attr:`sample_rate`)."""
+        return self.geometry.frame_length
 
     @property
-    @abstractmethod
     def hop_length(self) -> int:
         """Samples between frame starts (at :attr:`sample_rate`)."""
+        return self.geometry.hop_length
 
-    @abstractmethod
-    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Embed mono samples at :attr:`sample_rate` that cover exactly ``n`` whole frames.
-
-        ``len(samples) == (n - 1) * hop_length + frame_length``; return ``float32[n, dim]``.
-        """
-
-    def _embed_frames_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
-        """Embed several chunks; override for models that batch. Default: one call per chunk."""
-        return [self._embed_frames(c) for c in chunks]
-
-    # ------------------------------------------------------------------ derived properties
     @property
     def window_s(self) -> float:
         """Frame length in seconds."""
@@ -191,20 +201,42 @@ class FramedEmbedder(ABC):
         """Hop in seconds."""
         return self.hop_length / self.sample_rate
 
-    @property
-    def chunk_frames(self) -> int:
-        """Frames computed per model call (from ``config.chunk_s``)."""
-        return max(1, int(self.config.chunk_s * self.sample_rate) // self.hop_length)
-
+    # ------------------------------------------------------------------ identity
     def spec(self) -> EmbedderSpec:
-        """Name, implementation version and configuration of this embedder."""
+        """Name, implementation version and the parameters that change the output."""
+        return EmbedderSpec(name=self.name, version=self.version, params=self._spec_params())
+
+    def _spec_params(self) -> dict[str, Any]:
+        """The spec's parameters; by default the configuration without :attr:`runtime_fields`."""
         params = self.config.model_dump(mode="json")
-        params.pop("chunk_s", None)  # does not change the output
-        return EmbedderSpec(name=self.name, version=self.version, params=params)
+        for key in self.runtime_fields:
+            params.pop(key, None)
+        return params
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.spec().params.items())
         return f"{type(self).__name__}({params})"
+
+    # ------------------------------------------------------------------ to implement
+    @abstractmethod
+    def _framing(self) -> Framing:
+        """How samples at :attr:`sample_rate` are cut into model inputs."""
+
+    @abstractmethod
+    def _embed_inputs(self, inputs: Sequence[ModelInput]) -> list[NDArray[np.float32]]:
+        """The model: ``float32[inputs[i].frames, dim]`` for every input, in order."""
+
+    def _inputs_per_call(self, batch: bool) -> int | None:
+        """Inputs collected before a model call (``None``: all of them); ``batch`` for :meth:`embed_batch`."""
+        return None if batch else 1
+
+    def _defer(self, item: ModelInput) -> bool:
+        """Whether ``item`` waits for the last model call of an ``embed_*`` call (e.g. to batch equal lengths)."""
+        return False
+
+    def _label(self) -> str:
+        """How error messages name this embedder."""
+        return self.name
 
     # ------------------------------------------------------------------ embedding
     def embed(self, audio: Audio) -> FrameEmbeddings:
@@ -215,43 +247,27 @@ class FramedEmbedder(ABC):
             NonFiniteAudioError: The audio contains NaN or Inf.
             EmbeddingError: The model failed.
         """
-        x = self._prepare(audio)
-        framer = _Framer(self)
-        parts = list(framer.feed(x))
-        parts.extend(framer.finish())
-        return self._result(parts, framer, audio.source)
+        return self._embed_audios([audio], self._inputs_per_call(batch=False))[0]
 
     def embed_batch(self, audios: Sequence[Audio]) -> list[FrameEmbeddings]:
         """Embed several inputs, batching model calls across them.
 
-        Every input is framed independently, so the result equals one-by-one :meth:`embed` calls.
+        Every input is cut on its own, so the model is given the same inputs as by one-by-one :meth:`embed`
+        calls (the results agree within float tolerance: a batched computation may round differently).
+
+        Raises:
+            EmptyAudioError: An input has no samples.
+            NonFiniteAudioError: An input contains NaN or Inf.
+            EmbeddingError: The model failed.
         """
-        prepared = [self._prepare(a) for a in audios]
-        plans = []
-        chunks: list[NDArray[np.float32]] = []
-        for x in prepared:
-            n_frames = frame_count(len(x), self.frame_length, self.hop_length)
-            padded = _pad_to(x, (n_frames - 1) * self.hop_length + self.frame_length)
-            owned = []
-            for f0 in range(0, n_frames, self.chunk_frames):
-                f1 = min(n_frames, f0 + self.chunk_frames)
-                owned.append(len(chunks))
-                chunks.append(padded[f0 * self.hop_length : (f1 - 1) * self.hop_length + self.frame_length])
-            plans.append((len(x), owned))
-        vectors = self._checked_batch(chunks)
-        out = []
-        for audio, (n, owned) in zip(audios, plans, strict=False):
-            framer = _Framer(self)
-            framer.total = n
-            framer.next_frame = frame_count(n, self.frame_length, self.hop_length)
-            out.append(self._result([vectors[i] for i in owned], framer, audio.source))
-        return out
+        return self._embed_audios(audios, self._inputs_per_call(batch=True))
 
     def embed_stream(self, blocks: Iterable[Audio], source: str | None = None) -> FrameEmbeddings:
         """Embed a sequence of consecutive audio blocks with bounded memory.
 
         Blocks may have any sample rate and channel count (all blocks the same); they are mixed down and
-        resampled by one continuous resampler, so the result matches :meth:`embed` on the whole signal.
+        resampled by one continuous resampler, so the result matches :meth:`embed` on the whole signal up to the
+        resampler's precision at block joins (exactly, when no resampling is needed).
 
         Args:
             blocks: Consecutive :class:`Audio` blocks, e.g. from :func:`audiovec.audio.stream`.
@@ -259,57 +275,76 @@ class FramedEmbedder(ABC):
 
         Raises:
             EmptyAudioError: The stream has no samples.
+            NonFiniteAudioError: A block contains NaN or Inf.
+            ConfigError: The blocks change sample rate.
         """
-        framer = _Framer(self)
-        parts: list[NDArray[np.float32]] = []
+        framing = self._framing()
+        cutter = framing.cutter()
+        batcher = _Batcher(self._run, self._inputs_per_call(batch=False), self._defer)
         for block in resample_blocks(blocks, self.sample_rate):
             if source is None:
                 source = block.source
-            parts.extend(framer.feed(block.samples))
-        parts.extend(framer.finish())
-        return self._result(parts, framer, source)
+            for item in cutter.feed(block.samples):
+                batcher.add(item)
+        try:
+            tail = list(cutter.finish())
+        except EmptyAudioError as err:
+            raise EmptyAudioError("stream yielded no samples", source) from err
+        for item in tail:
+            batcher.add(item)
+        batcher.close()
+        return self._result(batcher.take(0, batcher.count), framing, cutter.total, source)
 
     def embed_file(self, source: AudioSource, block_s: float = 60.0) -> FrameEmbeddings:
-        """Embed a file of any length by streaming it in blocks of ``block_s`` seconds."""
+        """Embed a file of any length by streaming it in blocks of ``block_s`` seconds (bounded memory)."""
         return self.embed_stream(stream(source, block_s, sr=self.sample_rate))
 
     # ------------------------------------------------------------------ internals
     def _prepare(self, audio: Audio) -> NDArray[np.float32]:
-        if audio.num_samples == 0:
-            raise EmptyAudioError("audio has zero samples", audio.source)
-        x = audio.prepared(self.sample_rate).samples
-        if not np.isfinite(x).all():
-            raise NonFiniteAudioError("audio contains NaN or infinite samples", audio.source)
-        return x
+        return prepare_samples(audio, self.sample_rate)
 
-    def _checked(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
-        return self._checked_batch([samples])[0]
+    def _embed_audios(self, audios: Sequence[Audio], per_call: int | None) -> list[FrameEmbeddings]:
+        framing = self._framing()
+        batcher = _Batcher(self._run, per_call, self._defer)
+        plans = []
+        for audio in audios:
+            x = self._prepare(audio)
+            first = batcher.count
+            for item in framing.cut(x):  # lazily: a long input is never copied whole
+                batcher.add(item)
+            plans.append((audio.source, len(x), first, batcher.count))
+        batcher.close()
+        return [self._result(batcher.take(a, b), framing, n, source) for source, n, a, b in plans]
 
-    def _checked_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+    def _run(self, inputs: Sequence[ModelInput]) -> list[NDArray[np.float32]]:
+        """:meth:`_embed_inputs` with failures raised as :class:`EmbeddingError` and every shape checked."""
         try:
-            outs = self._embed_frames_batch(chunks)
+            outs = self._embed_inputs(inputs)
         except (EmbeddingError, MemoryError):
             raise
         except Exception as err:
-            raise EmbeddingError(f"{self.name} failed while embedding: {type(err).__name__}: {err}") from err
-        for chunk, out in zip(chunks, outs, strict=False):
-            n = frame_count(len(chunk), self.frame_length, self.hop_length)
-            if out.shape != (n, self.dim):
+            raise EmbeddingError(f"{self._label()} failed while embedding: {type(err).__name__}: {err}") from err
+        if len(outs) != len(inputs):
+            raise EmbeddingError(
+                f"{self.name} returned {len(outs)} results for {len(inputs)} inputs (implementation bug)"
+            )
+        for item, out in zip(inputs, outs, strict=True):
+            if out.shape != (item.frames, self.dim):
                 raise EmbeddingError(
-                    f"{self.name} returned shape {out.shape} for {n} frames of dim {self.dim} (implementation bug)"
+                    f"{self.name} returned shape {out.shape} for {item.frames} frames of dim {self.dim} "
+                    "(implementation bug)"
                 )
         return [np.ascontiguousarray(o, dtype=np.float32) for o in outs]
 
-    def _result(self, parts: list[NDArray[np.float32]], framer: _Framer, source: str | None) -> FrameEmbeddings:
-        vectors = np.concatenate(parts, axis=0) if parts else np.zeros((0, self.dim), np.float32)
-        n = framer.total
-        starts = np.arange(len(vectors), dtype=np.float64) * self.hop_length
-        ends = np.minimum(starts + self.frame_length, n)
-        timestamps = (starts + ends) / 2.0 / self.sample_rate
-        return FrameEmbeddings(
-            vectors=vectors,
-            timestamps=timestamps,
-            duration=n / self.sample_rate,
+    def _result(
+        self, parts: list[NDArray[np.float32]], framing: Framing, num_samples: int, source: str | None
+    ) -> FrameEmbeddings:
+        return frame_embeddings(
+            parts,
+            framing,
+            num_samples,
+            self.sample_rate,
+            dim=self.dim,
             window_s=self.window_s,
             hop_s=self.hop_s,
             source=source,
@@ -317,49 +352,104 @@ class FramedEmbedder(ABC):
         )
 
 
-def _pad_to(x: NDArray[np.float32], length: int) -> NDArray[np.float32]:
-    if len(x) >= length:
-        return x[:length]
-    out = np.zeros(length, dtype=np.float32)
-    out[: len(x)] = x
-    return out
+class _Batcher:
+    """Collects model inputs and runs them ``per_call`` at a time (``None``: all at :meth:`close`), in order."""
+
+    def __init__(
+        self,
+        run: Callable[[Sequence[ModelInput]], list[NDArray[np.float32]]],
+        per_call: int | None,
+        defer: Callable[[ModelInput], bool],
+    ) -> None:
+        self._run = run
+        self._per_call = per_call
+        self._defer = defer
+        self._ready: list[tuple[int, ModelInput]] = []
+        self._deferred: list[tuple[int, ModelInput]] = []
+        self._out: dict[int, NDArray[np.float32]] = {}
+        self.count = 0
+
+    def add(self, item: ModelInput) -> None:
+        (self._deferred if self._defer(item) else self._ready).append((self.count, item))
+        self.count += 1
+        if self._per_call is not None and len(self._ready) >= self._per_call:
+            self._flush(self._ready)
+            self._ready = []
+
+    def close(self) -> None:
+        self._flush(self._ready + self._deferred)
+        self._ready, self._deferred = [], []
+
+    def take(self, start: int, stop: int) -> list[NDArray[np.float32]]:
+        return [self._out.pop(i) for i in range(start, stop)]
+
+    def _flush(self, items: list[tuple[int, ModelInput]]) -> None:
+        if items:
+            self._out.update(zip((i for i, _ in items), self._run([x for _, x in items]), strict=True))
 
 
-class _Framer:
-    """Incremental framing: feed samples, get frame vectors chunk by chunk, finish with the padded tail."""
+class FramedEmbedder(WindowedEmbedder):
+    """Base class for embedders with a fixed frame length and hop, whose frames only see their own samples.
 
-    def __init__(self, emb: FramedEmbedder) -> None:
-        self.emb = emb
-        self.buf = np.zeros(0, dtype=np.float32)
-        self.buf_start = 0  # sample index of buf[0]
-        self.total = 0  # samples seen
-        self.next_frame = 0
+    Subclasses set ``name``, ``version``, ``Config`` (a subclass of :class:`EmbedderConfig`) and :attr:`geometry`
+    (``FrameGeometry(sample_rate, frame_length, hop_length, dim)``), and implement :meth:`_embed_frames` or
+    :meth:`_embed_frames_batch`. Subclasses written against earlier versions, which override the ``dim``,
+    ``sample_rate``, ``frame_length`` and ``hop_length`` properties instead of setting :attr:`geometry`, still work.
 
-    def feed(self, x: NDArray[np.float32]) -> Iterator[NDArray[np.float32]]:
-        e = self.emb
-        self.total += len(x)
-        self.buf = np.concatenate([self.buf, x]) if len(self.buf) else np.asarray(x, dtype=np.float32)
-        chunk = e.chunk_frames
-        need = (chunk - 1) * e.hop_length + e.frame_length
-        while True:
-            begin = self.next_frame * e.hop_length - self.buf_start
-            # Keep back one frame's worth beyond the chunk so a stream's last frames are decided by finish().
-            if len(self.buf) - begin < need + e.hop_length:
-                break
-            yield e._checked(self.buf[begin : begin + need])
-            self.next_frame += chunk
-            drop = self.next_frame * e.hop_length - self.buf_start
-            self.buf = self.buf[drop:]
-            self.buf_start += drop
+    Args:
+        config: A ``Config`` instance, a dict of its fields, or ``None`` for defaults.
+        **params: Config fields as keyword arguments (override ``config``).
 
-    def finish(self) -> Iterator[NDArray[np.float32]]:
-        e = self.emb
-        if self.total == 0:
-            raise EmptyAudioError("audio has zero samples")
-        n_frames = frame_count(self.total, e.frame_length, e.hop_length)
-        while self.next_frame < n_frames:
-            f1 = min(n_frames, self.next_frame + e.chunk_frames)
-            begin = self.next_frame * e.hop_length - self.buf_start
-            length = (f1 - self.next_frame - 1) * e.hop_length + e.frame_length
-            yield e._checked(_pad_to(self.buf[begin:], length))
-            self.next_frame = f1
+    Raises:
+        ConfigError: Invalid parameters (the message lists what pydantic found).
+        TypeError: The class implements neither :meth:`_embed_frames` nor :meth:`_embed_frames_batch`.
+    """
+
+    name: ClassVar[str] = "framed"
+    #: Chunks hold a whole number of blocks of this many frames (the last chunk of an input excepted), so a
+    #: subclass that computes in blocks of this size (aligned to the first frame) sees the same blocks whatever
+    #: the chunking. 1: no constraint.
+    frame_block: ClassVar[int] = 1
+    #: Zeros prepended before the first sample (frame ``j`` starts at sample ``j * hop_length - _lead``).
+    _lead: int = 0
+
+    def __init__(self, config: EmbedderConfig | dict[str, Any] | None = None, **params: Any) -> None:
+        if not _implements_frames(type(self)):
+            raise TypeError(f"{type(self).__qualname__} must implement _embed_frames or _embed_frames_batch")
+        super().__init__(config, **params)
+
+    # ------------------------------------------------------------------ to implement
+    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Embed mono samples at :attr:`sample_rate` that cover exactly ``n`` whole frames.
+
+        ``len(samples) == (n - 1) * hop_length + frame_length``; return ``float32[n, dim]``. The default runs
+        :meth:`_embed_frames_batch` on the one chunk.
+        """
+        return self._embed_frames_batch([samples])[0]
+
+    def _embed_frames_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        """Embed several chunks; override for models that batch. Default: one :meth:`_embed_frames` call each."""
+        if not _overrides(type(self), "_embed_frames"):
+            raise NotImplementedError(f"{type(self).__qualname__} implements neither _embed_frames nor its batch")
+        return [self._embed_frames(c) for c in chunks]
+
+    # ------------------------------------------------------------------ framing
+    @property
+    def chunk_frames(self) -> int:
+        """Frames computed per model call (from ``config.chunk_s``, rounded up to whole :attr:`frame_block`)."""
+        frames = max(1, int(self.config.chunk_s * self.sample_rate) // self.hop_length)
+        return -(-frames // self.frame_block) * self.frame_block
+
+    def _framing(self) -> Framing:
+        return Framing(self.hop_length, self.frame_length, self.chunk_frames, lead=self._lead)
+
+    def _embed_inputs(self, inputs: Sequence[ModelInput]) -> list[NDArray[np.float32]]:
+        return self._embed_frames_batch([item.samples for item in inputs])
+
+
+def _overrides(cls: type, method: str) -> bool:
+    return getattr(cls, method) is not getattr(FramedEmbedder, method)
+
+
+def _implements_frames(cls: type) -> bool:
+    return _overrides(cls, "_embed_frames") or _overrides(cls, "_embed_frames_batch")

@@ -37,7 +37,7 @@ from pydantic import Field
 
 from audiovec.audio import Audio
 from audiovec.embedders._tflite import ScoresView, TFLiteModel, pooled_top_k
-from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, FramedEmbedder
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, MissingDependencyError, ModelLoadError
 
@@ -149,7 +149,7 @@ class BirdNETEmbedder(FramedEmbedder):
         if len(logits) != 1:
             raise ModelLoadError(f"BirdNETEmbedder: expected one class output, found {logits}")
         self._logits_name = logits[0]
-        self._hop = round((3.0 - c.overlap_s) * SAMPLE_RATE)
+        self.geometry = FrameGeometry(SAMPLE_RATE, WINDOW, round((3.0 - c.overlap_s) * SAMPLE_RATE), EMBEDDING_DIM)
         self._batch = 1 if c.preserve_all_tensors else c.batch_size
         self._class_names: tuple[str, ...] | None = None
         # one silent window: checks that the model runs and gives the number of classes
@@ -157,26 +157,6 @@ class BirdNETEmbedder(FramedEmbedder):
         self._scores = ScoresView(self, self._num_classes, self._logits_frames)
 
     # ------------------------------------------------------------------ framing
-    @property
-    def dim(self) -> int:
-        """1024."""
-        return EMBEDDING_DIM
-
-    @property
-    def sample_rate(self) -> int:
-        """48000 Hz."""
-        return SAMPLE_RATE
-
-    @property
-    def frame_length(self) -> int:
-        """144000 samples (3 s)."""
-        return WINDOW
-
-    @property
-    def hop_length(self) -> int:
-        """Samples between windows: 3 s minus ``overlap_s``."""
-        return self._hop
-
     @property
     def num_classes(self) -> int:
         """Number of class scores per window (6522 for BirdNET V2.4)."""
@@ -192,11 +172,8 @@ class BirdNETEmbedder(FramedEmbedder):
         return np.concatenate(emb), np.concatenate(logits)
 
     def _windows(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
-        view: NDArray[np.float32] = np.lib.stride_tricks.sliding_window_view(samples, WINDOW)[:: self._hop]
+        view: NDArray[np.float32] = np.lib.stride_tricks.sliding_window_view(samples, WINDOW)[:: self.hop_length]
         return view
-
-    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
-        return self._embed_frames_batch([samples])[0]
 
     def _embed_frames_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         # The windows of all chunks (e.g. many short clips from ``embed_batch``) are packed into batches of
@@ -220,13 +197,9 @@ class BirdNETEmbedder(FramedEmbedder):
     def _logits_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
         return self._run_windows(self._windows(samples))[1]
 
-    def spec(self) -> EmbedderSpec:
-        """Identity of the output: weights file name and SHA-256, and the window hop."""
-        return EmbedderSpec(
-            name=self.name,
-            version=self.version,
-            params={"weights": self.model_path.name, "sha256": self._model.sha256, "overlap_s": self.config.overlap_s},
-        )
+    def _spec_params(self) -> dict[str, Any]:
+        """Weights file name and SHA-256, and the window hop."""
+        return {"weights": self.model_path.name, "sha256": self._model.sha256, "overlap_s": self.config.overlap_s}
 
     # ------------------------------------------------------------------ species scores
     @property
@@ -258,7 +231,7 @@ class BirdNETEmbedder(FramedEmbedder):
         return self._class_names
 
     def frame_scores(self, audio: Audio, sensitivity: float = 1.0) -> FrameEmbeddings:
-        """Per-window confidences, ``float32[frames, num_classes]`` in (0, 1), framed exactly like :meth:`embed`.
+        """Per-window confidences, ``float32[frames, num_classes]`` in (0, 1), for the frames of :meth:`embed`.
 
         Confidence is BirdNET-Analyzer's ``sigmoid(sensitivity * logit)`` (logits clipped to [-15, 15]).
 

@@ -27,11 +27,10 @@ front end (the spectrogram is computed inside the model), ``[batch, freq, time, 
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -41,14 +40,11 @@ from numpy.typing import NDArray
 from pydantic import Field, field_validator, model_validator
 
 from audiovec._optional import require
-from audiovec.audio import Audio, resample_blocks
 from audiovec.embedders import _tf
-from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, FramedEmbedder, frame_count
-from audiovec.embeddings import FrameEmbeddings
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry, frame_count
 from audiovec.errors import (
     ConfigError,
     EmbeddingError,
-    EmptyAudioError,
     ModelLoadError,
 )
 
@@ -167,36 +163,19 @@ class OpenL3Embedder(FramedEmbedder):
             else:
                 self._model, self._model_id = _load_official(c)
         self._predict_fn = _predictor(self._model)
-        self._dim = self._check_model()
+        # 1 s windows every int(hop_s * 48000) samples, as openl3 computes the hop
+        self.geometry = FrameGeometry(_SR, _FRAME, int(c.hop_s * _SR), self._check_model())
+        # center=True: half a window of silence before the audio, so frame i is centred on i * hop_s
+        self._lead = _PAD if c.center else 0
         weights = getattr(self._model, "get_weights", None)
         self._weights = _tf.array_digest(weights()) if callable(weights) else None
         self.load_seconds = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ FramedEmbedder
-    @property
-    def dim(self) -> int:
-        """Embedding dimension (``embedding_size``)."""
-        return self._dim
-
-    @property
-    def sample_rate(self) -> int:
-        """48 kHz."""
-        return _SR
-
-    @property
-    def frame_length(self) -> int:
-        """48000 samples (1 s)."""
-        return _FRAME
-
-    @property
-    def hop_length(self) -> int:
-        """``int(hop_s * 48000)`` samples, as openl3 computes it."""
-        return int(self.config.hop_s * _SR)
-
-    def spec(self) -> EmbedderSpec:
-        """Name, version, the parameters that change the output, the model's origin and a hash of its weights."""
+    def _spec_params(self) -> dict[str, Any]:
+        """The parameters that change the output, the model's origin and a hash of its weights."""
         c = self.config
-        params: dict[str, Any] = {
+        return {
             "input_repr": c.input_repr,
             "content_type": c.content_type,
             "embedding_size": c.embedding_size,
@@ -206,40 +185,6 @@ class OpenL3Embedder(FramedEmbedder):
             "model": self._model_id,
             "weights_sha256": self._weights,
         }
-        return EmbedderSpec(name=self.name, version=self.version, params=params)
-
-    def embed(self, audio: Audio) -> FrameEmbeddings:
-        """Embed one input of any sample rate and channel count (see :meth:`FramedEmbedder.embed`)."""
-        return self._uncenter(super().embed(audio))
-
-    def embed_batch(self, audios: Sequence[Audio]) -> list[FrameEmbeddings]:
-        """Embed several inputs, batching windows across them; equal to one-by-one :meth:`embed`."""
-        return [self._uncenter(fe) for fe in super().embed_batch(audios)]
-
-    def embed_stream(self, blocks: Iterable[Audio], source: str | None = None) -> FrameEmbeddings:
-        """Embed consecutive audio blocks with bounded memory (see :meth:`FramedEmbedder.embed_stream`).
-
-        Raises:
-            EmptyAudioError: The stream has no samples.
-            NonFiniteAudioError: A block contains NaN or Inf.
-            ConfigError: The blocks change sample rate.
-        """
-        if not self.config.center:
-            return super().embed_stream(blocks, source)
-        feed = _CenteredFeed(blocks)
-        fe = super().embed_stream(feed, source)
-        if feed.samples == 0:
-            raise EmptyAudioError("stream yielded no samples", fe.source)
-        return self._uncenter(fe)
-
-    def _prepare(self, audio: Audio) -> NDArray[np.float32]:
-        x = super()._prepare(audio)
-        if not self.config.center:
-            return x
-        return np.concatenate([np.zeros(_PAD, dtype=np.float32), x])
-
-    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
-        return self._embed_frames_batch([samples])[0]
 
     def _embed_frames_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         """Run every window of every chunk through the model, ``batch_size`` windows at a time."""
@@ -249,7 +194,7 @@ class OpenL3Embedder(FramedEmbedder):
             view = np.lib.stride_tricks.sliding_window_view(chunk, _FRAME)[::hop]
             n = frame_count(len(chunk), _FRAME, hop)
             views.append(view[:n])
-        outs = [np.empty((len(v), self._dim), dtype=np.float32) for v in views]
+        outs = [np.empty((len(v), self.dim), dtype=np.float32) for v in views]
         buf = np.empty((bs, _FRAME), dtype=np.float32)
         filled = 0
         owners: list[tuple[int, int, int, int]] = []  # (chunk, first frame, buffer row, rows)
@@ -262,14 +207,14 @@ class OpenL3Embedder(FramedEmbedder):
                 filled += m
                 j += m
                 if filled == bs:
-                    self._run(buf, filled, owners, outs)
+                    self._run_buffer(buf, filled, owners, outs)
                     filled, owners = 0, []
         if filled:
-            self._run(buf, filled, owners, outs)
+            self._run_buffer(buf, filled, owners, outs)
         return outs
 
     # ------------------------------------------------------------------ internals
-    def _run(
+    def _run_buffer(
         self,
         buf: NDArray[np.float32],
         rows: int,
@@ -277,9 +222,9 @@ class OpenL3Embedder(FramedEmbedder):
         outs: list[NDArray[np.float32]],
     ) -> None:
         y = self._predict(self._model_input(buf[:rows]))
-        if y.shape != (rows, self._dim):
+        if y.shape != (rows, self.dim):
             raise EmbeddingError(
-                f"openl3 model returned shape {y.shape} for {rows} windows, expected {(rows, self._dim)}"
+                f"openl3 model returned shape {y.shape} for {rows} windows, expected {(rows, self.dim)}"
             )
         for ci, j, r, m in owners:
             outs[ci][j : j + m] = y[r : r + m]
@@ -334,16 +279,6 @@ class OpenL3Embedder(FramedEmbedder):
                 "set embedding_size to describe the model"
             )
         return int(probe.shape[1])
-
-    def _uncenter(self, fe: FrameEmbeddings) -> FrameEmbeddings:
-        """Undo the centring pad in the duration and timestamps (frame ``i`` starts at ``i * hop - 24000``)."""
-        if not self.config.center:
-            return fe
-        n = round(fe.duration * _SR) - _PAD
-        starts = np.arange(len(fe), dtype=np.float64) * self.hop_length - _PAD
-        ends = np.minimum(starts + _FRAME, n)
-        timestamps = (np.maximum(starts, 0.0) + ends) / 2.0 / _SR
-        return dataclasses.replace(fe, timestamps=timestamps, duration=n / _SR)
 
 
 def librosa_frontend(frames: NDArray[np.float32], input_repr: str) -> NDArray[np.float32]:
@@ -456,29 +391,3 @@ def _load_model_file(c: OpenL3Config) -> Any:
             tried.append(f"{what}: {type(err).__name__}: {err}")
     lines = "\n".join(f"  - {t}" for t in tried)
     raise ModelLoadError(f"{_FEATURE}: could not load {str(path)!r}; tried:\n{lines}")
-
-
-# ------------------------------------------------------------------------------------------- streaming
-class _CenteredFeed:
-    """Blocks mixed down and resampled to 48 kHz, preceded by openl3's half window of silence.
-
-    Resampling here (one continuous soxr stream, as :meth:`FramedEmbedder.embed_stream` does) lets the pad go in
-    at the model's rate, exactly as :meth:`OpenL3Embedder._prepare` does for one-shot input.
-    """
-
-    def __init__(self, blocks: Iterable[Audio]) -> None:
-        self.blocks = blocks
-        self.samples = 0  # input samples seen (per channel, at the input rate)
-
-    def __iter__(self) -> Iterator[Audio]:
-        def counted() -> Iterator[Audio]:
-            for block in self.blocks:
-                self.samples += block.num_samples
-                yield block
-
-        first = True
-        for block in resample_blocks(counted(), _SR):
-            if first:
-                yield Audio(np.zeros(_PAD, dtype=np.float32), _SR, block.source)
-                first = False
-            yield block

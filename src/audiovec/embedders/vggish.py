@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
 from audiovec.embedders import _tf
-from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, FramedEmbedder, frame_count
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry, frame_count
 from audiovec.errors import EmbeddingError, ModelLoadError
 
 __all__ = ["DEFAULT_VGGISH_HANDLE", "VGGishConfig", "VGGishEmbedder"]
@@ -117,39 +117,14 @@ class VGGishEmbedder(FramedEmbedder):
             loaded = _tf.load_saved_model(self._tf, path, feature)
         self._loaded = loaded  # keeps the variables alive
         self._fn = _callable_of(loaded, path)
-        self._dim = self._probe()
+        # 15600-sample frames (the waveform of one VGGish example, 0.975 s) every 15360 samples (0.96 s)
+        self.geometry = FrameGeometry(_SR, _FRAME, _HOP, self._probe())
         self.load_seconds = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ FramedEmbedder
-    @property
-    def dim(self) -> int:
-        """Embedding dimension (128 for VGGish)."""
-        return self._dim
-
-    @property
-    def sample_rate(self) -> int:
-        """16 kHz."""
-        return _SR
-
-    @property
-    def frame_length(self) -> int:
-        """15600 samples (0.975 s): the waveform one VGGish example is computed from."""
-        return _FRAME
-
-    @property
-    def hop_length(self) -> int:
-        """15360 samples (0.96 s)."""
-        return _HOP
-
-    def spec(self) -> EmbedderSpec:
-        """Name, version, model handle and a fingerprint of the SavedModel's weights."""
-        c = self.config
-        return EmbedderSpec(
-            name=self.name, version=self.version, params={"model": c.model, "weights_sha256": self._weights}
-        )
-
-    def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
-        return self._embed_frames_batch([samples])[0]
+    def _spec_params(self) -> dict[str, Any]:
+        """Model handle and a fingerprint of the SavedModel's weights."""
+        return {"model": self.config.model, "weights_sha256": self._weights}
 
     def _embed_frames_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         """Pack chunks into few model calls of at most ``batch_size`` examples.

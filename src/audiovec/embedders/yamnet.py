@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import logging
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -41,11 +41,12 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
+from audiovec._hashing import sha256_file, sha256_parts
 from audiovec._optional import require
 from audiovec.audio import Audio
 from audiovec.embedders import _tf
-from audiovec.embedders._tflite import ScoresView, TFLiteModel, default_num_threads, pooled_top_k, sha256_file
-from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, FramedEmbedder, frame_count
+from audiovec.embedders._tflite import ScoresView, TFLiteModel, default_num_threads, pooled_top_k
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry, frame_count
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, ModelLoadError
 
@@ -108,13 +109,14 @@ def hub_cache_path(handle: str, cache_dir: str | os.PathLike[str] | None = None)
 
 def _savedmodel_sha256(path: Path) -> str:
     """SHA-256 over a SavedModel's graph and variables (relative names and contents, in sorted order)."""
-    h = hashlib.sha256()
-    files = [path / "saved_model.pb", *sorted((path / "variables").glob("*"))]
-    for f in files:
-        if f.is_file():
-            h.update(f.relative_to(path).as_posix().encode())
-            h.update(bytes.fromhex(sha256_file(f)))
-    return h.hexdigest()
+
+    def parts() -> Iterator[bytes]:
+        for f in [path / "saved_model.pb", *sorted((path / "variables").glob("*"))]:
+            if f.is_file():
+                yield f.relative_to(path).as_posix().encode()
+                yield bytes.fromhex(sha256_file(f))
+
+    return sha256_parts(parts())
 
 
 class _Backend:
@@ -270,6 +272,8 @@ class YAMNetEmbedder(FramedEmbedder):
     version: ClassVar[str] = "1"
     Config = YAMNetConfig
     config: YAMNetConfig
+    #: 15600-sample frames (the receptive field of one YAMNet patch, 0.975 s) every 7680 samples (0.48 s).
+    geometry = FrameGeometry(SAMPLE_RATE, FRAME_LENGTH, HOP_LENGTH, EMBEDDING_DIM)
 
     def __init__(self, config: YAMNetConfig | dict[str, Any] | None = None, **params: Any) -> None:
         super().__init__(config, **params)
@@ -278,26 +282,6 @@ class YAMNetEmbedder(FramedEmbedder):
         self._scores = ScoresView(self, NUM_CLASSES, lambda x: self._run_frames(x)[0])
 
     # ------------------------------------------------------------------ framing
-    @property
-    def dim(self) -> int:
-        """1024."""
-        return EMBEDDING_DIM
-
-    @property
-    def sample_rate(self) -> int:
-        """16000 Hz."""
-        return SAMPLE_RATE
-
-    @property
-    def frame_length(self) -> int:
-        """15600 samples: the receptive field of one YAMNet patch (0.975 s)."""
-        return FRAME_LENGTH
-
-    @property
-    def hop_length(self) -> int:
-        """7680 samples (0.48 s)."""
-        return HOP_LENGTH
-
     @property
     def backend(self) -> Literal["litert", "tensorflow"]:
         """Which runtime executes the model."""
@@ -322,13 +306,9 @@ class YAMNetEmbedder(FramedEmbedder):
     # one-call-per-chunk. Packing chunks into one waveform would cost two discarded patches per chunk and
     # measured no faster.
 
-    def spec(self) -> EmbedderSpec:
-        """Identity of the output: backend, weights name and SHA-256 (paths, threads and chunking excluded)."""
-        return EmbedderSpec(
-            name=self.name,
-            version=self.version,
-            params={"backend": self._backend.kind, "weights": self._backend.weights, "sha256": self._backend.sha256},
-        )
+    def _spec_params(self) -> dict[str, Any]:
+        """Backend, weights name and SHA-256 (paths, threads and chunking excluded)."""
+        return {"backend": self._backend.kind, "weights": self._backend.weights, "sha256": self._backend.sha256}
 
     # ------------------------------------------------------------------ class scores
     @property

@@ -1,0 +1,84 @@
+"""What the PyTorch speaker embedders share: device and thread settings, batched windows, the weights in ``spec()``."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import Field, field_validator
+
+from audiovec._optional import require
+from audiovec.embedders._torch import DEVICES, check_device, resolve_device
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+
+__all__ = ["TorchConfig", "TorchEmbedder"]
+
+
+class TorchConfig(EmbedderConfig):
+    """Fields shared by the PyTorch speaker embedders.
+
+    Attributes:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"xpu"`` or ``"auto"`` (CUDA, then Apple MPS, then
+            Intel XPU, then the CPU).
+        batch_size: Frames per forward pass; bounds memory, does not change the output.
+        num_threads: PyTorch intra-op threads used during each forward pass (a process-wide torch setting,
+            restored afterwards); ``None`` keeps the process setting. On a small or busy machine, 1 is often
+            fastest.
+    """
+
+    device: str = Field("cpu", description=f"torch device: {DEVICES}")
+    batch_size: int = Field(32, ge=1, le=4096, description="frames per forward pass")
+    num_threads: int | None = Field(None, ge=1, le=1024, description="torch threads during forward passes")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        return check_device(value)
+
+
+class TorchEmbedder(FramedEmbedder):
+    """Common machinery: torch import, device, thread scoping, batched forward passes over frames."""
+
+    runtime_fields: ClassVar[tuple[str, ...]] = ("chunk_s", "device", "batch_size", "num_threads")
+    config: TorchConfig
+    _torch: Any
+    _device: Any
+
+    def _init_torch(self, feature: str) -> None:
+        self._torch = require("torch", "speaker", feature)
+        self._device = self._torch.device(resolve_device(self._torch, self.config.device))
+
+    @contextlib.contextmanager
+    def _threads(self) -> Iterator[None]:
+        n = self.config.num_threads
+        torch = self._torch
+        old = torch.get_num_threads()
+        if n is None or n == old:
+            yield
+            return
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+
+    def _embed_frames_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        frames = [np.lib.stride_tricks.sliding_window_view(c, self.frame_length)[:: self.hop_length] for c in chunks]
+        counts = [len(f) for f in frames]
+        out = self._embed_windows([row for f in frames for row in f])
+        return [np.ascontiguousarray(part) for part in np.split(out, np.cumsum(counts)[:-1])]
+
+    @abstractmethod
+    def _embed_windows(self, windows: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+        """Embed equal-length windows (``frame_length`` samples each): ``float32[len(windows), dim]``."""
+
+    def _spec_params(self) -> dict[str, Any]:
+        """Output-relevant configuration and the identity of the weights."""
+        return super()._spec_params() | self._weights_identity()
+
+    def _weights_identity(self) -> dict[str, Any]:
+        return {}

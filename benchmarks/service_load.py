@@ -418,8 +418,9 @@ def query_clips(sources: list[Path], n: int, seconds: float, sr: int) -> list[tu
 def build(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     """Create and fill the collection, pad it, prepare queries; returns what the load phases need."""
     from audiovec.errors import AudiovecError
-    from audiovec.extract import find_audio_files
-    from audiovec.service.collections import CollectionConfig, CollectionManager, StoreSpec
+    from audiovec.ingest import find_audio_files
+    from audiovec.service.collection import CollectionConfig, StoreSpec
+    from audiovec.service.manager import CollectionManager
     from audiovec.service.settings import ServiceSettings
 
     files = find_audio_files([args.data])
@@ -487,7 +488,7 @@ def build(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 
 def pad(col: Any, item_ids: list[str], n: int, noise: float, seed: int) -> dict[str, Any]:
     """Add ``n`` synthetic vectors clustered around the real items' vectors, with the service's metadata layout."""
-    from audiovec.service.collections import _now
+    from audiovec.service.collection import now as _now
 
     if col.segmented:
         raise SystemExit("--pad-vectors supports whole-file collections only")
@@ -747,7 +748,7 @@ def seed_comparison(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"Embedding a {result['build']['query_clip_s']:g} s query clip: ours {emb:.2f} ms (+ {_fmt(dec)} ms "
             f"decoding; server-side p50, one client) with the `{col['config']['embedder']}` preset "
-            f"({col['pipeline']}, {dim}-d: hand-crafted MFCC statistics, no neural network) on {hw}, vs the seed's "
+            f"({col['pipeline']}, {dim}-d: hand-crafted MFCC statistics, no neural network) on {hw}, vs PaddleSpeech's "
             f"~{SEED_REFERENCE['embed_ms']:.0f} ms with {SEED_REFERENCE['model']} ({SEED_REFERENCE['dim']}-d) on "
             f"{SEED_REFERENCE['hardware']}. Different models: the ratio says how much cheaper MFCC is, not that we "
             "embed a neural model faster."
@@ -758,7 +759,7 @@ def seed_comparison(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"Search: ours {s50:.3f} ms (server-side search step p50, one client: store search + metadata + ranking "
             f"into items) over {n:,} vectors of {dim} dimensions ({store['backend']} {store['index']}, "
-            f"{store['metric']}, in-process) on {hw}, vs the seed's ~{SEED_REFERENCE['search_ms']} ms "
+            f"{store['metric']}, in-process) on {hw}, vs PaddleSpeech's ~{SEED_REFERENCE['search_ms']} ms "
             f"({SEED_REFERENCE['search_note']}) over {SEED_REFERENCE['vectors']:,} vectors of "
             f"{SEED_REFERENCE['dim']} dimensions ({SEED_REFERENCE['distance']}, Milvus) on "
             f"{SEED_REFERENCE['hardware']}. Not like-for-like: {n / SEED_REFERENCE['vectors']:.3g}x their vector "
@@ -1044,7 +1045,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"after shutdown the store held {c.get('persisted_items', '?')} items -> "
             f"{'OK' if c['ok_live'] and c.get('ok_persisted') else 'MISMATCH'}.\n"
         )
-    parts.append("Compared with the seed (PaddleSpeech audio search), not like-for-like:\n")
+    parts.append("Compared with PaddleSpeech's audio-search demo, not like-for-like:\n")
     parts += [f"* {line}" for line in result.get("seed_comparison", [])]
     return "\n".join(parts) + "\n"
 
@@ -1059,7 +1060,7 @@ def run_mixed(
     server_pid: int,
 ) -> dict[str, Any]:
     """90 % clip searches + 10 % adds with ``--clients`` clients; then check the item count and every added id."""
-    from audiovec.extract import find_audio_files
+    from audiovec.ingest import find_audio_files
 
     add_files = find_audio_files([args.add_data])[:300] if args.add_data.exists() else []
     if not add_files:
@@ -1144,7 +1145,7 @@ def run_mixed(
 
 def check_persisted(data_dir: Path, consistency: dict[str, Any]) -> bool:
     """Reopen the collection after the server's shutdown: the persisted count must equal the live one."""
-    from audiovec.service.collections import CollectionManager
+    from audiovec.service.manager import CollectionManager
     from audiovec.service.settings import ServiceSettings
 
     manager = CollectionManager(ServiceSettings(data_dir=data_dir))

@@ -10,7 +10,7 @@ import numpy as np
 import audiovec
 from audiovec import Pipeline
 from audiovec.data import demo_dir
-from audiovec.extract import extract
+from audiovec.ingest import extract
 from audiovec.testing import synthetic_signal
 
 # 1. Any Audio works: the embedder resamples and mixes down itself.

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.signal import butter, sosfilt  # scipy comes with librosa, a core dependency
 
 from audiovec import Audio, load
-from audiovec.extract import find_audio_files
+from audiovec.ingest import find_audio_files
 from audiovec.identify.fingerprint import FingerprintIndex
 from audiovec.identify import Identifier
 

@@ -328,7 +328,7 @@ def weighted_score(
     weights: Mapping[str, float],
     higher_is_better: Mapping[str, bool] | None = None,
 ) -> list[float]:
-    """The seed-000 ranking: min-max normalise each weighted metric across rows, weight, and scale to 0-100.
+    """A weighted ranking: min-max normalise each weighted metric across rows, weight, and scale to 0-100.
 
     A metric where lower is better is flipped (``1 - normalised``), so 100 is always best. A metric that is
     equal across rows contributes its full weight to every row; a row missing a metric gets 0 for it. Weights
@@ -364,7 +364,9 @@ def weighted_score(
     return [float(s * 100.0) for s in scores]
 
 
-#: The seed-000 default weights (extraction 35 %, peak memory 25 %, CPU 20 %, insertion 15 %, RAM 5 %).
+#: Default ranking weights: extraction 35 %, peak memory 25 %, CPU 20 %, insertion 15 %, RAM 5 % — resources only
+#: (the weighting of a published six-model audio-embedding comparison on Milvus); weight a quality metric such as
+#: ``top1_acc`` to rank by retrieval quality.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "extract_s": 35.0,
     "peak_mem_mb": 25.0,

@@ -19,8 +19,8 @@ from audiovec.benchmark import (
     StoreEntry,
     load_config,
 )
-from audiovec.data import demo_dir
 from audiovec.benchmark.datasets import demo_dataset
+from audiovec.data import demo_dir
 from audiovec.errors import ConfigError
 
 

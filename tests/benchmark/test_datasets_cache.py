@@ -10,10 +10,10 @@ import soundfile as sf
 
 from audiovec import get_embedder, load
 from audiovec._hashing import sha256_file as file_sha256
-from audiovec.ingest import EmbeddingCache
-from audiovec.data import demo_dir
 from audiovec.benchmark.datasets import FolderDataset, ListDataset, ManifestDataset, demo_dataset, fsdd_dataset
+from audiovec.data import demo_dir
 from audiovec.errors import ConfigError
+from audiovec.ingest import EmbeddingCache
 
 
 def test_demo_dataset_labels_and_groups():

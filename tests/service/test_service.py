@@ -572,6 +572,7 @@ def test_cli_serve_and_admin_index_limited_to_roots(tmp_path):
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     r = run("collection", "describe", "drums", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["items"] == 8  # the adds made over HTTP were saved at shutdown
     assert run("collection", "drop", "drums", "--config", str(cfg)).returncode == 2  # needs --yes
     assert run("collection", "drop", "drums", "--config", str(cfg), "--yes").returncode == 0
@@ -787,3 +788,44 @@ def test_cli_index_uploads_to_a_running_service_in_batches(tmp_path, capsys, mon
         assert sum(s["count"] for s in posts if s["status"] in (201, 207, 200)) == 6
         hit = search_clip(http, srv.url, DEMO[3].read_bytes(), k=1).json()["results"][0]
         assert hit["filename"] == DEMO[3].name and hit["metadata"] == {"label": DEMO[3].parent.name}
+
+
+# ------------------------------------------------------------------------------------------------ older collections
+def test_collections_written_by_audiovec_0_1_still_work(tmp_path):
+    """Format-1 collections (ids ``<item>`` / ``<item>/<segment>``), as audiovec 0.1 wrote them, stay usable."""
+    import io
+    import shutil
+
+    import soundfile as sf
+
+    from audiovec.service.manager import CollectionManager as Manager
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(Path(__file__).parent / "data" / "collections_v1", data_dir)
+
+    def tone(f, sec=1.0, sr=8000):
+        buf = io.BytesIO()
+        t = np.arange(int(sec * sr)) / sr
+        sf.write(buf, (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32), sr, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+    with Manager(ServiceSettings(data_dir=data_dir)) as manager:
+        whole, segs = manager.get("whole"), manager.get("segs")
+        assert whole.format == 1 and whole.describe()["items"] == 2
+        assert segs.describe()["items"] == 1 and segs.describe()["vectors"] == 3
+        assert whole.get("b95996a1a167470ba0148702ed302e8f")["metadata"] == {"label": "a"}
+        hits, _ = whole.search_audio(tone(880), "q.wav", k=1)
+        assert hits[0]["id"] == "770da4f69b984fe7afa76fa50c8d33bb"
+        hits, _ = segs.search_item("811919f7509843099b090ccb39113743", k=1, exclude_self=False)
+        assert hits[0]["id"] == "811919f7509843099b090ccb39113743" and hits[0]["segments"] == 3
+        added = whole.add(tone(220), "a220.wav", {"label": "low"})
+        assert whole.get(added["id"])["metadata"] == {"label": "low"}
+        assert whole.store.get([added["id"]])  # the format's own id scheme
+        whole.delete("b95996a1a167470ba0148702ed302e8f")
+        assert whole.describe()["items"] == 2
+        assert contains_dupes(whole) is False
+
+
+def contains_dupes(col) -> bool:
+    ids = [h["id"] for h in col.search_vectors(np.ones((1, col.dim), np.float32), k=10)]
+    return len(ids) != len(set(ids))

@@ -28,7 +28,7 @@ A complete config in TOML::
     name = "milvus"
     params = { uri = "milvus.db" }
 
-    [weights]                            # optional; default: the seed-000 weights
+    [weights]                            # optional; default: extraction 35, memory 25, CPU 20, insert 15, RAM 5
     extract_s = 35
     top1_acc = 30
 """
@@ -161,10 +161,11 @@ class BenchmarkConfig(_Model):
         n_latency_queries: Single-query searches timed per store.
         linear_probe: Also report a group-aware logistic-regression probe.
         bootstrap: Resamples for confidence intervals.
-        weights: Ranking weights (metric → weight); default: the seed-000 weights.
+        weights: Ranking weights (metric → weight); default :data:`audiovec.metrics.DEFAULT_WEIGHTS`
+            (extraction 35, peak memory 25, CPU 20, insertion 15, RAM 5).
         output_dir: Where results and the report go.
         cache_dir: Embedding cache (default ``<output_dir>/cache``; set to share across runs).
-        trace_memory: Measure tracemalloc peaks during extraction (slower, but what seed 000 reported).
+        trace_memory: Measure tracemalloc peaks during extraction (slower; Python and NumPy allocations only).
         progress: Show progress bars.
         seed: Random seed (subsets, bootstrap, t-SNE).
     """

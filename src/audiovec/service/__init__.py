@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from audiovec.service.collections import CollectionConfig, CollectionManager, StoreSpec
+from audiovec.service.collection import CollectionConfig, StoreSpec
+from audiovec.service.manager import CollectionManager
 from audiovec.service.settings import EmbedderPreset, ServiceSettings
 
 __all__ = ["CollectionConfig", "CollectionManager", "EmbedderPreset", "ServiceSettings", "StoreSpec", "create_app"]

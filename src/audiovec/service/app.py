@@ -28,13 +28,11 @@ can fix (415 not audio, 413 too large/long, 422 undecodable, 404 unknown collect
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -48,285 +46,42 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from audiovec import __version__  # noqa: E402
 from audiovec.errors import (  # noqa: E402
-    AudioError,
-    AudioTooLongError,
     AudiovecError,
-    CollectionExistsError,
-    CollectionNotFoundError,
     ConfigError,
-    DimensionMismatchError,
-    DuplicateIdError,
-    EmbeddingError,
     FilterError,
     InvalidMetadataError,
-    InvalidVectorError,
-    ItemNotFoundError,
-    MissingDependencyError,
-    ModelLoadError,
-    StoreConnectionError,
     UnsupportedUploadError,
     UploadTooLargeError,
 )
-from audiovec.service.collections import Collection, CollectionConfig, CollectionManager, Timings  # noqa: E402
+from audiovec.service.collection import Collection, CollectionConfig, Timings  # noqa: E402
+from audiovec.service.manager import CollectionManager  # noqa: E402
 from audiovec.service.metrics import Metrics  # noqa: E402
+from audiovec.service.middleware import BodyLimit, MetricsAndHeaders, error_response, status_for  # noqa: E402
+from audiovec.service.schemas import (  # noqa: E402
+    AddResponse,
+    CollectionInfo,
+    CollectionList,
+    EmbedderPresetInfo,
+    ErrorResponse,
+    Health,
+    Item,
+    ItemQuery,
+    JSONFilter,
+    Limits,
+    SearchResponse,
+    TextQuery,
+    VectorQuery,
+)
 from audiovec.service.settings import ServiceSettings  # noqa: E402
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("audiovec.service")
-
-# ------------------------------------------------------------------------------------------------ schemas
-JSONFilter = dict[str, Any]
-
-
-class ErrorBody(BaseModel):
-    type: str
-    status: int
-    message: str
-    detail: Any = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-
-
-class Item(BaseModel):
-    """A stored item (one uploaded file)."""
-
-    id: str
-    filename: str | None = None
-    duration: float | None = None
-    format: str | None = None
-    sha256: str | None = None
-    added: str | None = None
-    segments: int = 1
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    audio_url: str | None = None
-    timings: dict[str, float] | None = None
-    existing: bool = False
-
-
-class AddFailure(BaseModel):
-    index: int
-    filename: str | None
-    type: str
-    status: int
-    message: str
-
-
-class AddResponse(BaseModel):
-    added: list[Item]
-    existing: list[Item] = Field(default_factory=list)
-    failed: list[AddFailure]
-
-
-class SearchHit(Item):
-    score: float
-    distance: float
-    start: float | None = None
-    end: float | None = None
-    query_segment: int = 0
-
-
-class SearchResponse(BaseModel):
-    collection: str
-    k: int
-    results: list[SearchHit]
-    timings: dict[str, float]
-
-
-class TextQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1)
-    k: int = Field(10, ge=1)
-    filter: JSONFilter | None = None
-
-
-class ItemQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    item_id: str
-    k: int = Field(10, ge=1)
-    filter: JSONFilter | None = None
-    exclude_self: bool = True
-
-
-class VectorQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    vector: list[float] = Field(min_length=1, max_length=65536)
-    k: int = Field(10, ge=1)
-    filter: JSONFilter | None = None
-
-
-class CollectionInfo(BaseModel):
-    name: str
-    config: dict[str, Any]
-    dim: int
-    items: int
-    vectors: int
-    embedder: dict[str, Any]
-    sample_rate: int
-    pipeline: str
-    text_search: bool
-    created: str
-
-
-class CollectionList(BaseModel):
-    collections: list[CollectionInfo]
-
-
-class EmbedderPresetInfo(BaseModel):
-    name: str
-    embedder: str
-    description: str
-
-
-class Limits(BaseModel):
-    max_k: int
-    max_file_mb: float
-    max_request_mb: float
-    max_files_per_request: int
-    max_duration_s: float
-    max_query_duration_s: float
-    max_text_chars: int
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    version: str
-    collections: int
-    auth_required: bool
-    limits: Limits
-
-
-# ------------------------------------------------------------------------------------------------ errors
-def _status_for(err: BaseException) -> int:
-    table: list[tuple[type[BaseException], int]] = [
-        (CollectionNotFoundError, 404),
-        (ItemNotFoundError, 404),
-        (CollectionExistsError, 409),
-        (DuplicateIdError, 409),
-        (UnsupportedUploadError, 415),
-        (AudioTooLongError, 413),
-        (UploadTooLargeError, 413),
-        (AudioError, 422),
-        (DimensionMismatchError, 422),
-        (InvalidVectorError, 422),
-        (EmbeddingError, 422),
-        (FilterError, 400),
-        (InvalidMetadataError, 400),
-        (MissingDependencyError, 503),
-        (ModelLoadError, 503),
-        (StoreConnectionError, 503),
-        (ConfigError, 400),
-    ]
-    for cls, status in table:
-        if isinstance(err, cls):
-            return status
-    return 500
-
-
-def _error(
-    status: int, type_: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    error: dict[str, Any] = {"type": type_, "status": status, "message": message}
-    if detail is not None:
-        error["detail"] = detail
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
-
-
-class _PayloadTooLarge(Exception):
-    pass
-
-
-class _BodyLimit:
-    """Reject request bodies over ``limit`` bytes (413) from the header, or while they stream in."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        msg = f"request body larger than {self.limit / 2**20:g} MiB"
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.limit
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await _error(413, "PayloadTooLarge", msg)(scope, receive, send)
-                    return
-        seen = 0
-        started = rejected = False
-
-        async def counted_receive() -> MutableMapping[str, Any]:
-            nonlocal seen, rejected
-            message: MutableMapping[str, Any] = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit and not rejected:
-                    rejected = True
-                    if not started:  # answer now: the body parser would report any error as a 400
-                        await _error(413, "PayloadTooLarge", msg)(scope, receive, send)
-                    raise _PayloadTooLarge
-            return message
-
-        async def tracked_send(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
-            if rejected:
-                return  # the 413 is already on its way; drop what the app answers after the aborted read
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        with contextlib.suppress(_PayloadTooLarge):  # the 413 was sent when the limit was crossed
-            await self.app(scope, counted_receive, tracked_send)
-
-
-class _MetricsAndHeaders:
-    """Count every request by route template and status; add security headers to every response."""
-
-    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        t0 = time.perf_counter()
-        status = 500
-
-        async def wrapped_send(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                for k, v in (
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ):
-                    if k not in names:
-                        headers.append((k, v))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, wrapped_send)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
-            self.metrics.observe_request(scope.get("method", "?"), route, status, time.perf_counter() - t0)
 
 
 # ------------------------------------------------------------------------------------------------ app
@@ -385,23 +140,23 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
 
     # ---------------------------------------------------------------- errors
     @app.exception_handler(AudiovecError)
-    async def _audiovec_error(request: Request, err: AudiovecError) -> JSONResponse:
-        status = _status_for(err)
+    async def _audiovecerror_response(request: Request, err: AudiovecError) -> JSONResponse:
+        status = status_for(err)
         if status >= 500:
             log.error("%s %s failed: %s: %s", request.method, request.url.path, type(err).__name__, err)
-        return _error(status, type(err).__name__, str(err))
+        return error_response(status, type(err).__name__, str(err))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+    async def _validationerror_response(request: Request, err: RequestValidationError) -> JSONResponse:
         detail = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in err.errors()]
         first = detail[0] if detail else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(422, "ValidationError", f"{where}: {first.get('msg')}", detail)
+        return error_response(422, "ValidationError", f"{where}: {first.get('msg')}", detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+    async def _httperror_response(request: Request, err: StarletteHTTPException) -> JSONResponse:
         headers = getattr(err, "headers", None)
-        return _error(err.status_code, "HTTPError", str(err.detail), headers=headers)
+        return error_response(err.status_code, "HTTPError", str(err.detail), headers=headers)
 
     # ---------------------------------------------------------------- auth
     def check_key(request: Request) -> None:
@@ -582,14 +337,14 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
                         "index": i,
                         "filename": upload.filename,
                         "type": type(err).__name__,
-                        "status": _status_for(err),
+                        "status": status_for(err),
                         "message": str(err),
                     }
                 )
         if failed and not added and not existing:
             first = failed[0]
             detail = {"added": [], "existing": [], "failed": failed}
-            return _error(first["status"], first["type"], first["message"], detail)
+            return error_response(first["status"], first["type"], first["message"], detail)
         status = 207 if failed else 201 if added else 200
         return JSONResponse({"added": added, "existing": existing, "failed": failed}, status_code=status)
 
@@ -659,7 +414,7 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
     app.include_router(api)
 
     # outermost last: metrics/headers see every response, including the body limit's 413
-    app.add_middleware(_BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -668,5 +423,5 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
             allow_headers=["X-API-Key", "Authorization", "Content-Type"],
             max_age=600,
         )
-    app.add_middleware(_MetricsAndHeaders, metrics=metrics)
+    app.add_middleware(MetricsAndHeaders, metrics=metrics)
     return app

@@ -11,7 +11,7 @@ from types import TracebackType
 from audiovec._optional import require
 from audiovec.errors import AudiovecError
 from audiovec.service.app import create_app
-from audiovec.service.collections import CollectionManager
+from audiovec.service.manager import CollectionManager
 from audiovec.service.settings import ServiceSettings
 
 __all__ = ["BackgroundServer", "serve"]

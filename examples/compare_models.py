@@ -1,11 +1,11 @@
-"""Seed 000's six-model comparison as one script: Wav2Vec2, VGGish, OpenL3, YAMNet, CLAP, AST (+ MFCC baseline).
+"""Compare six neural audio embedders in one script: Wav2Vec2, VGGish, OpenL3, YAMNet, CLAP, AST (+ MFCC baseline).
 
 Each model is used only if it can be built here (its extra installed and its weights reachable: a hub id with
 internet, or a local path given with --weights NAME=PATH); the others are recorded as failed in the results with
-the reason — no dummy model ever stands in. Seed 000's per-file measurements, its Milvus insertion, its scaling
-sweep (5, 25, 50, 100, 250 files) and its weighted ranking are all part of the run.
+the reason — no dummy model ever stands in. Per-file measurements (time, memory, CPU), insertion into the chosen
+store, a scaling sweep (e.g. 5, 25, 50, 100, 250 files) and the weighted ranking are all part of the run.
 
-Run: python examples/seed000_model_comparison.py --dataset DIR [--weights yamnet=../shared/models/yamnet.tflite]
+Run: python examples/compare_models.py --dataset DIR [--weights yamnet=../shared/models/yamnet.tflite]
      [--store milvus] [--sizes 5 25 50 100 250]
 Without --dataset it runs on the bundled demo drums.
 """
@@ -24,14 +24,14 @@ ap.add_argument("--dataset", help="folder with one sub-folder per class (default
 ap.add_argument("--weights", action="append", default=[], help="NAME=PATH of local weights, e.g. yamnet=model.tflite")
 ap.add_argument("--store", default="faiss", choices=["faiss", "milvus", "exact"])
 ap.add_argument("--sizes", type=int, nargs="*", default=[5, 25])
-ap.add_argument("--out", default="results/seed000")
+ap.add_argument("--out", default="results/compare-models")
 args = ap.parse_args()
 
 weights = dict(w.split("=", 1) for w in args.weights)
 embedders = [EmbedderEntry(name="mfcc", poolings=["mean+l2"])]
 embedders += [EmbedderEntry(name=n, params={"model": weights[n]} if n in weights else {}) for n in SIX]
 cfg = BenchmarkConfig(
-    name="seed000",
+    name="compare-models",
     dataset=DatasetConfig(kind="folder", path=args.dataset) if args.dataset else DatasetConfig(kind="demo"),
     embedders=embedders,
     stores=[StoreEntry(name=args.store, index="flat")],

@@ -1,4 +1,4 @@
-"""Collections: an embedder preset, a pooling pipeline and a vector store, with the uploaded audio kept beside them.
+"""A collection: an embedder preset, a pooling pipeline and a vector store, with the uploaded audio kept beside them.
 
 The service's state lives in one folder (``ServiceSettings.data_dir``)::
 
@@ -12,21 +12,20 @@ as one vector (whole-file pooling) or one vector per segment (``segments="10:5"`
 own ``_file``, ``_format`` and ``_added``, and the client's metadata. Metadata lives in the vector store itself: no
 second database to keep consistent.
 
-The same :class:`CollectionManager` serves the HTTP API and the ``audiovec collection`` admin commands.
+Collections are created, opened and dropped by :class:`~audiovec.service.manager.CollectionManager`, which serves the
+HTTP API and the ``audiovec collection`` admin commands alike.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
-import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,15 +33,13 @@ from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from audiovec._hashing import sha256_bytes
 from audiovec.audio.formats import FORMATS, sniff
-from audiovec.embedders import Embedder, get_embedder
+from audiovec.embedders import Embedder
 from audiovec.embeddings import PooledEmbeddings
 from audiovec.errors import (
-    AudiovecError,
-    CollectionExistsError,
     CollectionNotFoundError,
     ConfigError,
     InvalidVectorError,
@@ -57,7 +54,7 @@ from audiovec.service.settings import ServiceSettings
 from audiovec.stores import Hit, Record, VectorStore, get_store, parse_index
 from audiovec.stores.filters import Filter, parse_filter
 
-__all__ = ["NAME_PATTERN", "Collection", "CollectionConfig", "CollectionManager", "StoreSpec"]
+__all__ = ["FORMAT", "NAME_PATTERN", "Collection", "CollectionConfig", "StoreSpec", "Timings"]
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +62,8 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 """Collection names: lower-case letters, digits and ``_``, starting with a letter (safe for files and Milvus)."""
 
 _ITEM_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
-_CONFIG_NAME = "collection.json"
-_FORMAT = 2  # collection.json format: 2 = ids and records of audiovec.ingest.records
+#: ``collection.json`` format written by this version (2: the ids and record fields of :mod:`audiovec.ingest.records`).
+FORMAT = 2
 _USER_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
@@ -158,7 +155,8 @@ class Timings:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _now() -> str:
+def now() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -234,7 +232,7 @@ def _dropped_is_not_found(method: _F) -> _F:
     return cast(_F, wrapper)
 
 
-class _SharedEmbedder:
+class SharedEmbedder:
     """One loaded embedder, shared by every collection using the same preset; calls are serialised."""
 
     def __init__(self, embedder: Embedder) -> None:
@@ -255,8 +253,8 @@ class Collection:
         root: Path,
         config: CollectionConfig,
         settings: ServiceSettings,
-        shared: _SharedEmbedder,
-        format: int = _FORMAT,
+        shared: SharedEmbedder,
+        format: int = FORMAT,
     ) -> None:
         self.root = root
         self.format = format
@@ -409,7 +407,7 @@ class Collection:
     ) -> dict[str, Any]:
         item_id = uuid.uuid4().hex
         kind = sniff(data)
-        extra = {"_file": name, "_format": kind.name, "_added": _now()}
+        extra = {"_file": name, "_format": kind.name, "_added": now()}
         ids, metas = vector_records(
             item_id, pooled, duration=item.duration or 0.0, metadata=user, digest=item.digest, extra=extra
         )
@@ -606,159 +604,3 @@ class Collection:
         if not self._closed:
             self._closed = True
             self.store.close()
-
-
-# ------------------------------------------------------------------------------------------------ manager
-class CollectionManager:
-    """Create, open, list and drop the collections in ``settings.data_dir``.
-
-    Collections are opened on first use and kept open; embedders are loaded once per preset and shared.
-
-    Example:
-        >>> manager = CollectionManager(ServiceSettings(data_dir=tmp))  # doctest: +SKIP
-        >>> manager.create(CollectionConfig(name="sfx", embedder="mfcc"))  # doctest: +SKIP
-    """
-
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-        self.root = Path(settings.data_dir) / "collections"
-        self._lock = threading.RLock()
-        self._open: dict[str, Collection] = {}
-        self._embedders: dict[str, _SharedEmbedder] = {}
-
-    def _dir(self, name: str) -> Path:
-        if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
-            raise CollectionNotFoundError(f"no collection {name!r}")
-        return self.root / name
-
-    def names(self) -> list[str]:
-        """Names of the existing collections, sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.parent.name for p in self.root.glob(f"*/{_CONFIG_NAME}") if re.match(NAME_PATTERN, p.parent.name)
-        )
-
-    def _embedder(self, preset_name: str) -> _SharedEmbedder:
-        preset = self.settings.embedders.get(preset_name)
-        if preset is None:
-            raise ConfigError(
-                f"unknown embedder preset {preset_name!r}; this service offers {sorted(self.settings.embedders)}"
-            )
-        with self._lock:
-            if preset_name not in self._embedders:
-                self._embedders[preset_name] = _SharedEmbedder(get_embedder(preset.name, dict(preset.params)))
-            return self._embedders[preset_name]
-
-    def get(self, name: str) -> Collection:
-        """An existing collection.
-
-        Raises:
-            CollectionNotFoundError: No such collection.
-        """
-        with self._lock:
-            if name in self._open:
-                return self._open[name]
-            folder = self._dir(name)
-            cfg_path = folder / _CONFIG_NAME
-            if not cfg_path.is_file():
-                raise CollectionNotFoundError(f"no collection {name!r}")
-            try:
-                raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-                config = CollectionConfig.model_validate(raw["config"])
-            except (OSError, ValueError, KeyError, ValidationError) as err:
-                raise StoreError(f"collection {name!r} has an unreadable config: {err}") from None
-            col = Collection(folder, config, self.settings, self._embedder(config.embedder), int(raw.get("format", 1)))
-            col.created = str(raw.get("created", ""))
-            self._open[name] = col
-            return col
-
-    def create(self, config: CollectionConfig) -> Collection:
-        """Create a collection (its folder, store and config).
-
-        Raises:
-            CollectionExistsError: The name is taken.
-            ConfigError: Unknown preset, backend not enabled, pooling that does not fit the embedder...
-        """
-        with self._lock:
-            folder = self._dir(config.name)
-            if (folder / _CONFIG_NAME).exists():
-                raise CollectionExistsError(f"collection {config.name!r} already exists")
-            shared = self._embedder(config.embedder)
-            if folder.exists():  # leftovers of a create that failed half-way
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            col: Collection | None = None
-            try:
-                col = Collection(folder, config, self.settings, shared)
-                col.created = _now()
-                col.save(force=True)
-                doc = {"config": config.model_dump(mode="json"), "created": col.created, "format": _FORMAT}
-                tmp = folder / (_CONFIG_NAME + ".part")
-                tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-                os.replace(tmp, folder / _CONFIG_NAME)
-            except BaseException:
-                self._discard(folder, col)
-                raise
-            self._open[config.name] = col
-            log.info("created collection %s (%s, %s, %s)", config.name, config.embedder, config.pooling, config.store)
-            return col
-
-    def _discard(self, folder: Path, col: Collection | None) -> None:
-        """Remove a collection's folder, and its server-side Milvus collection (Lite lives in the folder)."""
-        if col is not None:
-            try:
-                drop = getattr(col.store, "drop", None)
-                if col.config.store.backend == "milvus" and self.settings.milvus_uri and callable(drop):
-                    drop()
-                else:
-                    col.close()
-            except AudiovecError as err:
-                log.warning("could not drop the store of collection %s: %s", col.name, err)
-        shutil.rmtree(folder, ignore_errors=True)
-
-    def drop(self, name: str) -> None:
-        """Delete a collection with its vectors and stored audio.
-
-        Raises:
-            CollectionNotFoundError: No such collection.
-        """
-        with self._lock:
-            col = self.get(name)
-            self._open.pop(name, None)
-            (col.root / _CONFIG_NAME).unlink(missing_ok=True)  # gone for readers first
-            self._discard(col.root, col)
-            log.info("dropped collection %s", name)
-
-    def __iter__(self) -> Iterator[Collection]:
-        for name in self.names():
-            try:
-                yield self.get(name)
-            except CollectionNotFoundError:  # dropped meanwhile
-                continue
-
-    def save_all(self, force: bool = False) -> None:
-        """Persist every open collection that changed."""
-        with self._lock:
-            cols = list(self._open.values())
-        for col in cols:
-            try:
-                col.save(force=force)
-            except AudiovecError as err:  # a dropped/closed store: nothing to save
-                log.warning("could not save collection %s: %s", col.name, err)
-
-    def __enter__(self) -> CollectionManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Save and close every open collection."""
-        with self._lock:
-            cols, self._open = list(self._open.values()), {}
-        for col in cols:
-            try:
-                col.close()
-            except AudiovecError as err:
-                log.warning("could not close collection %s: %s", col.name, err)

@@ -1,0 +1,183 @@
+"""The :class:`CollectionManager`: create, open, list and drop the collections of one data folder.
+
+The same manager serves the HTTP API and the ``audiovec collection`` admin commands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from audiovec.embedders import get_embedder
+from audiovec.errors import AudiovecError, CollectionExistsError, CollectionNotFoundError, ConfigError, StoreError
+from audiovec.service.collection import FORMAT, NAME_PATTERN, Collection, CollectionConfig, SharedEmbedder, now
+from audiovec.service.settings import ServiceSettings
+
+__all__ = ["CollectionManager"]
+
+log = logging.getLogger(__name__)
+
+_CONFIG_NAME = "collection.json"
+
+
+class CollectionManager:
+    """Create, open, list and drop the collections in ``settings.data_dir``.
+
+    Collections are opened on first use and kept open; embedders are loaded once per preset and shared.
+
+    Example:
+        >>> manager = CollectionManager(ServiceSettings(data_dir=tmp))  # doctest: +SKIP
+        >>> manager.create(CollectionConfig(name="sfx", embedder="mfcc"))  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.root = Path(settings.data_dir) / "collections"
+        self._lock = threading.RLock()
+        self._open: dict[str, Collection] = {}
+        self._embedders: dict[str, SharedEmbedder] = {}
+
+    def _dir(self, name: str) -> Path:
+        if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
+            raise CollectionNotFoundError(f"no collection {name!r}")
+        return self.root / name
+
+    def names(self) -> list[str]:
+        """Names of the existing collections, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.parent.name for p in self.root.glob(f"*/{_CONFIG_NAME}") if re.match(NAME_PATTERN, p.parent.name)
+        )
+
+    def _embedder(self, preset_name: str) -> SharedEmbedder:
+        preset = self.settings.embedders.get(preset_name)
+        if preset is None:
+            raise ConfigError(
+                f"unknown embedder preset {preset_name!r}; this service offers {sorted(self.settings.embedders)}"
+            )
+        with self._lock:
+            if preset_name not in self._embedders:
+                self._embedders[preset_name] = SharedEmbedder(get_embedder(preset.name, dict(preset.params)))
+            return self._embedders[preset_name]
+
+    def get(self, name: str) -> Collection:
+        """An existing collection.
+
+        Raises:
+            CollectionNotFoundError: No such collection.
+        """
+        with self._lock:
+            if name in self._open:
+                return self._open[name]
+            folder = self._dir(name)
+            cfg_path = folder / _CONFIG_NAME
+            if not cfg_path.is_file():
+                raise CollectionNotFoundError(f"no collection {name!r}")
+            try:
+                raw = json.loads(cfg_path.read_text(encoding="utf-8"))
+                config = CollectionConfig.model_validate(raw["config"])
+            except (OSError, ValueError, KeyError, ValidationError) as err:
+                raise StoreError(f"collection {name!r} has an unreadable config: {err}") from None
+            col = Collection(folder, config, self.settings, self._embedder(config.embedder), int(raw.get("format", 1)))
+            col.created = str(raw.get("created", ""))
+            self._open[name] = col
+            return col
+
+    def create(self, config: CollectionConfig) -> Collection:
+        """Create a collection (its folder, store and config).
+
+        Raises:
+            CollectionExistsError: The name is taken.
+            ConfigError: Unknown preset, backend not enabled, pooling that does not fit the embedder...
+        """
+        with self._lock:
+            folder = self._dir(config.name)
+            if (folder / _CONFIG_NAME).exists():
+                raise CollectionExistsError(f"collection {config.name!r} already exists")
+            shared = self._embedder(config.embedder)
+            if folder.exists():  # leftovers of a create that failed half-way
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            col: Collection | None = None
+            try:
+                col = Collection(folder, config, self.settings, shared)
+                col.created = now()
+                col.save(force=True)
+                doc = {"config": config.model_dump(mode="json"), "created": col.created, "format": FORMAT}
+                tmp = folder / (_CONFIG_NAME + ".part")
+                tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+                os.replace(tmp, folder / _CONFIG_NAME)
+            except BaseException:
+                self._discard(folder, col)
+                raise
+            self._open[config.name] = col
+            log.info("created collection %s (%s, %s, %s)", config.name, config.embedder, config.pooling, config.store)
+            return col
+
+    def _discard(self, folder: Path, col: Collection | None) -> None:
+        """Remove a collection's folder, and its server-side Milvus collection (Lite lives in the folder)."""
+        if col is not None:
+            try:
+                drop = getattr(col.store, "drop", None)
+                if col.config.store.backend == "milvus" and self.settings.milvus_uri and callable(drop):
+                    drop()
+                else:
+                    col.close()
+            except AudiovecError as err:
+                log.warning("could not drop the store of collection %s: %s", col.name, err)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def drop(self, name: str) -> None:
+        """Delete a collection with its vectors and stored audio.
+
+        Raises:
+            CollectionNotFoundError: No such collection.
+        """
+        with self._lock:
+            col = self.get(name)
+            self._open.pop(name, None)
+            (col.root / _CONFIG_NAME).unlink(missing_ok=True)  # gone for readers first
+            self._discard(col.root, col)
+            log.info("dropped collection %s", name)
+
+    def __iter__(self) -> Iterator[Collection]:
+        for name in self.names():
+            try:
+                yield self.get(name)
+            except CollectionNotFoundError:  # dropped meanwhile
+                continue
+
+    def save_all(self, force: bool = False) -> None:
+        """Persist every open collection that changed."""
+        with self._lock:
+            cols = list(self._open.values())
+        for col in cols:
+            try:
+                col.save(force=force)
+            except AudiovecError as err:  # a dropped/closed store: nothing to save
+                log.warning("could not save collection %s: %s", col.name, err)
+
+    def __enter__(self) -> CollectionManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Save and close every open collection."""
+        with self._lock:
+            cols, self._open = list(self._open.values()), {}
+        for col in cols:
+            try:
+                col.close()
+            except AudiovecError as err:
+                log.warning("could not close collection %s: %s", col.name, err)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from audiovec.errors import FilterError
+from audiovec.stores._milvus_expr import lite_filter_expr, milvus_expr, server_filter_expr
 from audiovec.stores.filters import (
     And,
     Eq,
@@ -312,6 +313,60 @@ def test_milvus_string_escaping(value, literal):
     # the literal ends exactly at the end of the expression: nothing escapes the quotes
     body = literal[1:-1]
     assert all(body[i - 1] == "\\" for i, c in enumerate(body) if c == '"')
+
+
+# ------------------------------------------------------------------------------------------- Milvus dialects
+def _leaves(f, positive=True):
+    """``(leaf, positive)`` for every leaf: positive when under an even number of Not."""
+    if isinstance(f, (And, Or)):
+        return [pair for c in f.filters for pair in _leaves(c, positive)]
+    if isinstance(f, Not):
+        return _leaves(f.filter, not positive)
+    return [(f, positive)]
+
+
+def _python_exact(leaf):
+    """Whether Python's comparison alone gives the reference result for a leaf (no True == 1 confusion)."""
+    if isinstance(leaf, Range):
+        return not any(matches(leaf, {leaf.field: x}) for x in (0, 1))
+    values = leaf.values if isinstance(leaf, In) else (leaf.value,)
+    return all(isinstance(v, str) or (not isinstance(v, bool) and v not in (0, 1)) for v in values)
+
+
+def _split_in(f):
+    """The server dialect's rewrite, spelled out: a mixed-type In becomes an Or of one In per literal type."""
+    if isinstance(f, In):
+        groups = {}
+        for v in f.values:
+            groups.setdefault(type(v), []).append(v)
+        return f if len(groups) == 1 else Or(*(In(f.field, vals) for vals in groups.values()))
+    if isinstance(f, (And, Or)):
+        return type(f)(*(_split_in(c) for c in f.filters))
+    if isinstance(f, Not):
+        return Not(_split_in(f.filter))
+    return f
+
+
+def test_milvus_dialects_agree_with_the_plain_rendering():
+    rng = random.Random(99)
+    mixed = guarded = same_as_plain = 0
+    for _ in range(500):
+        f = _random_filter(rng)
+        plain = to_milvus_expr(f)
+        assert milvus_expr(f, "plain") == plain
+        # server: the plain rendering of the filter with mixed-type In lists split per type
+        assert server_filter_expr(f) == to_milvus_expr(_split_in(f))
+        mixed += server_filter_expr(f) != plain
+        # lite: a leaf gets a type guard exactly when Python alone could get it wrong (or it sits under a Not)
+        lite = lite_filter_expr(f)
+        for leaf, positive in _leaves(f):
+            leaf_lite = lite_filter_expr(Not(leaf) if not positive else leaf)
+            assert ("metadata_types" in leaf_lite) == (not positive or not _python_exact(leaf)), (leaf, positive)
+        if all(p and _python_exact(leaf) and not isinstance(leaf, In) for leaf, p in _leaves(f)):
+            assert lite == plain, f  # nothing to guard: Lite gets the plain expression
+            same_as_plain += 1
+        guarded += "metadata_types" in lite
+    assert mixed > 20 and guarded > 100 and same_as_plain > 20  # every branch was exercised
 
 
 # ------------------------------------------------------------------------------------------- SQLite

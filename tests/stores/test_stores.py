@@ -497,6 +497,17 @@ def test_closed_store():
     assert "closed" in repr(s)
 
 
+def test_store_attributes_are_read_only():
+    s = ExactStore(dim=2, metric="ip")
+    assert (s.dim, s.metric, s.id_type, s.index, s.closed) == (2, "ip", None, FlatIndex(), False)
+    for name in ("dim", "metric", "id_type", "index", "closed"):
+        with pytest.raises(AttributeError, match=f"ExactStore.{name} is read-only"):
+            setattr(s, name, None)
+    assert ExactStore.dim.__doc__ == "Vector dimension."
+    with pytest.raises(AttributeError, match="is_trained is read-only"):
+        FaissStore(dim=2).is_trained = False
+
+
 def test_hit_fields():
     s = ExactStore(dim=2, metric="l2")
     s.add(np.array([[3.0, 4.0]], np.float32), ids=["p"], metadata={"label": "kick"})

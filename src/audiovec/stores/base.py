@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -41,9 +41,39 @@ from audiovec.stores.persistence import StoreManifest, fsync_dir, new_manifest, 
 from audiovec.stores.records import INT64_MAX, Hit, Id, IdsArg, IdType, MetadataArg, RawHit, Record
 from audiovec.stores.validation import check_k, prepare_ids, prepare_metadata, prepare_vectors
 
-__all__ = ["BaseVectorStore", "construct_store"]
+__all__ = ["BaseVectorStore", "ReadOnly", "construct_store"]
 
 _S = TypeVar("_S")
+_T = TypeVar("_T")
+
+
+class ReadOnly(Generic[_T]):
+    """A read-only public attribute backed by a private one: ``dim: ReadOnly[int] = ReadOnly("_dim", "doc")``.
+
+    What a ``@property`` that only returns ``self._dim`` does, in one line; assigning to it raises AttributeError.
+    """
+
+    def __init__(self, attr: str, doc: str) -> None:
+        self._attr = attr
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> ReadOnly[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> _T: ...
+
+    def __get__(self, obj: object | None, owner: type[Any] | None = None) -> ReadOnly[_T] | _T:
+        if obj is None:
+            return self
+        value: _T = getattr(obj, self._attr)
+        return value
+
+    def __set__(self, obj: object, value: Any) -> None:
+        raise AttributeError(f"{type(obj).__name__}.{self._name} is read-only")
 
 
 def construct_store(cls: type[_S], kwargs: Mapping[str, Any], label: str) -> _S:
@@ -119,30 +149,11 @@ class BaseVectorStore(ABC):
         return construct_store(cls, {**params, "path": Path(directory)}, label)
 
     # ------------------------------------------------------------------ properties
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return self._dim
-
-    @property
-    def metric(self) -> Metric:
-        """``cosine``, ``ip`` or ``l2``."""
-        return self._metric
-
-    @property
-    def id_type(self) -> IdType | None:
-        """``int`` or ``str``; ``None`` while no kind is fixed."""
-        return self._id_type
-
-    @property
-    def index(self) -> IndexConfig:
-        """The index configuration."""
-        return self._index
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
+    dim: ReadOnly[int] = ReadOnly("_dim", "Vector dimension.")
+    metric: ReadOnly[Metric] = ReadOnly("_metric", "``cosine``, ``ip`` or ``l2``.")
+    id_type: ReadOnly[IdType | None] = ReadOnly("_id_type", "``int`` or ``str``; ``None`` while no kind is fixed.")
+    index: ReadOnly[IndexConfig] = ReadOnly("_index", "The index configuration.")
+    closed: ReadOnly[bool] = ReadOnly("_closed", "Whether :meth:`close` was called.")
 
     # ------------------------------------------------------------------ setup
     def _check_arguments(

@@ -75,7 +75,7 @@ from numpy.typing import NDArray
 
 from audiovec._optional import require
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
-from audiovec.stores.base import BaseVectorStore
+from audiovec.stores.base import BaseVectorStore, ReadOnly
 from audiovec.stores.config import INDEX_KINDS, HNSWIndex, IndexArg, IVFIndexBase, IVFPQIndex, SearchParams
 from audiovec.stores.filters import Filter, filter_key, to_sqlite
 from audiovec.stores.kernel import exact_search, merge_topk
@@ -203,10 +203,9 @@ class FaissStore(BaseVectorStore):
         self._open_or_create(path, dim=dim, metric=metric, index=index, id_type=id_type)
 
     # ------------------------------------------------------------------ properties
-    @property
-    def is_trained(self) -> bool:
-        """False while an IVF store still buffers its vectors (searched exactly) before training."""
-        return self._trained
+    is_trained: ReadOnly[bool] = ReadOnly(
+        "_trained", "False while an IVF store still buffers its vectors (searched exactly) before training."
+    )
 
     @property
     def tombstones(self) -> int:

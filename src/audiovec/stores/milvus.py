@@ -107,8 +107,9 @@ from audiovec.errors import (
     StoreError,
 )
 from audiovec.stores import _milvus_lite as lite
+from audiovec.stores._milvus_errors import is_connection_error, is_unimplemented, message, redact
 from audiovec.stores._milvus_expr import TYPES_FIELD, lite_filter_expr, literal, server_filter_expr, value_types
-from audiovec.stores.base import BaseVectorStore, construct_store
+from audiovec.stores.base import BaseVectorStore, ReadOnly, construct_store
 from audiovec.stores.config import (
     INDEX_KINDS,
     FlatIndex,
@@ -258,7 +259,7 @@ class MilvusStore(BaseVectorStore):
         self._timeout = float(timeout)
         self._pymilvus = require("pymilvus", "milvus", "MilvusStore")
         target = self._resolve_uri(uri)
-        self.uri = _redact(target)
+        self.uri = redact(target)
         """The Milvus Lite ``.db`` path or the server address (credentials in the uri are masked)."""
         try:
             self._connect(target, token=token, user=user, password=password, db_name=db_name)
@@ -295,10 +296,7 @@ class MilvusStore(BaseVectorStore):
         return construct_store(cls, params, cls.name)
 
     # ------------------------------------------------------------------ properties
-    @property
-    def collection(self) -> str:
-        """The Milvus collection name."""
-        return self._collection
+    collection: ReadOnly[str] = ReadOnly("_collection", "The Milvus collection name.")
 
     @property
     def is_lite(self) -> bool:
@@ -333,10 +331,10 @@ class MilvusStore(BaseVectorStore):
             self._client = pymilvus.MilvusClient(**kwargs)
         except Exception as err:
             if is_lite:
-                raise lite.open_error(target, _message(err)) from err
+                raise lite.open_error(target, message(err)) from err
             raise StoreConnectionError(
                 f"cannot connect to the Milvus server at {self.uri} (waited {time.monotonic() - t0:.1f} s, "
-                f"timeout={self._timeout:g} s): {_message(err)}"
+                f"timeout={self._timeout:g} s): {message(err)}"
             ) from err
         if is_lite:
             self._lite_path = target
@@ -351,12 +349,12 @@ class MilvusStore(BaseVectorStore):
         except (ConfigError, StoreError):
             raise
         except Exception as err:
-            if _is_connection_error(err):
+            if is_connection_error(err):
                 raise StoreConnectionError(
                     f"Milvus {what} failed: the {'Milvus Lite database' if self.is_lite else 'server'} at "
-                    f"{self.uri} is unreachable or did not answer within {self._timeout:g} s ({_message(err)})"
+                    f"{self.uri} is unreachable or did not answer within {self._timeout:g} s ({message(err)})"
                 ) from err
-            raise StoreError(f"Milvus {what} on collection {self._collection!r} failed: {_message(err)}") from err
+            raise StoreError(f"Milvus {what} on collection {self._collection!r} failed: {message(err)}") from err
 
     def _alloc_ts(self) -> int | None:
         """A fresh server timestamp; None (and Strong-window mode from now on) without AllocTimestamp."""
@@ -364,7 +362,7 @@ class MilvusStore(BaseVectorStore):
             with self._calling("timestamp allocation"):
                 return int(self._client._get_connection().alloc_timestamp(timeout=self._timeout))
         except StoreError as err:
-            if not _is_unimplemented(err):
+            if not is_unimplemented(err):
                 raise
             log.info("Milvus AllocTimestamp is not available (%s); using Strong reads after writes", err)
             self._ts_supported = False
@@ -848,35 +846,3 @@ class MilvusStore(BaseVectorStore):
             f"MilvusStore({self.uri!r}, collection={self._collection!r}, dim={self._dim}, metric={self._metric!r}, "
             f"index={self._index.kind!r}, {state})"
         )
-
-
-# ------------------------------------------------------------------------------------------- helpers
-def _redact(uri: str) -> str:
-    """``uri`` with the password of a ``scheme://user:password@host`` form masked (for messages and repr)."""
-    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", uri)
-
-
-def _message(err: BaseException) -> str:
-    msg = getattr(err, "message", None)
-    return str(msg) if msg else (str(err) or type(err).__name__)
-
-
-def _is_connection_error(err: BaseException) -> bool:
-    code = getattr(err, "code", None)
-    if callable(code):  # grpc.RpcError
-        with contextlib.suppress(Exception):
-            name = getattr(code(), "name", "")
-            return name in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-        return False
-    if code == 2:  # pymilvus: "Fail connecting to server on ..."
-        return True
-    text = _message(err)
-    return any(
-        s in text for s in ("Fail connecting to server", "server unavailable", "DEADLINE_EXCEEDED", "UNAVAILABLE")
-    )
-
-
-def _is_unimplemented(err: BaseException) -> bool:
-    cause = err.__cause__ if err.__cause__ is not None else err
-    text = f"{_message(err)} {_message(cause)}".lower()
-    return any(s in text for s in ("unimplemented", "not implemented", "unknown method"))

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from audiovec import Audio, FramedEmbedder, FrameEmbeddings
+from audiovec.audio import stream
+from audiovec.embedders import FrameGeometry
 from audiovec.testing import check_embedder, embedder_checks
 
 
@@ -15,6 +17,18 @@ class Good(FramedEmbedder):
     """Per-frame energy in 4 bands: a small, honest embedder to derive broken ones from."""
 
     name: ClassVar[str] = "good"
+    geometry = FrameGeometry(sample_rate=8000, frame_length=256, hop_length=128, dim=4)
+
+    def _embed_frames(self, x):
+        frames = np.lib.stride_tricks.sliding_window_view(x, 256)[::128]
+        mag = np.abs(np.fft.rfft(frames, axis=1))[:, 1:129]
+        return np.log(mag.reshape(len(frames), 4, 32).sum(-1) + 1e-6).astype(np.float32)
+
+
+class PropertyStyle(FramedEmbedder):
+    """The same embedder written the older way (properties instead of a geometry), as existing plugins are."""
+
+    name: ClassVar[str] = "property-style"
 
     @property
     def dim(self) -> int:
@@ -32,10 +46,7 @@ class Good(FramedEmbedder):
     def hop_length(self) -> int:
         return 128
 
-    def _embed_frames(self, x):
-        frames = np.lib.stride_tricks.sliding_window_view(x, 256)[::128]
-        mag = np.abs(np.fft.rfft(frames, axis=1))[:, 1:129]
-        return np.log(mag.reshape(len(frames), 4, 32).sum(-1) + 1e-6).astype(np.float32)
+    _embed_frames = Good._embed_frames
 
 
 class RandomOutput(Good):
@@ -60,9 +71,7 @@ class LeakyBatch(Good):
 
 
 class WrongDim(Good):
-    @property
-    def dim(self) -> int:
-        return 5
+    geometry = FrameGeometry(sample_rate=8000, frame_length=256, hop_length=128, dim=5)
 
 
 class BackwardsTime(Good):
@@ -86,6 +95,13 @@ class Hoarder(Good):
         return self.embed(Audio(np.concatenate(kept).astype(np.float32), self.sample_rate, source))
 
 
+class FirstBlockOnly(Good):
+    """Streams a file but embeds only its first block."""
+
+    def embed_file(self, source, block_s=60.0):
+        return self.embed(next(iter(stream(source, block_s))))
+
+
 class CrashesOnShort(Good):
     def _embed_frames(self, x):
         if len(x) <= self.frame_length:
@@ -96,6 +112,24 @@ class CrashesOnShort(Good):
 def test_good_embedder_passes_every_check():
     results = check_embedder(Good(), long_input_s=600)
     assert [r.name for r in results] == [n for n, _ in embedder_checks()]
+    assert "embed_file" in [r.name for r in results]
+
+
+def test_property_style_embedder_passes_and_matches_the_geometry_style():
+    check_embedder(PropertyStyle(), long_input_s=60)
+    a = Audio.from_array(np.random.default_rng(0).standard_normal(20000).astype(np.float32) * 0.1, 8000)
+    ours, theirs = Good().embed(a), PropertyStyle().embed(a)
+    np.testing.assert_array_equal(ours.vectors, theirs.vectors)  # the same frames through the same code
+    np.testing.assert_array_equal(ours.timestamps, theirs.timestamps)
+    assert (PropertyStyle().window_s, PropertyStyle().hop_s) == (Good().window_s, Good().hop_s) == (0.032, 0.016)
+
+
+def test_a_class_without_frames_is_refused():
+    class NoModel(FramedEmbedder):
+        geometry = Good.geometry
+
+    with pytest.raises(TypeError, match="_embed_frames"):
+        NoModel()
 
 
 @pytest.mark.parametrize(
@@ -108,6 +142,7 @@ def test_good_embedder_passes_every_check():
         (IgnoresRate, "sample_rates_and_stereo"),
         (Hoarder, "long_input"),
         (CrashesOnShort, "short_input"),
+        (FirstBlockOnly, "embed_file"),
     ],
 )
 def test_broken_embedders_fail_the_right_check(cls, failing):

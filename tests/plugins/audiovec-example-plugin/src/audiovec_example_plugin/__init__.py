@@ -1,18 +1,21 @@
 """An example third-party embedder: four classic spectral statistics per 32 ms frame.
 
-It is a complete plugin: a :class:`audiovec.FramedEmbedder` subclass with its own pydantic config, declared
-in this package's ``pyproject.toml`` under the ``audiovec.embedders`` entry-point group.
+It is a complete plugin: a :class:`audiovec.FramedEmbedder` subclass with its own pydantic config and its frame
+geometry (:class:`audiovec.embedders.FrameGeometry`), declared in this package's ``pyproject.toml`` under the
+``audiovec.embedders`` entry-point group. The base class provides ``embed``, ``embed_batch``, ``embed_stream``
+and ``embed_file``, resampling, padding and bounded memory; the plugin only computes the frames.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
 from audiovec import EmbedderConfig, FramedEmbedder
+from audiovec.embedders import FrameGeometry
 
 
 class SpectralStatsConfig(EmbedderConfig):
@@ -31,21 +34,10 @@ class SpectralStatsEmbedder(FramedEmbedder):
     Config = SpectralStatsConfig
     config: SpectralStatsConfig
 
-    @property
-    def dim(self) -> int:
-        return 4
-
-    @property
-    def sample_rate(self) -> int:
-        return self.config.sample_rate
-
-    @property
-    def frame_length(self) -> int:
-        return self.config.frame
-
-    @property
-    def hop_length(self) -> int:
-        return self.config.hop
+    def __init__(self, config: SpectralStatsConfig | dict[str, Any] | None = None, **params: Any) -> None:
+        super().__init__(config, **params)
+        c = self.config
+        self.geometry = FrameGeometry(sample_rate=c.sample_rate, frame_length=c.frame, hop_length=c.hop, dim=4)
 
     def _embed_frames(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
         frames = np.lib.stride_tricks.sliding_window_view(samples, self.frame_length)[:: self.hop_length]

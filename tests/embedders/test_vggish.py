@@ -18,8 +18,7 @@ import pytest
 
 import audiovec
 from audiovec import Audio, get_embedder, load
-from audiovec.embedders import _tf
-from audiovec.embedders.base import frame_count
+from audiovec.embedders import _tf, frame_count
 from audiovec.embedders.vggish import DEFAULT_VGGISH_HANDLE, VGGishEmbedder
 from audiovec.errors import ConfigError, MissingDependencyError, ModelLoadError
 from audiovec.testing import check_embedder, synthetic_signal

@@ -16,15 +16,8 @@ import inspect
 from typing import Any
 
 from audiovec._registry import PluginInfo, Registry
-from audiovec.embedders.base import (
-    Embedder,
-    EmbedderConfig,
-    EmbedderSpec,
-    FramedEmbedder,
-    FrameGeometry,
-    WindowedEmbedder,
-    frame_count,
-)
+from audiovec.embedders.base import Embedder, EmbedderConfig, EmbedderSpec, FramedEmbedder, WindowedEmbedder
+from audiovec.embedders.framing import FrameGeometry, frame_count
 
 __all__ = [
     "Embedder",

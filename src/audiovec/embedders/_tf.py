@@ -48,6 +48,7 @@ __all__ = [
     "resolve_device",
     "resolve_saved_model",
     "saved_model_digest",
+    "start",
 ]
 
 logger = logging.getLogger(__name__)
@@ -233,6 +234,21 @@ def resolve_device(tf: ModuleType, device: str) -> str | None:
             f"device {device!r} requested, but TensorFlow sees {len(found)} {kind.upper()} device(s){hint}"
         )
     return f"/{kind.upper()}:{idx}"
+
+
+def start(extra: str, feature: str, device: str, num_threads: int | None) -> tuple[ModuleType, str | None]:
+    """Import TensorFlow, apply ``num_threads`` and resolve ``device``: what a TensorFlow embedder does first.
+
+    Returns:
+        The ``tensorflow`` module and the device name for :func:`device_scope` (``None`` for ``"auto"``).
+
+    Raises:
+        MissingDependencyError: TensorFlow is not installed (the message names ``audiovec[extra]``).
+        ConfigError: The device is malformed or not available.
+    """
+    tf = import_tensorflow(extra, feature)
+    configure_threads(tf, num_threads)
+    return tf, resolve_device(tf, device)
 
 
 def device_scope(tf: ModuleType | None, device: str | None) -> contextlib.AbstractContextManager[Any]:

@@ -29,7 +29,8 @@ from numpy.typing import NDArray
 
 from audiovec._hashing import sha256_bytes, sha256_file
 from audiovec._optional import require
-from audiovec.embedders.base import FramedEmbedder, FrameGeometry
+from audiovec.embedders.base import FramedEmbedder
+from audiovec.embedders.framing import FrameGeometry
 from audiovec.errors import ConfigError, ModelLoadError
 
 __all__ = ["ScoresView", "TFLiteModel", "default_num_threads", "pooled_top_k"]

@@ -36,22 +36,13 @@ from audiovec.embedders.framing import (
     FrameGeometry,
     Framing,
     ModelInput,
-    frame_count,
     frame_embeddings,
     prepare_samples,
 )
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, EmptyAudioError
 
-__all__ = [
-    "Embedder",
-    "EmbedderConfig",
-    "EmbedderSpec",
-    "FrameGeometry",
-    "FramedEmbedder",
-    "WindowedEmbedder",
-    "frame_count",
-]
+__all__ = ["Embedder", "EmbedderConfig", "EmbedderSpec", "FramedEmbedder", "WindowedEmbedder"]
 
 
 @runtime_checkable
@@ -138,8 +129,9 @@ class EmbedderSpec(BaseModel):
 class WindowedEmbedder(ABC):
     """Configuration, geometry, framing, batching and results: an embedder's machinery without its model.
 
-    Subclasses set ``name``, ``version``, ``Config`` and :attr:`geometry`, and implement :meth:`_framing` (how
-    samples are cut into model inputs) and :meth:`_embed_inputs` (the model). ``embed``, ``embed_batch``,
+    Subclasses set ``name``, ``version``, ``Config`` and :attr:`geometry`, load their model in :meth:`_setup`
+    (called once the configuration is validated), and implement :meth:`_framing` (how samples are cut into model
+    inputs) and :meth:`_embed_inputs` (the model). ``embed``, ``embed_batch``,
     ``embed_stream`` and ``embed_file`` cut the audio with the same :class:`~audiovec.embedders.framing.Cutter`,
     so they give the model the same inputs.
 
@@ -169,6 +161,10 @@ class WindowedEmbedder(ABC):
             self.config = self.Config(**base)
         except ValidationError as err:
             raise ConfigError(f"invalid {self.name} configuration: {err}") from err
+        self._setup()
+
+    def _setup(self) -> None:  # noqa: B027 - an optional hook: a fixed model may have nothing to set up
+        """Load the model and set :attr:`geometry` from the validated ``self.config`` (default: nothing to do)."""
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -392,7 +388,8 @@ class FramedEmbedder(WindowedEmbedder):
     """Base class for embedders with a fixed frame length and hop, whose frames only see their own samples.
 
     Subclasses set ``name``, ``version``, ``Config`` (a subclass of :class:`EmbedderConfig`) and :attr:`geometry`
-    (``FrameGeometry(sample_rate, frame_length, hop_length, dim)``), and implement :meth:`_embed_frames` or
+    (``FrameGeometry(sample_rate, frame_length, hop_length, dim)``: a class attribute, or set in
+    :meth:`~WindowedEmbedder._setup` when it depends on the configuration), and implement :meth:`_embed_frames` or
     :meth:`_embed_frames_batch`. Subclasses written against earlier versions, which override the ``dim``,
     ``sample_rate``, ``frame_length`` and ``hop_length`` properties instead of setting :attr:`geometry`, still work.
 

@@ -37,7 +37,8 @@ from pydantic import Field
 
 from audiovec.audio import Audio
 from audiovec.embedders._tflite import ScoresView, TFLiteModel, pooled_top_k
-from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+from audiovec.embedders.framing import FrameGeometry
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, MissingDependencyError, ModelLoadError
 
@@ -127,8 +128,7 @@ class BirdNETEmbedder(FramedEmbedder):
     Config = BirdNETConfig
     config: BirdNETConfig
 
-    def __init__(self, config: BirdNETConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
+    def _setup(self) -> None:
         c = self.config
         env = os.environ.get(MODEL_ENV)
         self.model_path = Path(c.model).expanduser() if c.model else Path(env) if env else default_model_path()

@@ -28,7 +28,8 @@ import scipy.signal
 from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
-from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+from audiovec.embedders.framing import FrameGeometry
 
 __all__ = ["BLOCK_FRAMES", "LogMelConfig", "LogMelEmbedder", "MFCCConfig", "MFCCEmbedder"]
 
@@ -98,8 +99,7 @@ class LogMelEmbedder(FramedEmbedder):
     config: LogMelConfig
     frame_block: ClassVar[int] = BLOCK_FRAMES
 
-    def __init__(self, config: LogMelConfig | dict[str, object] | None = None, **params: object) -> None:
-        super().__init__(config, **params)
+    def _setup(self) -> None:
         c = self.config
         n_fft = max(2, round(c.window_s * c.sample_rate))
         self.geometry = FrameGeometry(c.sample_rate, n_fft, max(1, round(c.hop_s * c.sample_rate)), self._out_dim())

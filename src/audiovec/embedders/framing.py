@@ -60,7 +60,7 @@ class FrameGeometry:
     """An embedder's output geometry: its sample rate, where its frames lie, and the size of its vectors.
 
     A :class:`~audiovec.embedders.base.FramedEmbedder` subclass sets it once, as a class attribute for a fixed
-    model or in ``__init__`` when it depends on the configuration, and the base class derives ``sample_rate``,
+    model or in ``_setup`` when it depends on the configuration, and the base class derives ``sample_rate``,
     ``dim``, ``frame_length``, ``hop_length``, ``window_s`` and ``hop_s`` from it.
 
     Attributes:
@@ -83,16 +83,6 @@ class FrameGeometry:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"FrameGeometry.{field} must be a positive integer, got {value!r}")
-
-    @property
-    def window_s(self) -> float:
-        """Frame length in seconds."""
-        return self.frame_length / self.sample_rate
-
-    @property
-    def hop_s(self) -> float:
-        """Hop in seconds."""
-        return self.hop_length / self.sample_rate
 
 
 class ModelInput(NamedTuple):

@@ -41,7 +41,8 @@ from pydantic import Field, field_validator, model_validator
 
 from audiovec._optional import require
 from audiovec.embedders import _tf
-from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry, frame_count
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+from audiovec.embedders.framing import FrameGeometry, frame_count
 from audiovec.errors import (
     ConfigError,
     EmbeddingError,
@@ -149,10 +150,8 @@ class OpenL3Embedder(FramedEmbedder):
         t0 = time.perf_counter()
         self._tf: Any = None
         self._device: str | None = None
-        if c.device != "auto" or c.num_threads is not None:
-            self._tf = _tf.import_tensorflow(_EXTRA, _FEATURE)
-            _tf.configure_threads(self._tf, c.num_threads)
-            self._device = _tf.resolve_device(self._tf, c.device)
+        if c.device != "auto" or c.num_threads is not None:  # a Keras model alone needs no TensorFlow settings
+            self._tf, self._device = _tf.start(_EXTRA, _FEATURE, c.device, c.num_threads)
         if model is not None and c.model_path is not None:
             raise ConfigError("give either a model object or model_path, not both")
         with _tf.device_scope(self._tf, self._device):

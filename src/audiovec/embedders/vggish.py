@@ -29,7 +29,8 @@ from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
 from audiovec.embedders import _tf
-from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry, frame_count
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+from audiovec.embedders.framing import FrameGeometry, frame_count
 from audiovec.errors import EmbeddingError, ModelLoadError
 
 __all__ = ["DEFAULT_VGGISH_HANDLE", "VGGishConfig", "VGGishEmbedder"]
@@ -100,14 +101,11 @@ class VGGishEmbedder(FramedEmbedder):
     Config = VGGishConfig
     config: VGGishConfig
 
-    def __init__(self, config: VGGishConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
+    def _setup(self) -> None:
         c = self.config
         feature = "VGGishEmbedder"
         t0 = time.perf_counter()
-        self._tf = _tf.import_tensorflow(_EXTRA, feature)
-        _tf.configure_threads(self._tf, c.num_threads)
-        self._device = _tf.resolve_device(self._tf, c.device)
+        self._tf, self._device = _tf.start(_EXTRA, feature, c.device, c.num_threads)
         path = _tf.resolve_saved_model(
             c.model, cache_dir=c.cache_dir, local_files_only=c.local_files_only, extra=_EXTRA, feature=feature
         )

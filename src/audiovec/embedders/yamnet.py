@@ -46,7 +46,8 @@ from audiovec._optional import require
 from audiovec.audio import Audio
 from audiovec.embedders import _tf
 from audiovec.embedders._tflite import ScoresView, TFLiteModel, default_num_threads, pooled_top_k
-from audiovec.embedders.base import EmbedderConfig, FramedEmbedder, FrameGeometry, frame_count
+from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+from audiovec.embedders.framing import FrameGeometry, frame_count
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, ModelLoadError
 
@@ -275,8 +276,7 @@ class YAMNetEmbedder(FramedEmbedder):
     #: 15600-sample frames (the receptive field of one YAMNet patch, 0.975 s) every 7680 samples (0.48 s).
     geometry = FrameGeometry(SAMPLE_RATE, FRAME_LENGTH, HOP_LENGTH, EMBEDDING_DIM)
 
-    def __init__(self, config: YAMNetConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
+    def _setup(self) -> None:
         self._backend = _load_backend(self.config)
         self._class_names: tuple[str, ...] | None = None
         self._scores = ScoresView(self, NUM_CLASSES, lambda x: self._run_frames(x)[0])

@@ -35,8 +35,8 @@ class CLAPEmbedder(HFAudioEmbedder):
     Config: ClassVar[type[EmbedderConfig]] = CLAPEmbedderConfig
     families: ClassVar[frozenset[str] | None] = frozenset({"clap"})
 
-    def _load(self) -> None:
-        super()._load()
+    def _setup(self) -> None:
+        super()._setup()
         try:
             self._tokenizer = self._transformers.AutoTokenizer.from_pretrained(self._where, **self._kw)
         except Exception as err:

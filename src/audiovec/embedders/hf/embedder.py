@@ -66,11 +66,6 @@ class HFAudioEmbedder(WindowedEmbedder):
 
     config: HFAudioConfig
 
-    def __init__(self, config: HFAudioConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
-        self._fingerprint: dict[str, Any] | None = None
-        self._load()
-
     # ------------------------------------------------------------------ loading
     @property
     def offline(self) -> bool:
@@ -80,7 +75,8 @@ class HFAudioEmbedder(WindowedEmbedder):
     def _what(self) -> str:
         return describe(self.config, self.offline)
 
-    def _load(self) -> None:
+    def _setup(self) -> None:
+        self._fingerprint: dict[str, Any] | None = None
         feature = f"{type(self).__name__}"
         torch = require("torch", "transformers", feature)
         transformers = require("transformers", "transformers", feature)

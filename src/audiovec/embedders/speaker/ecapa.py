@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from audiovec._hashing import sha256_file
 from audiovec._optional import require
 from audiovec.embedders._hub import offline_requested
-from audiovec.embedders.base import FrameGeometry
+from audiovec.embedders.framing import FrameGeometry
 from audiovec.embedders.speaker._base import TorchConfig, TorchEmbedder
 from audiovec.embedders.speaker._ecapa_net import ECAPARunner, ecapa_state_shapes
 from audiovec.embedders.speaker._hyperparams import parse_ecapa_hyperparams
@@ -102,8 +102,7 @@ class ECAPAEmbedder(TorchEmbedder):
     config: ECAPAConfig
     runtime_fields: ClassVar[tuple[str, ...]] = (*TorchEmbedder.runtime_fields, "cache_dir", "local_files_only")
 
-    def __init__(self, config: ECAPAConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
+    def _setup(self) -> None:
         c = self.config
         self._init_torch("ECAPAEmbedder")
         t0 = time.perf_counter()

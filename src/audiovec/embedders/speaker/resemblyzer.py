@@ -19,7 +19,7 @@ from pydantic import Field
 from audiovec._hashing import sha256_file
 from audiovec._optional import require
 from audiovec.audio import Audio
-from audiovec.embedders.base import FrameGeometry
+from audiovec.embedders.framing import FrameGeometry
 from audiovec.embedders.speaker._base import TorchConfig, TorchEmbedder
 from audiovec.errors import ConfigError, EmptyAudioError, ModelLoadError
 
@@ -99,8 +99,7 @@ class ResemblyzerEmbedder(TorchEmbedder):
     Config = ResemblyzerConfig
     config: ResemblyzerConfig
 
-    def __init__(self, config: ResemblyzerConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
+    def _setup(self) -> None:
         c = self.config
         self._init_torch("ResemblyzerEmbedder")
         with _quiet_resemblyzer_import():

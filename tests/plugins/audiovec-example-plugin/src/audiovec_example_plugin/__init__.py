@@ -8,7 +8,7 @@ and ``embed_file``, resampling, padding and bounded memory; the plugin only comp
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,8 +34,7 @@ class SpectralStatsEmbedder(FramedEmbedder):
     Config = SpectralStatsConfig
     config: SpectralStatsConfig
 
-    def __init__(self, config: SpectralStatsConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        super().__init__(config, **params)
+    def _setup(self) -> None:  # called once the configuration is validated
         c = self.config
         self.geometry = FrameGeometry(sample_rate=c.sample_rate, frame_length=c.frame, hop_length=c.hop, dim=4)
 

@@ -17,9 +17,10 @@ ulps apart, and near-ties can swap. The kernel therefore works in two steps:
 
 So the returned values and rows are a function of each (query, vector) pair and the row order only: the same on
 every CPU and BLAS, whatever the batch size, block size, filter subset or thread count. The bound of step 1 is
-the standard worst case for a ``float32`` dot product of length ``dim`` in any summation order
-(``dim * 2**-24`` times the product of the norms), doubled for safety; it costs a few extra candidates per query,
-never a missed one. The cost is one ``float32`` matrix product plus ``O(k * dim)`` ``float64`` work per query.
+the worst case for a ``float32`` dot product of length ``dim`` summed in any order, about ``dim * 2**-24`` times
+``|q| |x|`` (``(|q| + |x|)**2`` for l2, whose value is assembled from norms), taken twice over; it costs a few
+extra candidates per query, never a missed one. The cost is one ``float32`` matrix product plus ``O(k * dim)``
+``float64`` work per query (so a very large ``k`` costs more than the product itself).
 """
 
 from __future__ import annotations

@@ -11,8 +11,22 @@ from numpy.typing import NDArray
 __all__ = ["FrameEmbeddings", "PooledEmbeddings"]
 
 
+class _Rows:
+    """What both containers share: ``vectors`` as ``[rows, dim]``."""
+
+    vectors: NDArray[np.float32]
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+
 @dataclass(frozen=True, eq=False)
-class FrameEmbeddings:
+class FrameEmbeddings(_Rows):
     """Frame-level embeddings of one audio input.
 
     Attributes:
@@ -40,14 +54,6 @@ class FrameEmbeddings:
         if self.timestamps.shape != (self.vectors.shape[0],):
             raise ValueError(f"timestamps shape {self.timestamps.shape} does not match {self.vectors.shape[0]} frames")
 
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return int(self.vectors.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.vectors.shape[0])
-
     def __repr__(self) -> str:
         return (
             f"FrameEmbeddings(model={self.model!r}, frames={len(self)}, dim={self.dim}, "
@@ -56,7 +62,7 @@ class FrameEmbeddings:
 
 
 @dataclass(frozen=True, eq=False)
-class PooledEmbeddings:
+class PooledEmbeddings(_Rows):
     """Fixed-size vectors made from frame embeddings: one per file, or one per segment of a long file.
 
     Attributes:
@@ -74,14 +80,6 @@ class PooledEmbeddings:
     source: str | None = None
     model: str | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def dim(self) -> int:
-        """Vector dimension."""
-        return int(self.vectors.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.vectors.shape[0])
 
     def __repr__(self) -> str:
         return f"PooledEmbeddings(model={self.model!r}, vectors={len(self)}, dim={self.dim}, source={self.source!r})"

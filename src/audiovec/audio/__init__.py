@@ -14,34 +14,8 @@ Example:
 
 from __future__ import annotations
 
-from audiovec.audio._io import (
-    MAX_SAMPLE_RATE,
-    MIN_SAMPLE_RATE,
-    Audio,
-    AudioInfo,
-    AudioSource,
-    info,
-    load,
-    resample,
-    resample_blocks,
-    stream,
-    to_mono,
-)
+from audiovec.audio import _io
+from audiovec.audio._io import *  # noqa: F403 - the decoding API is this package's API
 from audiovec.audio.formats import AUDIO_EXTENSIONS, FORMATS, AudioFormat
 
-__all__ = [
-    "AUDIO_EXTENSIONS",
-    "FORMATS",
-    "MAX_SAMPLE_RATE",
-    "MIN_SAMPLE_RATE",
-    "Audio",
-    "AudioFormat",
-    "AudioInfo",
-    "AudioSource",
-    "info",
-    "load",
-    "resample",
-    "resample_blocks",
-    "stream",
-    "to_mono",
-]
+__all__ = [*_io.__all__, "AUDIO_EXTENSIONS", "FORMATS", "AudioFormat"]

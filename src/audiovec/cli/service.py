@@ -36,13 +36,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _manager(args: argparse.Namespace) -> Any:
-    from audiovec.service.collections import CollectionManager
+    from audiovec.service.manager import CollectionManager
 
     return CollectionManager(_settings(args))
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
-    from audiovec.service.collections import CollectionConfig, StoreSpec
+    from audiovec.service.collection import CollectionConfig, StoreSpec
 
     index: Any = args.index
     if index.startswith("{"):

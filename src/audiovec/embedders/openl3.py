@@ -14,8 +14,10 @@ calls it, but with bounded memory for long files and batching across files. Thre
 
 Framing follows ``openl3.core``: 1 s windows at 48 kHz, a hop of ``int(hop_s * 48000)`` samples, and with
 ``center=True`` (openl3's default, and ours) half a window (24000 zeros) prepended so that frame ``i`` is centred on
-``i * hop_s``; the tail is zero-padded so every sample is covered. With the same model, the vectors equal those of
-``openl3.get_audio_embedding(audio, 48000, model=model, center=..., hop_size=...)`` frame for frame. Two
+``i * hop_s``; the tail is zero-padded so every sample is covered (the centring pad is the ``lead`` of the shared
+framing, see :mod:`audiovec.embedders.framing`). With the same model, the vectors agree with those of
+``openl3.get_audio_embedding(audio, 48000, model=model, center=..., hop_size=...)`` frame for frame (to float
+rounding: the model sees the same windows in other batches; 1e-4 in the tests). Two
 differences: input at other rates is resampled with soxr (openl3 uses resampy), and timestamps follow the audiovec
 rule (the centre of the part of the window that lies inside the audio), which equals openl3's ``i * hop_s`` except
 for the windows that overlap the start or end of the audio.

@@ -6,8 +6,9 @@ one row per 0.96 s example. Inside, the model computes a log-mel spectrogram (25
 padding) and cuts it into patches of 96 spectrogram frames every 96 frames, so one example spans
 ``95 * 160 + 400 = 15600`` samples (0.975 s) and examples start every ``96 * 160 = 15360`` samples (0.96 s).
 
-:class:`VGGishEmbedder` frames the audio exactly like that (``frame_length=15600``, ``hop_length=15360``), which
-makes chunked, streamed and batched embedding give the model's own vectors. The only difference from calling the
+:class:`VGGishEmbedder` frames the audio the same way (``frame_length=15600``, ``hop_length=15360``), which
+makes chunked, streamed and batched embedding give the model's own vectors (to float rounding, 1e-5 in the
+tests: TensorFlow may round an example differently in a longer waveform). The only difference from calling the
 model on the whole waveform is the tail: the model drops samples that do not fill a whole example, audiovec
 zero-pads them into one more frame (and pads input shorter than 0.975 s to one frame instead of returning
 nothing).

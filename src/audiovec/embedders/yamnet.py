@@ -12,8 +12,9 @@ Framing. YAMNet computes a 25 ms / 10 ms log-mel spectrogram and classifies 96-f
 Patch ``k`` therefore reads samples ``[7680 k, 7680 k + 15600)`` at 16 kHz: 0.96 s of STFT frame starts plus the
 last 25 ms window. The model zero-pads its input to a whole number of such patches. This embedder uses exactly
 that receptive field as its frame (``frame_length = 15600``, ``hop_length = 7680``), so each frame depends on its
-own samples only and ``embed``, chunked, batched and streamed output all equal one model call on the whole
-waveform, frame count included. (With a 15360-sample frame, the last frame of every chunk would miss 240 real
+own samples only and ``embed``, chunked, batched and streamed output all agree with one model call on the whole
+waveform, frame count included (to float rounding, 1e-5 in the tests: the interpreter may round a patch
+differently in a longer input). (With a 15360-sample frame, the last frame of every chunk would miss 240 real
 samples and differ from the one-shot output.) ``window_s`` is therefore 0.975 s; ``hop_s`` is 0.48 s.
 
 Example:
@@ -294,7 +295,7 @@ class YAMNetEmbedder(FramedEmbedder):
         # The samples end exactly where frame n-1 ends, so the model needs no padding. YAMNet's own padding rule
         # computes the number of patches in float32 and, for some n, rounds (len - 15600) / 7680 up to one
         # more: that extra patch re-covers the tail with zeros and is dropped here. Patch k always reads
-        # samples [7680 k, 7680 k + 15600), so the first n rows are exact.
+        # samples [7680 k, 7680 k + 15600), so the first n rows are the n frames of the samples.
         if len(emb) < n or len(scores) < n:
             raise EmbeddingError(f"YAMNet returned {len(emb)} patches for {len(samples)} samples, expected {n}")
         return scores[:n], emb[:n]
@@ -331,7 +332,7 @@ class YAMNetEmbedder(FramedEmbedder):
         return self._class_names
 
     def frame_scores(self, audio: Audio) -> FrameEmbeddings:
-        """Per-frame class scores, ``float32[frames, 521]`` in [0, 1], framed exactly like :meth:`embed`.
+        """Per-frame class scores, ``float32[frames, 521]`` in [0, 1], for the frames of :meth:`embed`.
 
         Raises:
             EmptyAudioError, NonFiniteAudioError: Invalid input.

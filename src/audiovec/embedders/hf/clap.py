@@ -50,7 +50,7 @@ class CLAPEmbedder(HFAudioEmbedder):
         """Embed texts into the audio embedding space.
 
         Texts longer than the text tower's maximum are truncated. Batched ``batch_size`` at a time, padded with
-        an attention mask (a batch gives the same vectors as one text at a time).
+        an attention mask (a batch gives one-text-at-a-time vectors up to float rounding, 1e-5 in the tests).
 
         Args:
             texts: The queries (``["a dog barking", "rain on a roof"]``).

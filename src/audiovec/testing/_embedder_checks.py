@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import soundfile as sf
@@ -17,7 +18,7 @@ from audiovec.embedders.base import Embedder, EmbedderSpec
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import AudiovecError, EmptyAudioError, NonFiniteAudioError
 
-__all__ = ["CheckResult", "check_embedder", "embedder_checks", "synthetic_signal"]
+__all__ = ["CheckResult", "check_embedder", "embedder_checks", "run_checks", "synthetic_signal"]
 
 Check = Callable[[Embedder], None]
 
@@ -298,21 +299,42 @@ def check_embedder(
     Raises:
         AssertionError: At least one check failed; the message lists each failure.
     """
+    checks = embedder_checks(long_input_s, budget_mb)
+    return run_checks(
+        ((name, partial(check, embedder)) for name, check in checks if name not in skip),
+        f"{embedder!r} failed {{n}} conformance check(s)",
+    )
+
+
+def run_checks(checks: Iterable[tuple[str, Callable[[], None]]], failure: str) -> list[CheckResult]:
+    """Run named checks, time each, and raise one ``AssertionError`` listing every failure.
+
+    Shared by the conformance kits: a check fails by raising ``AssertionError``; any other exception is a crash of
+    the thing under test and is reported as a failure too.
+
+    Args:
+        checks: ``(name, check)`` pairs; each check takes no argument (bind the subject with ``functools.partial``).
+        failure: Heading of the error message, with ``{n}`` for the number of failed checks.
+
+    Returns:
+        One :class:`CheckResult` per check, in order.
+
+    Raises:
+        AssertionError: At least one check failed.
+    """
     results = []
-    for name, check in embedder_checks(long_input_s, budget_mb):
-        if name in skip:
-            continue
+    for name, check in checks:
         t0 = time.perf_counter()
         try:
-            check(embedder)
+            check()
         except AssertionError as err:
             results.append(CheckResult(name, False, str(err), time.perf_counter() - t0))
-        except Exception as err:  # an unexpected crash is a failure of the embedder, reported as such
+        except Exception as err:  # an unexpected crash is a failure of the subject, reported as such
             results.append(CheckResult(name, False, f"{type(err).__name__}: {err}", time.perf_counter() - t0))
         else:
             results.append(CheckResult(name, True, "", time.perf_counter() - t0))
     failed = [r for r in results if not r.passed]
     if failed:
         lines = "\n".join(f"  - {r.name}: {r.detail}" for r in failed)
-        raise AssertionError(f"{embedder!r} failed {len(failed)} conformance check(s):\n{lines}")
+        raise AssertionError(f"{failure.format(n=len(failed))}:\n{lines}")
     return results

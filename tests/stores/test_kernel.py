@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from audiovec.stores import exact_search
-from audiovec.stores.kernel import _pair_values, merge_topk, raw_to_score_distance
+from audiovec.stores.kernel import _pair_values, _row_sums, merge_topk, raw_to_score_distance
 from audiovec.stores.validation import prepare_vectors
 
 METRICS = ["cosine", "ip", "l2"]
@@ -221,3 +221,16 @@ def test_merge_topk():
     assert ids.tolist() == [[3, 1, 2]] and np.allclose(raw, [[0.95, 0.9, 0.5]])
     raw, ids = merge_topk(a_raw, a_ids, b_raw, b_ids, 2, "l2")
     assert ids.tolist() == [[2, 1]]
+
+
+def test_row_sums_depend_only_on_the_row():
+    # the kernel's exactness rests on this: a row's sum is the same whatever the array it sits in
+    rng = np.random.default_rng(13)
+    for d in (1, 3, 8, 9, 127, 128, 129, 512, 1000, 4096):
+        a = rng.standard_normal((200, d)) * 10.0 ** rng.integers(-6, 6, size=(200, d))
+        full = _row_sums(a.copy())
+        assert np.array_equal(_row_sums(a[:1].copy()), full[:1])
+        assert np.array_equal(_row_sums(a[:37].copy()), full[:37])
+        idx = rng.integers(0, 200, size=64)
+        assert np.array_equal(_row_sums(a[idx]), full[idx])
+        assert np.array_equal(_row_sums(np.asfortranarray(a)), full)

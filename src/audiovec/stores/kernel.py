@@ -12,7 +12,7 @@ ulps apart, and near-ties can swap. The kernel therefore works in two steps:
 1. a ``float32`` matrix product (BLAS, fast) ranks every vector approximately and keeps, per query, every
    vector whose approximate value is within twice a rigorous rounding-error bound of the ``k``-th best;
 2. for those candidates only, the value is computed again from the two vectors alone: products (or differences)
-   in ``float64``, which are exact for ``float32`` inputs, summed in a fixed pairwise order that depends only on
+   in ``float64``, which are exact for ``float32`` inputs, summed pairwise in an order that depends only on
    ``dim``, then rounded to ``float32``. The result is ranked by that value, ties to the lower row.
 
 So the returned values and rows are a function of each (query, vector) pair and the row order only: the same on
@@ -46,22 +46,13 @@ def raw_to_score_distance(metric: Metric, raw: float) -> tuple[float, float]:
 
 
 def _row_sums(a: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Row sums of ``a`` in a fixed pairwise order that depends only on the row length, never on the row count.
+    """Row sums of a C-contiguous ``a`` in an order that depends only on the row length, never on the row count.
 
-    Each step adds the right half of the columns onto the left half (an odd last column goes onto column 0):
-    plain element-wise additions, which IEEE 754 rounds the same way on every CPU. ``a`` is overwritten.
+    NumPy sums each contiguous row on its own with its pairwise summation (blocks of 8 partial sums, halved
+    recursively above 128 elements): a fixed sequence of IEEE 754 additions for a given length, so the same
+    on every CPU. The shape-independence tests of the kernel check that this holds.
     """
-    width = a.shape[1]
-    spare = np.empty((a.shape[0], width // 2), a.dtype)
-    src = a
-    while width > 1:
-        half, odd = divmod(width, 2)
-        dst = spare[:, :half]
-        np.add(src[:, :half], src[:, half : 2 * half], out=dst)
-        if odd:
-            dst[:, 0] += src[:, 2 * half]
-        src, spare, width = dst, src, half
-    out: NDArray[np.float64] = src[:, 0].copy()
+    out: NDArray[np.float64] = np.add.reduce(np.ascontiguousarray(a), axis=1)
     return out
 
 
@@ -84,10 +75,8 @@ def _pair_values(
 
 
 def _round_up(x: NDArray[np.float64]) -> NDArray[np.float32]:
-    """``float32`` values not below ``x`` (so comparing against them never drops a candidate)."""
-    out = x.astype(np.float32)
-    low = out < x
-    out[low] = np.nextafter(out[low], np.float32(np.inf))
+    """``float32`` values not below ``x`` (one ulp above its rounding), so comparing against them drops nothing."""
+    out: NDArray[np.float32] = np.nextafter(x.astype(np.float32), np.float32(np.inf))
     return out
 
 
@@ -105,8 +94,9 @@ def exact_search(
     """Brute-force top-``k`` (the reference every store is measured against); see the module docs.
 
     Args:
-        queries: ``float32[q, dim]`` (already normalised for cosine).
-        vectors: ``float32[n, dim]``.
+        queries: ``float32[q, dim]`` (unit length for cosine).
+        vectors: ``float32[n, dim]`` (unit length for cosine, as every store and the benchmark keep them; the
+            rounding bound of the first step relies on it).
         k: Results per query (clipped to ``n``).
         metric: ``cosine``/``ip`` rank by inner product (higher first), ``l2`` by squared distance (lower first).
         sqnorms: Squared L2 norms of ``vectors`` if the caller has them (they bound the first step's rounding
@@ -152,10 +142,11 @@ def exact_search(
         qg, vg = np.asarray(query_groups), np.asarray(vector_groups)
         if qg.shape != (nq,) or vg.shape != (n,):
             raise ValueError(f"exact_search: groups of shape {qg.shape} and {vg.shape} for {nq} queries, {n} vectors")
-    if sqnorms is None:
+    if sqnorms is None and metric != "cosine":
         sqnorms = np.einsum("ij,ij->i", vectors, vectors)
+    # the largest vector norm bounds the first step's rounding error; cosine vectors have unit length
+    xmax = 1.0 if sqnorms is None else float(np.sqrt(np.max(sqnorms.astype(np.float64))))
     qsq = np.einsum("ij,ij->i", queries, queries).astype(np.float64)
-    xmax = float(np.sqrt(np.max(sqnorms.astype(np.float64))))
     # twice the rounding-error bound between the two steps, itself taken with a factor of 2 (eps = 2 * 2**-24)
     tol = 2.0 * (queries.shape[1] + 4) * float(np.finfo(np.float32).eps)
     step = max(1, block_elems // max(n, 1))
@@ -164,6 +155,7 @@ def exact_search(
         key = q @ vectors.T  # approximate: smaller is better from here on
         if l2:
             key *= -2.0
+            assert sqnorms is not None
             key += qsq[s : s + len(q), None].astype(np.float32)
             key += sqnorms[None, :]
             margin = tol * (np.sqrt(qsq[s : s + len(q)]) + xmax) ** 2

@@ -113,3 +113,12 @@ def test_prepare_mixes_down_resamples_then_checks():
     huge[::2] = -3.0e38
     with pytest.raises(NonFiniteAudioError):
         prepare_samples(Audio(huge, 44100), 16000)
+
+
+def test_streams_are_checked_after_resampling_too():
+    from audiovec import get_embedder
+
+    huge = np.full(44100, 3.0e38, np.float32)
+    huge[::2] = -3.0e38  # finite, but its resampled values overflow float32
+    with pytest.raises(NonFiniteAudioError):
+        get_embedder("logmel").embed_stream([Audio(huge, 44100, "huge")])

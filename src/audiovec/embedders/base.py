@@ -36,13 +36,15 @@ from audiovec.embedders.framing import (
     FrameGeometry,
     Framing,
     ModelInput,
+    check_finite,
+    frame_count,
     frame_embeddings,
     prepare_samples,
 )
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, EmptyAudioError
 
-__all__ = ["Embedder", "EmbedderConfig", "EmbedderSpec", "FramedEmbedder", "WindowedEmbedder"]
+__all__ = ["Embedder", "EmbedderConfig", "EmbedderSpec", "FramedEmbedder", "WindowedEmbedder", "frame_count"]
 
 
 @runtime_checkable
@@ -150,7 +152,7 @@ class WindowedEmbedder(ABC):
     runtime_fields: ClassVar[tuple[str, ...]] = ("chunk_s",)
 
     #: Sample rate, frame length, hop and vector size; a class attribute for a fixed model, else set in
-    #: ``__init__``. (A subclass may instead override the four properties derived from it.)
+    #: :meth:`_setup`. (A subclass may instead override the four properties derived from it.)
     geometry: FrameGeometry
     config: EmbedderConfig
 
@@ -280,7 +282,7 @@ class WindowedEmbedder(ABC):
         for block in resample_blocks(blocks, self.sample_rate):
             if source is None:
                 source = block.source
-            for item in cutter.feed(block.samples):
+            for item in cutter.feed(check_finite(block.samples, block.source)):
                 batcher.add(item)
         try:
             tail = list(cutter.finish())

@@ -21,7 +21,8 @@ differs is how samples are grouped into *model inputs*, each of which yields a k
 The same :class:`Cutter` serves one-shot, batched and streamed embedding (``feed`` consecutive blocks, then
 ``finish``), so the three cut the audio identically; it never copies more than one input's worth of samples
 beyond the block it is given. :func:`prepare_samples` is the one mono → resample → finiteness order for whole
-inputs, and :func:`frame_embeddings` builds every result.
+inputs (streams are checked after resampling too, with :func:`check_finite`), and :func:`frame_embeddings` builds
+every result.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "FrameGeometry",
     "Framing",
     "ModelInput",
+    "check_finite",
     "frame_count",
     "frame_embeddings",
     "prepare_samples",
@@ -251,9 +253,17 @@ def prepare_samples(audio: Audio, sample_rate: int) -> NDArray[np.float32]:
     """
     if audio.num_samples == 0:
         raise EmptyAudioError("audio has zero samples", audio.source)
-    x = audio.prepared(sample_rate).samples
+    return check_finite(audio.prepared(sample_rate).samples, audio.source)
+
+
+def check_finite(x: NDArray[np.float32], source: str | None) -> NDArray[np.float32]:
+    """``x`` if every sample is finite (see :func:`prepare_samples`).
+
+    Raises:
+        NonFiniteAudioError: ``x`` contains NaN or Inf.
+    """
     if not np.isfinite(x.sum(dtype=np.float64)):
-        raise NonFiniteAudioError("audio contains NaN or infinite samples", audio.source)
+        raise NonFiniteAudioError("audio contains NaN or infinite samples", source)
     return x
 
 

@@ -62,15 +62,16 @@ def _pair_values(
     """The raw value of each pair ``(queries[qi[p]], vectors[vi[p]])``, computed from the two vectors alone."""
     out = np.empty(len(qi), np.float32)
     step = max(1, _PAIR_ELEMS // max(queries.shape[1], 1))
+    one = queries[0].astype(np.float64) if len(queries) == 1 else None  # one query: broadcast, no gather
     for s in range(0, len(qi), step):
         terms = vectors[vi[s : s + step]].astype(np.float64)
-        q = queries[qi[s : s + step]].astype(np.float64)
+        q = one if one is not None else queries[qi[s : s + step]].astype(np.float64)
         if l2:
             np.subtract(terms, q, out=terms)  # exact or correctly rounded, like every step below
             np.multiply(terms, terms, out=terms)
         else:
             np.multiply(terms, q, out=terms)  # exact: a float32 x float32 product fits in a float64
-        out[s : s + len(q)] = _row_sums(terms)
+        out[s : s + len(terms)] = _row_sums(terms)
     return out
 
 
@@ -179,6 +180,11 @@ def exact_search(
         order = np.lexsort((vi, raw if l2 else -raw, qi))
         qi, vi, raw = qi[order], vi[order], raw[order]
         counts = np.bincount(qi, minlength=len(q))
+        if counts.min() == counts.max():  # as many candidates per query (always so for one query): reshape
+            c = int(counts[0])
+            idx_out[s : s + len(q), : min(c, k)] = vi.reshape(len(q), c)[:, :k]
+            raw_out[s : s + len(q), : min(c, k)] = raw.reshape(len(q), c)[:, :k]
+            continue
         pos = np.arange(len(qi)) - (np.cumsum(counts) - counts)[qi]
         top = pos < k
         idx_out[s + qi[top], pos[top]] = vi[top]

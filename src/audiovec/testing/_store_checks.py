@@ -33,7 +33,6 @@ from __future__ import annotations
 import itertools
 import math
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -53,7 +52,7 @@ from audiovec.errors import (
 from audiovec.metrics import recall_at_k
 from audiovec.stores import ExactStore, Hit, SearchParams, VectorStore
 from audiovec.stores.filters import Eq, FilterLike, In, Not, Or, Range, compile_filter
-from audiovec.testing._embedder_checks import CheckResult
+from audiovec.testing._embedder_checks import CheckResult, run_checks
 
 __all__ = [
     "SCORE_TOL",
@@ -741,25 +740,16 @@ def check_vector_store(
     Raises:
         AssertionError: At least one check failed; the message lists each failure.
     """
-    results = []
     with tempfile.TemporaryDirectory(prefix="audiovec-store-checks-") as tmp:
         root = Path(workdir) if workdir is not None else Path(tmp)
-        for name, check in store_checks(dim=dim, metrics=metrics, id_types=id_types, min_recall=min_recall):
-            if name in skip:
-                continue
+
+        def in_scratch(name: str, check: StoreCheck) -> None:
             scratch = root / name
             scratch.mkdir(parents=True, exist_ok=True)
-            t0 = time.perf_counter()
-            try:
-                check(factory, scratch)
-            except AssertionError as err:
-                results.append(CheckResult(name, False, str(err), time.perf_counter() - t0))
-            except Exception as err:  # a crash is a failure of the store, reported as such
-                results.append(CheckResult(name, False, f"{type(err).__name__}: {err}", time.perf_counter() - t0))
-            else:
-                results.append(CheckResult(name, True, "", time.perf_counter() - t0))
-    failed = [r for r in results if not r.passed]
-    if failed:
-        lines = "\n".join(f"  - {r.name}: {r.detail}" for r in failed)
-        raise AssertionError(f"{factory!r} failed {len(failed)} store conformance check(s):\n{lines}")
-    return results
+            check(factory, scratch)
+
+        checks = store_checks(dim=dim, metrics=metrics, id_types=id_types, min_recall=min_recall)
+        return run_checks(
+            [(name, partial(in_scratch, name, check)) for name, check in checks if name not in skip],
+            f"{factory!r} failed {{n}} store conformance check(s)",
+        )

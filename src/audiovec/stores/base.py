@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from audiovec._files import fsync_dir
 from audiovec.errors import ConfigError, DimensionMismatchError, DuplicateIdError, InvalidIdError, StoreError
 from audiovec.stores.config import (
     FlatIndex,
@@ -37,7 +38,7 @@ from audiovec.stores.config import (
 )
 from audiovec.stores.filters import Filter, FilterLike, parse_filter
 from audiovec.stores.kernel import raw_to_score_distance
-from audiovec.stores.persistence import StoreManifest, fsync_dir, new_manifest, read_manifest, write_manifest
+from audiovec.stores.persistence import StoreManifest, new_manifest, read_manifest, write_manifest
 from audiovec.stores.records import INT64_MAX, Hit, Id, IdsArg, IdType, MetadataArg, RawHit, Record
 from audiovec.stores.validation import check_k, prepare_ids, prepare_metadata, prepare_vectors
 

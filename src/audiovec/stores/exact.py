@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from audiovec._files import atomic_write
 from audiovec.errors import StoreError
 from audiovec.stores.base import BaseVectorStore
 from audiovec.stores.config import IndexArg, SearchParams
 from audiovec.stores.filters import Filter, compile_filter
 from audiovec.stores.kernel import exact_search
-from audiovec.stores.persistence import atomic_write
 from audiovec.stores.records import Id, RawHit
 
 __all__ = ["ExactStore"]

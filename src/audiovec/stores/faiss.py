@@ -73,13 +73,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from audiovec._files import atomic_write, fsync_dir
 from audiovec._optional import require
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
 from audiovec.stores.base import BaseVectorStore, ReadOnly
 from audiovec.stores.config import INDEX_KINDS, HNSWIndex, IndexArg, IVFIndexBase, IVFPQIndex, SearchParams
 from audiovec.stores.filters import Filter, filter_key, to_sqlite
 from audiovec.stores.kernel import exact_search, merge_topk
-from audiovec.stores.persistence import atomic_write, fsync_dir
 from audiovec.stores.records import Id, RawHit
 
 faiss = require("faiss", "faiss", "FaissStore", package="faiss-cpu")

@@ -1,22 +1,21 @@
 """Store files on disk: the manifest that says what a store is, and crash-safe file writes.
 
 An on-disk store is a directory holding ``manifest.json`` (a :class:`StoreManifest`, written once at creation)
-beside the backend's own files. Files are replaced with :func:`atomic_write` (a temporary file, fsync, rename), so
+beside the backend's own files. Files are replaced with :func:`audiovec._files.atomic_write` (a temporary file,
+fsync, rename), so
 after a crash every file holds either its old or its complete new content.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from audiovec._files import atomic_write
 from audiovec.errors import StoreError
 from audiovec.stores.config import IndexConfig, Metric, pydantic_message
 
@@ -24,8 +23,6 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "StoreManifest",
-    "atomic_write",
-    "fsync_dir",
     "new_manifest",
     "read_manifest",
     "write_manifest",
@@ -83,38 +80,6 @@ def new_manifest(store: str, dim: int, metric: Metric, index: IndexConfig) -> St
         audiovec_version=_audiovec_version(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry to disk (so a rename survives a crash); a no-op where unsupported."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write a file so that ``path`` holds either its old or its complete new content, even after a crash.
-
-    ``write(tmp)`` writes the new content to a temporary file beside ``path``; it is flushed to disk and then
-    renamed over ``path`` with :func:`os.replace`.
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def write_manifest(directory: Path, manifest: StoreManifest) -> None:

@@ -261,6 +261,11 @@ class MilvusServer:
 
     # -- properties ---------------------------------------------------------------------
 
+    def _local_url(self, port: int | None, path: str = "") -> str:
+        if port is None:
+            raise RuntimeError("Milvus server not started")
+        return f"http://127.0.0.1:{port}{path}"
+
     @property
     def uri(self) -> str:
         """The gRPC endpoint for ``pymilvus.MilvusClient(uri)``, e.g. ``http://127.0.0.1:19530``.
@@ -268,9 +273,7 @@ class MilvusServer:
         Raises:
             RuntimeError: If the server was never started.
         """
-        if self._port is None:
-            raise RuntimeError("Milvus server not started")
-        return f"http://127.0.0.1:{self._port}"
+        return self._local_url(self._port)
 
     @property
     def health_url(self) -> str:
@@ -279,9 +282,7 @@ class MilvusServer:
         Raises:
             RuntimeError: If the server was never started.
         """
-        if self._metrics_port is None:
-            raise RuntimeError("Milvus server not started")
-        return f"http://127.0.0.1:{self._metrics_port}/healthz"
+        return self._local_url(self._metrics_port, "/healthz")
 
     @property
     def pid(self) -> int | None:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from audiovec._files import atomic_write
 from audiovec.audio import Audio, AudioSource
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
 from audiovec.identify.fingerprint._config import FingerprintConfig
@@ -338,7 +339,7 @@ class FingerprintIndex:
             gen = uuid.uuid4().hex[:12]
             files = {name: f"{name}-{gen}.npy" for name in _ARRAYS}
             for name in _ARRAYS:
-                _atomic_npy(target / files[name], arrays[name])
+                _write_npy(target / files[name], arrays[name])
             manifest = {
                 "format": "audiovec.identify.fingerprint",
                 "version": FORMAT_VERSION,
@@ -349,7 +350,7 @@ class FingerprintIndex:
                 "landmarks": len(arrays["hashes"]),
                 "tracks": [{"slot": slot, **_track_json(self._tracks[slot])} for slot in self._slots.values()],
             }
-            _atomic_text(old_manifest, json.dumps(manifest, indent=1))
+            _write_text(old_manifest, json.dumps(manifest, indent=1))
             for f in old_files:
                 if f not in files.values():
                     (target / f).unlink(missing_ok=True)
@@ -584,31 +585,20 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     return data
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_write(path, write)
 
 
-def _atomic_npy(path: Path, array: NDArray[np.uint32]) -> None:
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "xb") as f:
+def _write_npy(path: Path, array: NDArray[np.uint32]) -> None:
+    """Save ``array`` as ``.npy`` atomically (see :func:`audiovec._files.atomic_write`)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "xb") as f:  # a file object: np.save would add ".npy" to a name
             np.save(f, np.ascontiguousarray(array, dtype=np.uint32), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)

@@ -47,8 +47,8 @@ import soundfile as sf
 
 from audiovec import load
 from audiovec.embedders import get_embedder
-from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex
 from audiovec.identify import MODES, Identifier, calibrate_threshold, default_pipeline
+from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex
 from audiovec.stores import ExactStore
 
 SR = 16000

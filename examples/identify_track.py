@@ -18,9 +18,9 @@ import numpy as np
 from scipy.signal import butter, sosfilt  # scipy comes with librosa, a core dependency
 
 from audiovec import Audio, load
-from audiovec.ingest import find_audio_files
-from audiovec.identify.fingerprint import FingerprintIndex
 from audiovec.identify import Identifier
+from audiovec.identify.fingerprint import FingerprintIndex
+from audiovec.ingest import find_audio_files
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -2,8 +2,8 @@
 
 A published ESC-50 experiment embedded clips with Wav2Vec2 CNN features, sampled 64 frames evenly, concatenated them
 (64 x 512 = 32768, Milvus' maximum dimension), L2-normalised, searched by inner product in Milvus, and got
-top-1/top-3 of 0.22/0.36 against 0.82 for a fine-tuned classifier. This script runs the same comparison (vector search with
-several poolings vs a linear probe on the same vectors) on any labelled folder, with the group rule.
+top-1/top-3 of 0.22/0.36 against 0.82 for a fine-tuned classifier. This script runs the same comparison (vector
+search with several poolings vs a linear probe on the same vectors) on any labelled folder, with the group rule.
 
 Run: python examples/pooling_vs_linear_probe.py [--embedder wav2vec2 --param model=PATH] [--dataset DIR]
 Without arguments it uses MFCC on the bundled demo drums (small: the numbers are noisy; see the CI bounds).

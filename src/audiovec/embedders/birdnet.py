@@ -120,7 +120,7 @@ class BirdNETEmbedder(FramedEmbedder):
 
     Example:
         >>> emb = BirdNETEmbedder(overlap_s=1.5)  # doctest: +SKIP
-        >>> emb.dim, emb.window_s, emb.hop_s
+        >>> emb.dim, emb.window_s, emb.hop_s  # doctest: +SKIP
         (1024, 3.0, 1.5)
     """
 

@@ -266,7 +266,7 @@ class YAMNetEmbedder(FramedEmbedder):
 
     Example:
         >>> emb = YAMNetEmbedder(model="shared/models/yamnet.tflite", num_threads=2)  # doctest: +SKIP
-        >>> emb.dim, emb.hop_s
+        >>> emb.dim, emb.hop_s  # doctest: +SKIP
         (1024, 0.48)
     """
 

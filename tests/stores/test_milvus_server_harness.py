@@ -108,3 +108,21 @@ def test_start_failure_reports_log_tail(tmp_path: Path) -> None:
             server.start(tmp_path / "milvus", port=port, timeout=60)
         assert time.monotonic() - started < 60
         assert not server.running
+
+
+def test_a_second_server_starts_beside_a_running_one(tmp_path: Path, milvus_server: MilvusServer) -> None:
+    """Every port a server binds is chosen free, including its embedded etcd's peer port (2380 by default)."""
+    from pymilvus import MilvusClient
+
+    assert milvus_server.running
+    second = MilvusServer().start(tmp_path / "milvus", port=_free_port(), timeout=180)
+    with second:
+        assert second.uri != milvus_server.uri and second.health_url != milvus_server.health_url
+        for server in (milvus_server, second):
+            client = MilvusClient(server.uri, timeout=30, dedicated=True)
+            try:
+                assert client.get_server_version().startswith("v2.3")
+            finally:
+                client.close()
+        second.stop(timeout=15)
+    assert milvus_server.running

@@ -115,6 +115,29 @@ for key, value in args["extra_config"].items():
     if seen.get(key) != str(value):
         sys.exit(f"audiovec: config key {key!r} not applied (found {seen.get(key)!r})")
 
+# The embedded etcd also listens on a peer port that milvus.yaml cannot set (2380 by default), so a second server
+# in the same namespace would fail to start: give etcd its own config with a free peer port.
+peer = socket.socket()
+peer.bind(("127.0.0.1", 0))
+peer_url = f"http://127.0.0.1:{peer.getsockname()[1]}"
+peer.close()
+client_url = f"http://127.0.0.1:{config.get('etcd_port')}"
+etcd_file = os.path.join(data_dir, "configs", "etcd.yaml")
+with open(etcd_file, "w", encoding="utf-8") as fp:
+    fp.write(
+        f"name: default\nlisten-client-urls: {client_url}\nadvertise-client-urls: {client_url}\n"
+        f"listen-peer-urls: {peer_url}\ninitial-advertise-peer-urls: {peer_url}\n"
+        f"initial-cluster: default={peer_url}\n"
+    )
+with open(config_file, encoding="utf-8") as fp:
+    text = fp.read()
+section = f"etcd:\n  config:\n    path: {etcd_file}\n"
+if "\netcd:\n" not in "\n" + text:
+    sys.exit("audiovec: no etcd section in the server config")
+text = ("\n" + text).replace("\netcd:\n", "\n" + section, 1)[1:]
+with open(config_file, "w", encoding="utf-8") as fp:
+    fp.write(text)
+
 bin_base = os.path.join(args["bin_base"], milvus.__version__)  # never overwrite a running binary
 os.makedirs(bin_base, exist_ok=True)
 with open(os.path.join(bin_base, ".unpack.lock"), "w") as lock:

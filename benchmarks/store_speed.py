@@ -5,8 +5,8 @@ segment embeddings of audio files; pure Gaussian noise would make every ANN inde
 backend/index, it measures
 
 * batched insert throughput (vectors/s, ``--batch`` vectors per ``add`` call, with metadata), training excluded;
-* one-at-a-time insert throughput: the last ``--single`` vectors inserted with one ``add`` call each (the
-  seed-000 pattern), into the already-built store;
+* one-at-a-time insert throughput: the last ``--single`` vectors inserted with one ``add`` call each (what a
+  loop that embeds and inserts file by file does), into the already-built store;
 * training time (IVF kinds train explicitly on the first ``train`` base vectors, a sample not otherwise added),
   and build time: train + all inserts + the first save, from an empty store to a durable one;
 * single-query latency p50/p95 (``--latency-queries`` calls with one query each, k=10, metadata returned);

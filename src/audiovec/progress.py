@@ -109,25 +109,20 @@ class TqdmCallback(Callback):
     """A tqdm progress bar on stderr.
 
     Args:
-        size, value, description, unit: As :class:`Callback`.
+        *args: ``size, value, description, unit``, as :class:`Callback` (or as keywords).
         leave: Keep the finished bar on screen.
-        **tqdm_kwargs: Passed to ``tqdm``.
+        tqdm_kwargs: More arguments of ``tqdm``.
+        **kwargs: ``size``, ``value``, ``description``, ``unit`` as keywords.
     """
 
     def __init__(
-        self,
-        size: int | None = None,
-        value: int = 0,
-        description: str = "",
-        unit: str = "item",
-        *,
-        leave: bool = True,
-        **tqdm_kwargs: Any,
+        self, *args: Any, leave: bool = True, tqdm_kwargs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(size, value, description, unit)
+        super().__init__(*args, **kwargs)
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=size, initial=value, desc=description, unit=unit, leave=leave, **tqdm_kwargs)
+        options = {"leave": leave, **(tqdm_kwargs or {})}
+        self._bar = tqdm(total=self.size, initial=self.value, desc=self.description, unit=self.unit, **options)
 
     def call(self) -> None:
         """Move the bar."""
@@ -151,29 +146,27 @@ class LogCallback(Callback):
     A line reads ``embed with mfcc: 1200/3000 files (40%), 85.1 files/s, about 21 s left``.
 
     Args:
-        size, value, description, unit: As :class:`Callback`.
+        *args: ``size, value, description, unit``, as :class:`Callback` (or as keywords).
         every_s: Seconds between two progress lines.
         logger: Where to log (default ``audiovec.progress``), at ``level``.
         level: Logging level.
+        **kwargs: ``size``, ``value``, ``description``, ``unit`` as keywords.
     """
 
     def __init__(
         self,
-        size: int | None = None,
-        value: int = 0,
-        description: str = "",
-        unit: str = "item",
-        *,
+        *args: Any,
         every_s: float = 10.0,
         logger: logging.Logger | None = None,
         level: int = logging.INFO,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(size, value, description, unit)
+        super().__init__(*args, **kwargs)
         self.every_s = every_s
         self.logger = logger or _log
         self.level = level
         self._t0 = time.monotonic()
-        self._start = value
+        self._start = self.value
         self._last = self._t0
 
     def line(self) -> str:

@@ -7,6 +7,7 @@ them skip when it is absent, unless ``AUDIOVEC_REQUIRE_SHARED=1`` (as in CI), wh
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,15 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory):
     server.start(tmp_path_factory.mktemp("milvus-server"), port=port, timeout=180)
     yield server
     server.stop(timeout=15)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 
 from audiovec.benchmark import BenchmarkResult
 from audiovec.benchmark.report import CHARTS, write_report
+from browser import find_chromium
 
 SCRIPT = Path(sys.executable).with_name("audiovec")
 CHROMIUM_FLAGS = [
@@ -52,18 +52,9 @@ def test_report_files(demo_results):
         assert (out / f"{png}.png").stat().st_size > 5000
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI") or os.environ.get("AUDIOVEC_REQUIRE_SHARED") == "1":
-            pytest.fail("chromium is not installed (apt-get install chromium); CI must render the report")
-        pytest.skip("chromium not installed")
-    return path
-
-
 def test_report_renders_in_headless_chromium_without_console_errors(demo_results, tmp_path):
     out, _ = demo_results
-    chromium = _chromium()
+    chromium = find_chromium("render the report")
     shot = tmp_path / "report.png"
     common = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     url = (out / "report.html").as_uri()

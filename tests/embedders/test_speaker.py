@@ -10,7 +10,6 @@ SpeechBrain 1.1.2's own ``EncoderClassifier.encode_batch`` produced for the same
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,18 +24,6 @@ from audiovec.embedders.speaker._ecapa_net import ecapa_state_shapes
 from audiovec.embedders.speaker._hyperparams import ECAPAArch
 from audiovec.errors import ConfigError, EmptyAudioError, MissingDependencyError, ModelLoadError
 from audiovec.testing import check_embedder, synthetic_signal
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a network connection fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 # ============================================================================================ Resemblyzer

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import socket
 
 import numpy as np
 import pytest
@@ -45,18 +44,6 @@ def speech_16k(shared_file):
 @pytest.fixture(scope="module")
 def tiny_savedmodel(tmp_path_factory):
     return make_tiny_yamnet(tmp_path_factory.mktemp("tiny_yamnet") / "model")
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a network connection fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 def _bare_tflite(path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

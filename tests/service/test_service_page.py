@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from audiovec.data import demo_dir
+from browser import find_chromium
 
 LAUNCH_ARGS = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 PLAYER_READY_OR_ERROR = (
@@ -26,20 +27,11 @@ API_KEY = "page-test-key-0123"
 PDF_BYTES = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI") or os.environ.get("AUDIOVEC_REQUIRE_SHARED") == "1":
-            pytest.fail("chromium is not installed (apt-get install chromium); CI must test the search page")
-        pytest.skip("chromium not installed")
-    return path
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright import sync_api  # the test extra installs it; the browser is Debian's chromium
 
-    chromium = _chromium()
+    chromium = find_chromium("test the search page")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
         try:

@@ -529,7 +529,8 @@ def resample_blocks(blocks: Iterable[Audio], sample_rate: int) -> Iterator[Audio
 
     Raises:
         ConfigError: The blocks change sample rate.
-        NonFiniteAudioError: A block contains NaN or Inf.
+        NonFiniteAudioError: A block contains NaN or Inf, before or after resampling (checked after, where both
+            show; a non-finite sample may be reported with the next block, as the resampler delays its output).
         EmptyAudioError: There are no blocks.
     """
     rs: soxr.ResampleStream | None = None
@@ -543,15 +544,20 @@ def resample_blocks(blocks: Iterable[Audio], sample_rate: int) -> Iterator[Audio
         elif block.sample_rate != first_sr:
             raise ConfigError(f"stream changes sample rate from {first_sr} to {block.sample_rate} Hz")
         x = to_mono(block.samples)
-        if not np.isfinite(x).all():
-            raise NonFiniteAudioError("stream block contains NaN or infinite samples", block.source)
         if rs is not None:
             x = np.asarray(rs.resample_chunk(x, last=False), dtype=np.float32)
         last_source = block.source
-        yield Audio(np.ascontiguousarray(x), sample_rate, block.source, block.offset)
+        yield Audio(_finite_block(x, block.source), sample_rate, block.source, block.offset)
     if first_sr is None:
         raise EmptyAudioError("stream yielded no blocks")
     if rs is not None:
         tail = np.asarray(rs.resample_chunk(np.zeros(0, np.float32), last=True), dtype=np.float32)
         if len(tail):
-            yield Audio(tail, sample_rate, last_source)
+            yield Audio(_finite_block(tail, last_source), sample_rate, last_source)
+
+
+def _finite_block(x: NDArray[np.float32], source: str | None) -> NDArray[np.float32]:
+    """``x`` (contiguous) once it is known to be finite; checked after resampling, which can overflow float32."""
+    if not np.isfinite(x.sum(dtype=np.float64)):  # finite float32 values cannot overflow a float64 sum
+        raise NonFiniteAudioError("stream block contains NaN or infinite samples (after resampling)", source)
+    return np.ascontiguousarray(x)

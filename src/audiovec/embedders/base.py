@@ -36,7 +36,6 @@ from audiovec.embedders.framing import (
     FrameGeometry,
     Framing,
     ModelInput,
-    check_finite,
     frame_count,
     frame_embeddings,
     prepare_samples,
@@ -282,7 +281,7 @@ class WindowedEmbedder(ABC):
         for block in resample_blocks(blocks, self.sample_rate):
             if source is None:
                 source = block.source
-            for item in cutter.feed(check_finite(block.samples, block.source)):
+            for item in cutter.feed(block.samples):  # resample_blocks checked it, after resampling
                 batcher.add(item)
         try:
             tail = list(cutter.finish())

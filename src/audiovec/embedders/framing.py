@@ -21,7 +21,7 @@ differs is how samples are grouped into *model inputs*, each of which yields a k
 The same :class:`Cutter` serves one-shot, batched and streamed embedding (``feed`` consecutive blocks, then
 ``finish``), so the three cut the audio identically; it never copies more than one input's worth of samples
 beyond the block it is given. :func:`prepare_samples` is the one mono → resample → finiteness order for whole
-inputs (streams are checked after resampling too, with :func:`check_finite`), and :func:`frame_embeddings` builds
+inputs (:func:`audiovec.audio.resample_blocks` checks streams in the same order), and :func:`frame_embeddings` builds
 every result.
 """
 

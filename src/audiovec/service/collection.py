@@ -29,14 +29,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from audiovec._hashing import sha256_bytes
-from audiovec.audio.formats import FORMATS, sniff
+from audiovec.audio.formats import FORMATS, AudioFormat, sniff
 from audiovec.embedders import Embedder
 from audiovec.embeddings import PooledEmbeddings
 from audiovec.errors import (
@@ -152,6 +152,15 @@ class Timings:
     def as_dict(self) -> dict[str, float]:
         """Non-zero steps, rounded to microseconds."""
         return {k: round(v, 3) for k, v in self.__dict__.items() if v}
+
+
+class Upload(NamedTuple):
+    """An upload after the ingest path: the result (keyed by a fresh item id), its pooled vectors, its container."""
+
+    item: ItemResult
+    pooled: PooledEmbeddings
+    kind: AudioFormat
+    timings: Timings
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -328,14 +337,15 @@ class Collection:
         return callable(getattr(self.embedder, "embed_text", None)) and self.dim == self.embedder.dim
 
     # ------------------------------------------------------------------ audio in
-    def embed(self, data: bytes, filename: str, *, query: bool = False) -> tuple[ItemResult, PooledEmbeddings, Timings]:
+    def embed(self, data: bytes, filename: str, *, query: bool = False) -> Upload:
         """Recognise an upload from its bytes, then run it through the ingest path and pool it.
 
         The container is checked from the bytes (whatever the name says) and the duration from the header before
         anything is decoded.
 
         Returns:
-            The ingest result (content hash, duration), the pooled vectors, and the step times.
+            The ingest result (keyed by a fresh item id; content hash, duration), the pooled vectors, the
+            container and the step times.
 
         Raises:
             UnsupportedUploadError: Not a supported audio container.
@@ -345,7 +355,7 @@ class Collection:
         """
         t0 = time.perf_counter()
         try:
-            sniff(data)
+            kind = sniff(data)
         except UnsupportedUploadError as err:
             raise UnsupportedUploadError(str(err), filename, what=err.what) from None
         ingest = self._queries if query else self._items
@@ -357,7 +367,7 @@ class Collection:
         t_all = time.perf_counter() - t0
         decode_s = max(0.0, t_all - stats.wait_s - stats.embed_s)  # sniffing, reading the header, decoding, pooling
         timings = Timings(decode_ms=decode_s * 1e3, queue_ms=stats.wait_s * 1e3, embed_ms=stats.embed_s * 1e3)
-        return item, pooled, timings
+        return Upload(item, pooled, kind, timings)
 
     # ------------------------------------------------------------------ items
     @_dropped_is_not_found
@@ -385,28 +395,21 @@ class Collection:
         """
         name = _clean_filename(filename)
         user = check_user_metadata(metadata)
-        item, pooled, timings = self.embed(data, name)
+        upload = self.embed(data, name)
         if if_exists == "skip":
             with self._add_lock:
-                hits = self.store.search(pooled.vectors[:1], k=1, filter={SHA256: item.digest, SEGMENT: 0})[0]
+                flt = {SHA256: upload.item.digest, SEGMENT: 0}
+                hits = self.store.search(upload.pooled.vectors[:1], k=1, filter=flt)[0]
                 if hits:
                     out = _public_item(hits[0].metadata, self.name, self.config.keep_audio)
                     out["existing"] = True
                     return out
-                return self._store_item(data, name, user, item, pooled, timings)
-        return self._store_item(data, name, user, item, pooled, timings)
+                return self._store_item(data, name, user, upload)
+        return self._store_item(data, name, user, upload)
 
-    def _store_item(
-        self,
-        data: bytes,
-        name: str,
-        user: dict[str, Any],
-        item: ItemResult,
-        pooled: PooledEmbeddings,
-        timings: Timings,
-    ) -> dict[str, Any]:
-        item_id = uuid.uuid4().hex
-        kind = sniff(data)
+    def _store_item(self, data: bytes, name: str, user: dict[str, Any], upload: Upload) -> dict[str, Any]:
+        item, pooled, kind, timings = upload
+        item_id = item.source.key
         extra = {"_file": name, "_format": kind.name, "_added": now()}
         ids, metas = vector_records(
             item_id, pooled, duration=item.duration or 0.0, metadata=user, digest=item.digest, extra=extra
@@ -542,7 +545,7 @@ class Collection:
         self, data: bytes, filename: str | None, k: int, filter: Mapping[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], Timings]:
         """Search with an uploaded clip."""
-        _, pooled, timings = self.embed(data, _clean_filename(filename), query=True)
+        _, pooled, _, timings = self.embed(data, _clean_filename(filename), query=True)
         t0 = time.perf_counter()
         hits = self.search_vectors(pooled.vectors, k, filter)
         return hits, replace(timings, search_ms=(time.perf_counter() - t0) * 1e3)

@@ -324,7 +324,7 @@ class ServerProcess:
         self.cmd = [
             sys.executable,
             "-m",
-            "audiovec.cli",
+            "audiovec",
             "serve",
             "--data-dir",
             str(data_dir),
@@ -465,9 +465,7 @@ def build(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             raise SystemExit(f"no {args.query_seconds:g} s query clip could be cut from {args.query_audio}")
         vectors = []
         for name, data in clips:
-            audio, _, _ = col.decode(data, name, 1e9)
-            vecs = col.embed(audio).vectors
-            vectors.append(vecs)
+            vectors.append(col.embed(data, name, query=True).pooled.vectors)
         info["query_clips"] = [name for name, _ in clips]
         info["query_clip_s"] = args.query_seconds
         info["query_format"] = f"WAV PCM_16 mono {col.embedder.sample_rate} Hz"
@@ -488,12 +486,13 @@ def build(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 
 def pad(col: Any, item_ids: list[str], n: int, noise: float, seed: int) -> dict[str, Any]:
     """Add ``n`` synthetic vectors clustered around the real items' vectors, with the service's metadata layout."""
+    from audiovec.ingest.records import vector_id
     from audiovec.service.collection import now as _now
 
     if col.segmented:
         raise SystemExit("--pad-vectors supports whole-file collections only")
     t0 = time.perf_counter()
-    records = col.store.get(item_ids)
+    records = col.store.get([vector_id(item, 0) for item in item_ids])
     real = np.stack([r.vector for r in records]).astype(np.float32)
     durations = np.array([float(r.metadata.get("_duration") or 1.0) for r in records])
     spread = real.std(axis=0) + 1e-6
@@ -506,10 +505,11 @@ def pad(col: Any, item_ids: list[str], n: int, noise: float, seed: int) -> dict[
         vecs = real[centre] + noise * spread * rng.standard_normal((m, real.shape[1])).astype(np.float32)
         if col.config.pooling.endswith("+l2"):
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        ids = [uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | (added + i)).hex for i in range(m)]
+        items = [uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | (added + i)).hex for i in range(m)]
+        ids = [vector_id(item, 0) for item in items]
         stamp = _now()
         metas = []
-        for i, item in enumerate(ids):
+        for i, item in enumerate(items):
             dur = round(float(durations[centre[i]]), 6)
             metas.append(
                 {

@@ -33,7 +33,7 @@ from audiovec.benchmark.extraction import extract_dataset
 from audiovec.benchmark.ranking import rank
 from audiovec.benchmark.result import BenchmarkResult
 from audiovec.benchmark.retrieval import quality
-from audiovec.benchmark.stores import growth_rows, measure_store, scaling_row
+from audiovec.benchmark.stores import exact_truth, growth_rows, measure_store, scaling_row
 from audiovec.benchmark.vectors import VectorSet, pool_vectors
 from audiovec.errors import AudiovecError
 from audiovec.ingest import EmbeddingCache
@@ -142,6 +142,7 @@ class Benchmark:
         for vs in sets:
             n = len(vs)
             q_idx = np.sort(rng.permutation(n)[: min(cfg.n_latency_queries, n)])
+            truth = exact_truth(vs, q_idx, cfg.k)
             for entry in cfg.stores:
                 row: dict[str, Any] = {
                     "embedder": vs.embedder,
@@ -154,7 +155,7 @@ class Benchmark:
                 }
                 workdir = Path(tempfile.mkdtemp(prefix="audiovec-bench-"))
                 try:
-                    row.update(measure_store(entry, vs, q_idx, cfg.k, workdir))
+                    row.update(measure_store(entry, vs, q_idx, truth, cfg.k, workdir))
                 except AudiovecError as err:
                     log.error("store %s failed for %s/%s: %s", entry.display(), vs.embedder, vs.pooling, err)
                     row["error"] = f"{type(err).__name__}: {err}"

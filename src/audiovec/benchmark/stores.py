@@ -28,7 +28,7 @@ from audiovec.errors import AudiovecError
 from audiovec.metrics import fit_growth, latency_percentiles, recall_at_k
 from audiovec.stores import Eq, Not, VectorStore, exact_search, get_store
 
-__all__ = ["GROWTH_QUANTITIES", "growth_rows", "insert", "measure_store", "open_store", "scaling_row"]
+__all__ = ["GROWTH_QUANTITIES", "exact_truth", "growth_rows", "insert", "measure_store", "open_store", "scaling_row"]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,18 @@ def _timed_searches(store: VectorStore, x: NDArray[np.float32], k: int, params: 
     return lat, found
 
 
-def measure_store(entry: StoreEntry, vs: VectorSet, q_idx: NDArray[np.int64], k: int, workdir: Path) -> dict[str, Any]:
+def exact_truth(vs: VectorSet, q_idx: NDArray[np.int64], k: int) -> list[list[str]]:
+    """Ids of the exact ``k`` nearest vectors of each query (the ground truth of ANN recall)."""
+    _, rows = exact_search(vs.x[q_idx], vs.x, min(k, len(vs)), vs.metric)  # type: ignore[arg-type]
+    return [[vs.ids[j] for j in row] for row in rows]
+
+
+def measure_store(
+    entry: StoreEntry, vs: VectorSet, q_idx: NDArray[np.int64], truth: list[list[str]], k: int, workdir: Path
+) -> dict[str, Any]:
     """Insert every vector of ``vs``, then time searches with the vectors ``q_idx`` as queries.
+
+    ``truth`` is :func:`exact_truth` of the same queries, computed once for all the stores.
 
     Returns:
         ``insert_s``, ``insert_per_vector_ms``, ``insert_vps``, ``search_p50/p95/p99_ms``, ``search_qps``,
@@ -84,8 +94,6 @@ def measure_store(entry: StoreEntry, vs: VectorSet, q_idx: NDArray[np.int64], k:
         t0 = time.perf_counter()
         store.search(vs.x[q_idx], k=k, params=sp)
         batch_s = time.perf_counter() - t0
-        _, truth_rows = exact_search(vs.x[q_idx], vs.x, k, vs.metric)  # type: ignore[arg-type]
-        truth = [[vs.ids[j] for j in row] for row in truth_rows]
         top1 = []
         for qi in q_idx[vs.queries[q_idx]]:
             flt = Not(Eq("group", str(vs.groups[qi])))

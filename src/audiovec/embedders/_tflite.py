@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from audiovec._hashing import sha256_bytes, sha256_file
 from audiovec._optional import require
+from audiovec._threads import thread_budget
 from audiovec.embedders.base import FramedEmbedder
 from audiovec.embedders.framing import FrameGeometry
 from audiovec.errors import ConfigError, ModelLoadError
@@ -39,11 +40,8 @@ _PRESERVE_WARNING = r".*experimental_preserve_all_tensors.*"
 
 
 def default_num_threads() -> int:
-    """CPU cores available to this process (the interpreter's thread count when none is given)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    """The interpreter's thread count when none is given: every core, or ``$AUDIOVEC_NUM_THREADS``."""
+    return thread_budget()
 
 
 def _add_outputs(content: bytes, names: Sequence[str], source: str, extra: str) -> tuple[bytes, dict[str, int]]:

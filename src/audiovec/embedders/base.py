@@ -164,6 +164,14 @@ class WindowedEmbedder(ABC):
             raise ConfigError(f"invalid {self.name} configuration: {err}") from err
         self._setup()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its class and configuration: unpickling builds a new embedder and loads its model.
+
+        This is how the ingest path's worker processes get their own copy of a model (see
+        :class:`~audiovec.ingest.Ingest`): the weights are loaded again in the worker, never sent through a pipe.
+        """
+        return (type(self), (self.config,))
+
     def _setup(self) -> None:  # noqa: B027 - an optional hook: a fixed model may have nothing to set up
         """Load the model and set :attr:`geometry` from the validated ``self.config`` (default: nothing to do)."""
 

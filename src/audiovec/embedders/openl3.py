@@ -171,6 +171,17 @@ class OpenL3Embedder(FramedEmbedder):
         weights = getattr(self._model, "get_weights", None)
         self._weights = _tf.array_digest(weights()) if callable(weights) else None
         self.load_seconds = time.perf_counter() - t0
+        self._given_model = model is not None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its configuration (the model is loaded again); refused for an embedder built from a model object.
+
+        Raises:
+            TypeError: The embedder was built with ``model=`` (an in-memory model cannot be rebuilt elsewhere).
+        """
+        if self._given_model:
+            raise TypeError("an OpenL3Embedder built from a model object cannot be copied to another process")
+        return super().__reduce__()
 
     # ------------------------------------------------------------------ FramedEmbedder
     def _spec_params(self) -> dict[str, Any]:

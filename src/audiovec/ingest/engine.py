@@ -18,7 +18,9 @@ service — goes through :class:`Ingest`. For each :class:`~audiovec.ingest.Sour
 
 The work is done by :meth:`Ingest.process` on a batch of sources: a pure step (sources in, results out, no shared
 state but the cache), so the same code runs in one process, in a pool of worker processes or in actors on a
-cluster. :meth:`Ingest.run` streams any number of sources through it with bounded memory.
+cluster. :meth:`Ingest.run` streams any number of sources through it with bounded memory, in ``workers`` processes
+(default: one per core; see :mod:`audiovec.ingest.workers`), results in input order and identical whatever the
+number of workers.
 
 Example:
     >>> from audiovec import get_embedder
@@ -33,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import math
 import os
@@ -51,6 +54,7 @@ from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import AudioTooLongError, AudiovecError, ConfigError
 from audiovec.ingest.cache import EmbeddingCache
 from audiovec.ingest.sources import Source
+from audiovec.ingest.workers import WorkerPool, default_workers
 from audiovec.progress import Callback, as_callback
 
 __all__ = [
@@ -264,6 +268,10 @@ class Ingest:
             embedded one at a time so the figures belong to one item.
         max_duration_s: Refuse longer audio (:class:`~audiovec.errors.AudioTooLongError`, from the header).
         lock: Held around every model call (a model shared by threads); the time spent waiting is reported.
+        workers: Processes :meth:`run` embeds in (``None``: one per core available; 1: in this process). Each loads
+            its own copy of the models, runs them on its share of the cores, and gets ``batch_size`` sources at a
+            time; :meth:`process` always runs in the calling process. Needs embedders that can be rebuilt in another
+            process (every registered one can) and no ``lock``.
 
     Raises:
         ConfigError: No embedder, or invalid numbers.
@@ -280,12 +288,15 @@ class Ingest:
         monitor: Callable[[], Monitor] | None = None,
         max_duration_s: float | None = None,
         lock: AbstractContextManager[Any] | None = None,
+        workers: int | None = None,
     ) -> None:
         models = dict(embedders) if isinstance(embedders, Mapping) else {embedders.name: embedders}
         if not models:
             raise ConfigError("Ingest needs at least one embedder")
         if batch_size < 1 or stream_above_s <= 0:
             raise ConfigError(f"batch_size must be >= 1 and stream_above_s > 0, got {batch_size}, {stream_above_s}")
+        if workers is not None and workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers}")
         self.embedders: dict[str, Embedder] = models
         self.cache = cache if cache is None or isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
         self.stream_above_s = float(stream_above_s)
@@ -294,7 +305,14 @@ class Ingest:
         self.monitor = monitor
         self.max_duration_s = max_duration_s
         self.lock = lock
+        self.workers = (1 if lock is not None else default_workers()) if workers is None else int(workers)
         self._specs: dict[str, EmbedderSpec] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a worker process gets: everything but the lock (an ingest with a lock stays in its process)."""
+        if self.lock is not None:
+            raise TypeError("an Ingest with a lock cannot be copied to another process")
+        return dict(self.__dict__)
 
     def spec(self, label: str) -> EmbedderSpec:
         """The spec of one model (computed once: some models hash their weights for it)."""
@@ -312,28 +330,40 @@ class Ingest:
     ) -> Iterator[ItemResult]:
         """Stream sources through :meth:`process`, ``batch_size`` at a time, yielding results in input order.
 
+        With ``workers`` > 1 the batches run in worker processes (started when there is more than one batch);
+        sources are read from ``sources`` only as workers need them, so memory stays bounded.
+
         Args:
             sources: Sources, or paths (keyed by their path).
             progress: Report progress per item (see :func:`audiovec.progress.as_callback`).
             total: The number of sources, for progress, when ``sources`` has no length.
+
+        Raises:
+            ConfigError: ``workers`` > 1 with embedders that cannot be rebuilt in another process.
         """
         if total is None and isinstance(sources, Sequence):
             total = len(sources)
         names = ", ".join(self.embedders)
+        batches = _batches((Source.of(s) for s in sources), self.batch_size)
+        first = next(batches, None)
+        if first is None:
+            return
+        second = next(batches, None) if self.workers > 1 else None
         with as_callback(progress, total, f"embed with {names}", "file") as cb:
-            batch: list[Source] = []
-            for s in sources:
-                batch.append(Source.of(s))
-                if len(batch) >= self.batch_size:
-                    yield from self._counted(batch, cb)
-                    batch = []
-            if batch:
-                yield from self._counted(batch, cb)
-
-    def _counted(self, batch: list[Source], cb: Callback) -> Iterator[ItemResult]:
-        for r in self.process(batch):
-            cb.relative_update()
-            yield r
+            if second is None:  # one process: this one
+                rest = itertools.chain([first], batches)
+                results: Iterator[list[ItemResult]] = (self.process(b) for b in rest)
+                for batch_results in results:
+                    for r in batch_results:
+                        cb.relative_update()
+                        yield r
+                return
+            n_batches = -(-total // self.batch_size) if total else self.workers
+            with WorkerPool(self, min(self.workers, n_batches)) as pool:
+                for batch_results in pool.map(itertools.chain([first, second], batches)):
+                    for r in batch_results:
+                        cb.relative_update()
+                        yield r
 
     def process(self, batch: Sequence[Source]) -> list[ItemResult]:
         """Embed a batch of sources with every model: the unit of work of the ingest path.
@@ -468,6 +498,13 @@ class Ingest:
         it.result.stats[label] = stats
         if self.cache is not None and it.result.digest is not None:
             self.cache.put(self.spec(label), it.result.digest, frames, stats.as_dict())
+
+
+def _batches(sources: Iterable[Source], size: int) -> Iterator[list[Source]]:
+    """Consecutive lists of ``size`` sources (the last may be shorter)."""
+    it = iter(sources)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
 
 
 def _named(frames: FrameEmbeddings, source: Source) -> FrameEmbeddings:

@@ -1,0 +1,221 @@
+"""Worker processes for the ingest path: :meth:`Ingest.process <audiovec.ingest.Ingest.process>` on every core.
+
+:class:`WorkerPool` runs batches of sources through copies of one :class:`~audiovec.ingest.Ingest` in ``N`` worker
+processes and gives the results back **in input order**:
+
+* each worker builds its models once, when it starts (an embedder is pickled as its configuration and loads its
+  weights in the worker; nothing large goes through the pipe but audio results), and runs model code on its share
+  of the cores (``$AUDIOVEC_NUM_THREADS`` and the OpenMP/BLAS/TensorFlow variables are set before any model loads);
+* at most ``2 × N`` batches are in flight, so memory stays bounded for any number of sources, and every worker has
+  its next batch waiting while it works — one decodes while another embeds;
+* a worker that dies (killed, out of memory, a crash in native code) does not end the run: the pool is restarted
+  and the batches in flight are sent again; when batches were in flight during two deaths, their items are run
+  one at a time with nothing else in flight, and an item whose worker dies twice that way is recorded as a
+  :class:`~audiovec.ingest.Failure` (``WorkerCrashError``) while the rest go on.
+
+Workers are started with the ``spawn`` method (a fresh interpreter: safe whatever threads the parent runs), so a
+script that uses them must guard its entry point with ``if __name__ == "__main__":``, as with any
+:mod:`multiprocessing` code.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from audiovec._threads import available_cores, limit_threads
+from audiovec.errors import ConfigError
+from audiovec.ingest.sources import Source
+
+if TYPE_CHECKING:
+    from audiovec.ingest.engine import Ingest, ItemResult
+
+__all__ = ["CRASH_ERROR", "WorkerPool", "default_workers"]
+
+log = logging.getLogger(__name__)
+
+#: The error name recorded for an item whose worker process died twice while embedding it.
+CRASH_ERROR = "WorkerCrashError"
+
+_ingest: Ingest | None = None  # the worker process's copy
+
+
+def default_workers() -> int:
+    """The default number of worker processes: one per core available to this process."""
+    return available_cores()
+
+
+def _start_worker(payload: bytes, threads: int) -> None:
+    """Worker initialiser: cap threads first, then build the models (unpickling loads them)."""
+    global _ingest
+    limit_threads(threads)
+    _ingest = pickle.loads(payload)
+
+
+def _work(batch: list[Source]) -> list[ItemResult]:
+    """Worker task: one batch through the worker's ingest copy; exceptions made safe to send back."""
+    assert _ingest is not None, "worker not initialised"
+    results = _ingest.process(batch)
+    for res in results:
+        for label, failure in list(res.failures.items()):
+            if failure.exception is not None:
+                try:
+                    pickle.dumps(failure.exception)
+                except Exception:  # an exception that cannot travel: keep its type name and message
+                    res.failures[label] = replace(failure, exception=None)
+    return results
+
+
+@dataclass
+class _Task:
+    """A batch in flight: its sources, its future (or its results, once known), and the worker deaths it saw."""
+
+    sources: list[Source]
+    future: Future[list[ItemResult]] | None = None
+    result: list[ItemResult] | None = None
+    deaths: int = 0
+
+    def finished(self) -> bool:
+        """Its results are known (a worker death after that does not concern it)."""
+        return self.result is not None or (self.future is not None and _done_ok(self.future))
+
+
+class WorkerPool:
+    """Run :meth:`Ingest.process` over batches in worker processes, results in input order.
+
+    Args:
+        ingest: The ingest to copy into every worker (pickled once; its embedders are rebuilt in each worker).
+        workers: Number of worker processes (>= 1).
+        threads: Model threads per worker (default: the cores divided among the workers, at least 1).
+
+    Raises:
+        ConfigError: ``workers`` below 1, or an ingest that cannot be sent to another process (an embedder built
+            from an in-memory model object, a lock, an unpicklable monitor).
+    """
+
+    def __init__(self, ingest: Ingest, workers: int, threads: int | None = None) -> None:
+        if workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers}")
+        try:
+            self._payload = pickle.dumps(ingest)
+        except Exception as err:
+            raise ConfigError(
+                f"the ingest cannot be copied to worker processes ({type(err).__name__}: {err}); use workers=1"
+            ) from err
+        self.labels = list(ingest.embedders)
+        self.workers = int(workers)
+        self.threads = threads or max(1, available_cores() // self.workers)
+        self.restarts = 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    # ------------------------------------------------------------------ pool
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self._payload, self.threads),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes (batches not started are cancelled)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ running
+    def map(self, batches: Iterable[Sequence[Source]]) -> Iterator[list[ItemResult]]:
+        """Results of every batch, in input order; at most ``2 × workers`` batches in flight.
+
+        Raises:
+            Exception: Whatever a worker raised other than dying (``process`` records bad items, so this is a bug
+                or a model that cannot be loaded in the worker).
+        """
+        window: deque[_Task] = deque()
+        it = iter(batches)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(window) < 2 * self.workers:
+                    batch = next(it, None)
+                    if batch is None:
+                        exhausted = True
+                        break
+                    task = _Task(list(batch))
+                    task.future = self._submit(task.sources)
+                    window.append(task)
+                if not window:
+                    return
+                head = window[0]
+                try:
+                    out = head.result if head.result is not None else _result(head)
+                except BrokenProcessPool:
+                    self._recover(window)
+                    continue
+                window.popleft()
+                yield out
+        finally:
+            self.close()
+
+    def _submit(self, sources: list[Source]) -> Future[list[ItemResult]]:
+        return self._executor().submit(_work, sources)
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        log.warning("an ingest worker process died; restarting the workers (restart %d)", self.restarts)
+        self.close()
+
+    def _recover(self, window: deque[_Task]) -> None:
+        """A worker died: restart, and send the unfinished batches again.
+
+        Batches that were in flight during two deaths are run one item at a time with nothing else in flight, so
+        the item that kills its worker is found and only it fails.
+        """
+        self._restart()
+        unfinished = [t for t in window if not t.finished()]
+        for t in unfinished:
+            t.deaths += 1
+        if any(t.deaths >= 2 for t in unfinished):
+            for t in unfinished:
+                t.result = [self._alone(s) for s in t.sources]
+        else:
+            for t in unfinished:
+                t.future = self._submit(t.sources)
+
+    def _alone(self, source: Source) -> ItemResult:
+        """One item with nothing else in flight, tried twice: if its worker dies both times, it is the cause."""
+        for _ in range(2):
+            try:
+                return self._submit([source]).result()[0]
+            except BrokenProcessPool:
+                self._restart()
+        from audiovec.ingest.engine import Failure, ItemResult
+
+        log.warning("giving up on %s: the worker process died twice while embedding it alone", source.label)
+        message = "the worker process died twice while embedding this item"
+        failure = Failure(source.key, source.label, None, CRASH_ERROR, message)
+        return ItemResult(source, failures=dict.fromkeys(self.labels, failure))
+
+
+def _result(task: _Task) -> list[ItemResult]:
+    assert task.future is not None
+    return task.future.result()
+
+
+def _done_ok(future: Future[list[ItemResult]]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None

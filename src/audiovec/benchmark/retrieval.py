@@ -56,7 +56,8 @@ def pair_similarities(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Similarities of random in-class and out-of-class pairs of labelled vectors from different groups.
 
-    In-class pairs are also drawn directly when random pairs find too few (many classes).
+    In-class pairs are also drawn directly (a random vector, then a random vector of its label) when random pairs
+    find too few (many classes).
     """
     n = len(vs)
     lab, grp = vs.label_codes, vs.group_codes
@@ -67,19 +68,16 @@ def pair_similarities(
     same = lab[a] == lab[b]
     ia = np.flatnonzero(same)[:n_pairs]
     ob = np.flatnonzero(~same)[:n_pairs]
-    extra_a: list[int] = []
-    extra_b: list[int] = []
+    pa, pb = a[ia], b[ia]
     if len(ia) < n_pairs // 4:
-        by_label = {c: np.flatnonzero(lab == c) for c in np.unique(lab)}
-        for _ in range(n_pairs):
-            i = int(rng.integers(0, n))
-            cands = by_label[int(lab[i])]
-            j = int(cands[rng.integers(0, len(cands))])
-            if i != j and grp[i] != grp[j] and lab[i] >= 0:
-                extra_a.append(i)
-                extra_b.append(j)
-    pa = np.concatenate([a[ia], np.asarray(extra_a, dtype=np.int64)])
-    pb = np.concatenate([b[ia], np.asarray(extra_b, dtype=np.int64)])
+        by_label = np.argsort(lab, kind="stable")  # rows grouped by label code (-1, unlabelled, first)
+        counts = np.bincount(lab + 1)
+        starts = np.cumsum(counts) - counts
+        i = rng.integers(0, n, size=n_pairs)
+        c = lab[i] + 1
+        j = by_label[starts[c] + rng.integers(0, counts[c])]
+        keep = (i != j) & (grp[i] != grp[j]) & (lab[i] >= 0)
+        pa, pb = np.concatenate([pa, i[keep]]), np.concatenate([pb, j[keep]])
     return similarity(vs, pa, pb), similarity(vs, a[ob], b[ob])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,8 @@ from audiovec.benchmark import (
     load_config,
 )
 from audiovec.benchmark.datasets import demo_dataset
+from audiovec.benchmark.measure import ResourceMonitor
+from audiovec.benchmark.report import write_report
 from audiovec.data import demo_dir
 from audiovec.errors import ConfigError
 
@@ -52,11 +55,22 @@ def test_extraction_table_has_a_row_per_file_and_the_measurements(demo_run):
     files = result.files
     assert len(files) == 42 and set(files["embedder"]) == {"mfcc"}
     assert (files["error"] == "").all()
-    for col in ("extract_s", "rtf", "duration_s", "size_bytes", "peak_mem_mb", "peak_rss_mb", "cpu_percent", "dim"):
+    for col in ("extract_s", "rtf", "duration_s", "size_bytes", "cpu_s", "cpu_percent", "dim"):
         assert files[col].notna().all(), col
-    assert (files["dim"] == 20).all() and (files["rtf"] > 1).all()
+    assert (files["dim"] == 20).all() and (files["rtf"] > 1).all() and (files["cpu_s"] >= 0).all()
+    # memory is measured per model (the probe), not per file
+    assert not {"peak_mem_mb", "peak_rss_mb", "ram_percent"} & set(files.columns)
     sizes = [p.stat().st_size for p in sorted(demo_dir().rglob("*.flac"))]
     assert sorted(files["size_bytes"]) == sorted(sizes)
+
+
+def test_model_memory_comes_from_one_probe_per_model_on_the_largest_files(demo_run):
+    result, _ = demo_run
+    mfcc = result.models.set_index("embedder").loc["mfcc"]
+    assert mfcc["resource_files"] == 3
+    assert mfcc["peak_mem_mb_max"] > 0 and mfcc["peak_rss_mb_max"] > mfcc["model_rss_mb"]
+    assert 0 < mfcc["ram_percent_max"] < 100 and mfcc["cpu_percent_mean"] > 0
+    assert (result.ranking["peak_mem_mb"] == mfcc["peak_mem_mb_max"]).all()  # what the ranking weighs
 
 
 def test_a_model_that_cannot_load_is_recorded_not_faked(demo_run):
@@ -167,6 +181,43 @@ def test_a_bad_file_is_recorded_and_the_rest_evaluated(tmp_path):
     assert result.quality["n_vectors"].iloc[0] == 18
 
 
+def _one_off(tmp_path, **fields):
+    cfg = BenchmarkConfig(
+        stores=[StoreEntry(name="exact")], sizes=[], bootstrap=10, linear_probe=False, progress=False,
+        output_dir=str(tmp_path / "out"), **fields,
+    )  # fmt: skip
+    return Benchmark(cfg).run()
+
+
+def test_one_run_monitors_each_model_once_and_can_skip_the_cache(tmp_path, monkeypatch):
+    entered = []
+    real_enter = ResourceMonitor.__enter__
+    monkeypatch.setattr(ResourceMonitor, "__enter__", lambda self: entered.append(self) or real_enter(self))
+    result = _one_off(tmp_path, cache=False, resource_files=2, embedding_map_points=12)
+    assert len(entered) == 1  # one full monitor for the one model; the 42 files are only timed
+    assert len(result.files) == 42 and not result.files["cached"].any()
+    assert not (tmp_path / "out" / "cache").exists()
+    assert result.models["resource_files"].tolist() == [2]
+    ((x, labels),) = result.embeddings.values()
+    assert len(x) == len(labels) == 12  # the t-SNE sample: 4 per kit (the group), not the first 12 files
+    emb, pipe = get_embedder("mfcc"), Pipeline.parse("mean+l2")
+    ds = demo_dataset()
+    pooled = np.stack([pipe(emb.embed(load(it.path))).vectors[0] for it in ds])
+    nearest = np.argmax(x @ pooled.T, axis=1)
+    assert np.allclose(pooled[nearest], x, atol=1e-5)
+    assert sorted(Counter(ds[int(i)].group for i in nearest).values()) == [4, 4, 4]
+
+
+def test_the_map_and_the_memory_probe_can_be_turned_off(tmp_path):
+    result = _one_off(tmp_path, embedding_map_points=0, resource_files=0)
+    assert result.embeddings == {} and len(result.distances) == 1
+    models = result.models.iloc[0]
+    assert models["resource_files"] == 0 and np.isnan(models["peak_mem_mb_max"]) and np.isnan(models["peak_rss_mb_max"])
+    assert np.isfinite(result.ranking["score"]).all()
+    page = write_report(result, png=False).read_text()
+    assert 'id="chart-embedding_map"' not in page and 'id="chart-quality"' in page
+
+
 def test_config_validation_and_toml(tmp_path):
     toml = tmp_path / "bench.toml"
     toml.write_text(
@@ -193,3 +244,37 @@ def test_config_validation_and_toml(tmp_path):
 def _write(path, data):
     path.write_text(json.dumps(data))
     return path
+
+
+def test_config_options_for_cache_probe_and_map(tmp_path):
+    cfg = load_config(
+        _write(tmp_path / "a.json", {"cache": False, "resource_files": 0, "embedding_map_points": 500}),
+    )
+    assert (cfg.cache, cfg.resource_files, cfg.embedding_map_points) == (False, 0, 500)
+    default = BenchmarkConfig()
+    assert (default.cache, default.resource_files, default.embedding_map_points) == (True, 3, 1000)
+    assert BenchmarkConfig.model_validate_json(cfg.model_dump_json()) == cfg  # saved with the results, reloadable
+    for bad in ({"resource_files": -1}, {"embedding_map_points": -5}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            load_config(_write(tmp_path / "bad.json", bad))
+
+
+def test_pair_similarities_draw_in_class_pairs_directly_when_random_pairs_find_too_few():
+    from audiovec.benchmark.retrieval import pair_similarities
+    from audiovec.benchmark.vectors import VectorSet, codes, n_relevant
+
+    n = 2000
+    rng = np.random.default_rng(0)
+    labels = np.array([f"c{i % 200}" for i in range(n)], dtype=object)  # 200 classes: 0.5 % of random pairs
+    groups = np.array([f"g{i % 7}" for i in range(n)], dtype=object)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    lc, gc = codes(labels), codes(groups)
+    ids = [str(i) for i in range(n)]
+    vs = VectorSet("e", "p", "cosine", x, np.arange(n), ids, [{}] * n, labels, groups, lc, gc, n_relevant(lc, gc))
+    inn, out = pair_similarities(vs, np.random.default_rng(1), n_pairs=5000)
+    assert len(out) == 5000 and 4000 < len(inn) < 5500  # mostly the direct draws, minus same-item/same-group ones
+    sims = x.astype(np.float64) @ x.T.astype(np.float64)
+    same_label_other_group = (lc[:, None] == lc[None, :]) & (gc[:, None] != gc[None, :])
+    in_values = np.unique(np.round(sims[same_label_other_group], 9))
+    assert np.isin(np.round(inn, 9), in_values).all()  # every in-class pair: one label, two groups

@@ -164,10 +164,17 @@ class BenchmarkConfig(_Model):
         weights: Ranking weights (metric → weight); default :data:`audiovec.metrics.DEFAULT_WEIGHTS`
             (extraction 35, peak memory 25, CPU 20, insertion 15, RAM 5).
         output_dir: Where results and the report go.
+        cache: Keep the frame embeddings on disk, keyed by content, so a second run re-extracts nothing and an
+            interrupted run resumes; ``false`` computes everything and writes no cache (a one-off run).
         cache_dir: Embedding cache (default ``<output_dir>/cache``; set to share across runs).
-        trace_memory: Measure tracemalloc peaks during extraction (slower; Python and NumPy allocations only).
+        trace_memory: Include the tracemalloc peak (Python and NumPy allocations) in each model's memory probe.
+        resource_files: How many of the largest files each model's memory is measured on, in full (peak RSS,
+            tracemalloc peak), before extraction; 0 skips the probe (the memory columns are then empty). Every file
+            is timed either way (wall and CPU time).
+        embedding_map_points: Points of the report's t-SNE map per vector set, sampled evenly across groups (seeded);
+            0 leaves the map out.
         progress: Show progress bars.
-        seed: Random seed (subsets, bootstrap, t-SNE).
+        seed: Random seed (subsets, bootstrap, t-SNE sample).
     """
 
     name: str = "benchmark"
@@ -182,8 +189,11 @@ class BenchmarkConfig(_Model):
     bootstrap: int = Field(1000, ge=10)
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     output_dir: str = "audiovec-results"
+    cache: bool = True
     cache_dir: str | None = None
     trace_memory: bool = True
+    resource_files: int = Field(3, ge=0)
+    embedding_map_points: int = Field(1000, ge=0, le=20000)
     progress: bool = True
     seed: int = 0
 

@@ -1,17 +1,20 @@
-"""Extraction: every embedder on every file, through the ingest path, with per-file measurements.
+"""Extraction: every embedder on every file, through the ingest path, with per-file timings and per-model resources.
 
-Each embedder is built once (its load time and the memory it took are recorded); then every file goes once
-through :class:`~audiovec.ingest.Ingest` with all of them: read once, decoded once and resampled once per model
-sample rate, embedded by each model under a :class:`~audiovec.benchmark.measure.ResourceMonitor`, and cached by
-content, so a second run re-extracts nothing and an interrupted run resumes (cached rows keep the measurements
-taken when they were computed, flagged ``cached``). A model that cannot be built, or a file that cannot be
-read, is recorded with its error; nothing is replaced by a dummy.
+Each embedder is built once (its load time and the memory it took are recorded). Its memory use is then measured
+once, in full, on a small sample (:func:`~audiovec.benchmark.measure.probe_models` on the ``resource_files``
+largest files). Then every file goes once through :class:`~audiovec.ingest.Ingest` with all of them: read once,
+decoded once and resampled once per model sample rate, each model call timed by a
+:class:`~audiovec.benchmark.measure.CallTimer` (wall and CPU time, a few clock reads), and cached by content, so a
+second run re-extracts nothing and an interrupted run resumes (cached rows keep the measurements taken when they
+were computed, flagged ``cached``). A model that cannot be built, or a file that cannot be read, is recorded with
+its error; nothing is replaced by a dummy.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,17 +23,18 @@ from typing import Any
 import numpy as np
 import psutil
 
+from audiovec.audio import Audio, load
 from audiovec.benchmark.config import BenchmarkConfig
 from audiovec.benchmark.datasets import Dataset
-from audiovec.benchmark.measure import ResourceMonitor
+from audiovec.benchmark.measure import CallTimer, Measurement, probe_models
 from audiovec.benchmark.ranking import MODEL_SUMMARY
 from audiovec.embedders import Embedder, get_embedder
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import AudiovecError
-from audiovec.ingest import EmbeddingCache, Ingest, ItemResult, Source
+from audiovec.ingest import STREAM_ABOVE_S, EmbeddingCache, Ingest, ItemResult, Source
 from audiovec.progress import Callback
 
-__all__ = ["Extraction", "extract_dataset"]
+__all__ = ["Extraction", "extract_dataset", "resource_sample"]
 
 log = logging.getLogger(__name__)
 
@@ -104,17 +108,25 @@ def _file_row(label: str, index: int, item: ItemResult, dataset: Dataset) -> dic
         frames=len(fe),
         dim=fe.dim,
     )
-    for key in ("peak_mem_mb", "peak_rss_mb", "cpu_percent", "ram_percent", "gpu_peak_mb"):
+    for key in _FILE_RESOURCES:
         row[key] = st.resources.get(key, math.nan)
     return row
 
 
-def _model_row(label: str, emb: Embedder, spec_key: str, load: dict[str, Any], rows: Sequence[dict[str, Any]]) -> Any:
+def _model_row(
+    label: str,
+    emb: Embedder,
+    spec_key: str,
+    load: dict[str, Any],
+    probe: Measurement,
+    rows: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
     ok = [r for r in rows if not r["error"]]
 
     def col(name: str) -> list[float]:
         return [r[name] for r in ok]
 
+    probed = probe.as_dict()
     return {
         "embedder": label,
         **load,
@@ -128,20 +140,51 @@ def _model_row(label: str, emb: Embedder, spec_key: str, load: dict[str, Any], r
         "files_cached": sum(bool(r["cached"]) for r in ok),
         "audio_s_total": float(sum(col("duration_s"))),
         "extract_s_total": float(sum(col("extract_s"))),
-        **{column: _AGGREGATES[how](col(metric)) for metric, (column, how) in _SUMMARY.items()},
+        **{
+            column: probed[metric] if how == "probe" else _AGGREGATES[how](col(metric))
+            for metric, (column, how) in _SUMMARY.items()
+        },
+        "resource_files": probe.calls,
         "error": "",
     }
 
 
+def resource_sample(dataset: Dataset, n: int, max_seconds: float = STREAM_ABOVE_S) -> list[Audio]:
+    """The ``n`` largest files of ``dataset`` (by size on disk), decoded (at most ``max_seconds`` of each).
+
+    These are the inputs :func:`~audiovec.benchmark.measure.probe_models` measures each model on: the largest files
+    are those whose embedding needs the most memory. Files that cannot be read are left out.
+    """
+    if n < 1:
+        return []
+    sizes = []
+    for i, it in enumerate(dataset):
+        try:
+            sizes.append((os.stat(it.path).st_size, i))
+        except OSError:
+            continue
+    out = []
+    for _, i in sorted(sizes, reverse=True)[:n]:
+        try:
+            out.append(load(dataset[i].path, duration=max_seconds))
+        except AudiovecError as err:
+            log.info("resource sample: %s left out (%s)", dataset[i].path, err)
+    return out
+
+
 def extract_dataset(
-    dataset: Dataset, config: BenchmarkConfig, cache: EmbeddingCache, progress: bool | Callback | None = None
+    dataset: Dataset,
+    config: BenchmarkConfig,
+    cache: EmbeddingCache | None,
+    progress: bool | Callback | None = None,
 ) -> Extraction:
-    """Run every configured embedder on every item of ``dataset`` (see the module docs)."""
+    """Run every configured embedder on every item of ``dataset`` (see the module docs); ``cache=None``: no cache."""
     out = Extraction()
     models, loads = _build(config, out.model_rows)
     if not models:
         return out
-    ingest = Ingest(models, cache=cache, batch_size=8, monitor=lambda: ResourceMonitor(config.trace_memory))
+    probes = probe_models(models, resource_sample(dataset, config.resource_files), config.trace_memory)
+    ingest = Ingest(models, cache=cache, batch_size=8, monitor=CallTimer)
     sources = [Source(it.path, path=it.path) for it in dataset]
     per_label: dict[str, list[dict[str, Any]]] = {label: [] for label in models}
     out.frames = {label: {} for label in models}
@@ -153,7 +196,7 @@ def extract_dataset(
     for label, emb in models.items():
         rows = per_label[label]
         out.file_rows.extend(rows)
-        out.model_rows.append(_model_row(label, emb, ingest.spec(label).key(), loads[label], rows))
+        out.model_rows.append(_model_row(label, emb, ingest.spec(label).key(), loads[label], probes[label], rows))
     order = [config.embedder_label(e) for e in config.embedders]
     out.model_rows.sort(key=lambda r: order.index(r["embedder"]))
     return out
@@ -171,3 +214,5 @@ def _aggregate(how: str) -> Callable[[Sequence[float]], float]:
 _AGGREGATES = {how: _aggregate(how) for how in ("mean", "median", "max")}
 #: The per-model summaries: those the ranking reads, plus the GPU peak.
 _SUMMARY = {**MODEL_SUMMARY, "gpu_peak_mb": ("gpu_peak_mb_max", "max")}
+#: The resource columns of a file row (from :class:`~audiovec.benchmark.measure.CallTimer`).
+_FILE_RESOURCES = ("cpu_s", "cpu_percent", "gpu_peak_mb")

@@ -19,14 +19,16 @@ from audiovec.metrics import METRICS, weighted_score
 
 __all__ = ["MODEL_SUMMARY", "rank"]
 
-#: How per-file extraction figures are summarised per model: metric → (models-table column, aggregate).
+#: Where each per-model figure comes from: metric → (models-table column, source). The source is an aggregate of
+#: the per-file rows (``mean``, ``median``, ``max``) or ``probe``: measured once per model, in full, on the largest
+#: files (:func:`audiovec.benchmark.measure.probe_models`).
 MODEL_SUMMARY: dict[str, tuple[str, str]] = {
     "extract_s": ("extract_s_mean", "mean"),
     "rtf": ("rtf_median", "median"),
-    "peak_mem_mb": ("peak_mem_mb_max", "max"),
-    "peak_rss_mb": ("peak_rss_mb_max", "max"),
+    "peak_mem_mb": ("peak_mem_mb_max", "probe"),
+    "peak_rss_mb": ("peak_rss_mb_max", "probe"),
     "cpu_percent": ("cpu_percent_mean", "mean"),
-    "ram_percent": ("ram_percent_max", "max"),
+    "ram_percent": ("ram_percent_max", "probe"),
 }
 
 

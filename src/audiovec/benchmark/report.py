@@ -9,6 +9,7 @@ label. Every HTML chart sits in ``<div class="chart" id="chart-NAME">`` so it ca
 from __future__ import annotations
 
 import html
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from numpy.typing import NDArray
 
 from audiovec._optional import require
 from audiovec.benchmark.result import BenchmarkResult
+from audiovec.benchmark.vectors import stratified_sample
 
-__all__ = ["CHARTS", "embedding_map", "error_free", "write_report"]
+__all__ = ["CHARTS", "TSNE_ITERATIONS", "embedding_map", "error_free", "write_report"]
 
 #: The charts the report draws (when the data for them exists).
 CHARTS = (
@@ -35,17 +37,34 @@ CHARTS = (
 )
 
 
-def embedding_map(x: NDArray[np.float32], seed: int = 0, max_points: int = 1000) -> NDArray[np.float64]:
-    """2-D t-SNE coordinates of (at most ``max_points`` of) ``x`` (scikit-learn; PCA initialisation)."""
+#: t-SNE iterations of the embedding map (early exaggeration included): enough for a readable map of 1000 points.
+TSNE_ITERATIONS = 500
+
+
+def embedding_map(
+    x: NDArray[np.float32], seed: int = 0, max_points: int = 1000, strata: NDArray[Any] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """2-D t-SNE coordinates of at most ``max_points`` rows of ``x`` (scikit-learn; PCA initialisation).
+
+    Larger inputs are sampled with :func:`~audiovec.benchmark.vectors.stratified_sample` over ``strata`` (groups
+    or labels; default: uniformly), seeded, so the map's cost does not grow with the dataset.
+
+    Returns:
+        The coordinates ``[points, 2]`` and the rows of ``x`` they belong to.
+    """
     require("sklearn", extra="bench", feature="embedding_map", package="scikit-learn")
     from sklearn.manifold import TSNE
 
-    x = np.asarray(x[:max_points], dtype=np.float64)
-    if len(x) < 5:
-        return np.zeros((len(x), 2))
-    perplexity = float(min(30.0, (len(x) - 1) / 3.0))
-    out: NDArray[np.float64] = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
-    return out
+    rows = stratified_sample(strata if strata is not None else np.arange(len(x)), max_points, seed)
+    pts = np.asarray(x[rows], dtype=np.float64)
+    if len(pts) < 5:
+        return np.zeros((len(pts), 2)), rows
+    perplexity = float(min(30.0, (len(pts) - 1) / 3.0))
+    # scikit-learn < 1.5 names the iteration count n_iter
+    iters = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"
+    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, **{iters: TSNE_ITERATIONS})
+    out: NDArray[np.float64] = tsne.fit_transform(pts)
+    return out, rows
 
 
 def error_free(df: Any) -> Any:
@@ -169,13 +188,13 @@ def _figures(result: BenchmarkResult) -> dict[str, Any]:
             [go.Bar(x=r["score"], y=r["embedder"] + " | " + r["pooling"] + " | " + r["store"], orientation="h")],
             layout={"title": "Weighted score (0-100, higher is better)", "yaxis": {"autorange": "reversed"}},
         )
-    if result.embeddings:
+    if result.embeddings and result.config.embedding_map_points:
         key, (x, labels) = next(iter(result.embeddings.items()))
-        xy = embedding_map(x, result.config.seed)
+        xy, rows = embedding_map(x, result.config.seed, result.config.embedding_map_points, labels)
         figs["embedding_map"] = px.scatter(
             x=xy[:, 0],
             y=xy[:, 1],
-            color=[str(v) for v in labels[: len(xy)]],
+            color=[str(v) for v in labels[rows]],
             title=f"t-SNE map of {key}, coloured by label",
         )
     return figs

@@ -1,7 +1,8 @@
 """The :class:`Benchmark` runner: the stages of a run, in order, each in its own module.
 
 1. **extraction** (:mod:`~audiovec.benchmark.extraction`) — every embedder on every file through the ingest path:
-   one row per (file, embedder) with wall time, real-time factor, memory, CPU, or the error; cached by content.
+   one row per (file, embedder) with wall and CPU time, real-time factor, or the error (cached by content); one row
+   per embedder with its load cost and its memory, measured once in full on the largest files.
 2. **vectors** (:mod:`~audiovec.benchmark.vectors`) — each (embedder, pooling) pooled into a vector set, the group
    rule and the normalisation decided once.
 3. **quality** (:mod:`~audiovec.benchmark.retrieval`) — exact search with the query's own group excluded: top-1,
@@ -34,7 +35,7 @@ from audiovec.benchmark.ranking import rank
 from audiovec.benchmark.result import BenchmarkResult
 from audiovec.benchmark.retrieval import quality
 from audiovec.benchmark.stores import exact_truth, growth_rows, measure_store, scaling_row
-from audiovec.benchmark.vectors import VectorSet, pool_vectors
+from audiovec.benchmark.vectors import VectorSet, pool_vectors, stratified_sample
 from audiovec.errors import AudiovecError
 from audiovec.ingest import EmbeddingCache
 from audiovec.progress import as_callback
@@ -99,7 +100,7 @@ class Benchmark:
         pd = self._pd
         dataset = self._dataset if self._dataset is not None else build_dataset(cfg.dataset, cfg.seed)
         log.info("benchmark %r on %s: %d items", cfg.name, dataset.name, len(dataset))
-        cache = EmbeddingCache(cfg.cache_dir or out / "cache")
+        cache = EmbeddingCache(cfg.cache_dir or out / "cache") if cfg.cache else None
         with as_callback(cfg.progress, len(dataset), "extract", "file", leave=False) as cb:
             extraction = extract_dataset(dataset, cfg, cache, cb)
         sets: list[VectorSet] = []
@@ -117,8 +118,9 @@ class Benchmark:
             quality_rows.append(row)
             if pairs is not None:
                 distances[vs.key] = pairs
-                take = rng.permutation(len(vs))[:2000]
-                embeddings[vs.key] = (vs.x[take], vs.labels[take])
+                if cfg.embedding_map_points:
+                    take = stratified_sample(vs.groups, cfg.embedding_map_points, cfg.seed)
+                    embeddings[vs.key] = (vs.x[take], vs.labels[take])
         scaling = self._scaling(dataset, sets, extraction.file_rows)
         result = BenchmarkResult(
             config=cfg,

@@ -23,7 +23,7 @@ from audiovec.embeddings import FrameEmbeddings
 from audiovec.ingest.records import vector_records
 from audiovec.pooling import L2Normalize, Pipeline, l2_normalize
 
-__all__ = ["VectorSet", "codes", "n_relevant", "pool_vectors"]
+__all__ = ["VectorSet", "codes", "n_relevant", "pool_vectors", "stratified_sample"]
 
 
 @dataclass
@@ -100,6 +100,35 @@ def n_relevant(label_codes: NDArray[np.int64], group_codes: NDArray[np.int64]) -
     pair = lab * (int(group_codes.max()) + 1) + grp
     _, inv, counts = np.unique(pair, return_inverse=True, return_counts=True)
     out[has] = per_label[lab] - counts[inv]
+    return out
+
+
+def stratified_sample(strata: Sequence[Any] | NDArray[Any], n: int, seed: int = 0) -> NDArray[np.int64]:
+    """Indices of ``min(n, len(strata))`` items spread evenly over the strata (groups, labels), seeded, sorted.
+
+    Items are taken round-robin over the strata in a seeded order, each stratum's items in a seeded order: every
+    stratum gives ``n // n_strata`` or one more item, except those with fewer items, which give them all (the
+    rest is shared among the others). ``None`` is a stratum of its own.
+
+    Example:
+        >>> stratified_sample(["a"] * 8 + ["b"] * 2, 4).tolist()  # two of each group, not four of "a"
+        [4, 6, 8, 9]
+    """
+    m = len(strata)
+    if n >= m:
+        return np.arange(m, dtype=np.int64)
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(m)
+    _, code = np.unique(np.asarray([str(strata[i]) for i in perm]), return_inverse=True)
+    counts = np.bincount(code)
+    by_stratum = np.argsort(code, kind="stable")  # positions in ``perm``, stratum by stratum, seeded order within
+    rank = np.empty(m, dtype=np.int64)
+    rank[by_stratum] = np.arange(m) - np.repeat(np.cumsum(counts) - counts, counts)
+    turn = rng.permutation(len(counts))[code]  # the seeded order of the strata within one round
+    take = np.lexsort((turn, rank))[:n]
+    out: NDArray[np.int64] = np.sort(perm[take]).astype(np.int64)
     return out
 
 

@@ -99,7 +99,7 @@ def test_batch_failure_is_isolated_to_the_bad_file(tmp_path):
 
     emb.embed_batch = embed_batch  # type: ignore[method-assign]
     emb.embed = embed  # type: ignore[method-assign]
-    res = extract([demo_dir() / "kick"], emb, Pipeline(), batch_size=4, progress=False)
+    res = extract([demo_dir() / "kick"], emb, Pipeline(), batch_size=4, workers=1, progress=False)  # patched here
     assert calls["batch"] == 2
     assert len(res.records) == 5 and len({r["_item"] for r in res.records}) == 5
     assert [f.error for f in res.failures] == ["EmbeddingError"]

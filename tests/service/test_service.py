@@ -564,7 +564,7 @@ def test_cli_serve_and_admin_index_limited_to_roots(tmp_path):
             assert info["items"] == 6
             r = search_clip(http, url, DEMO[2].read_bytes(), k=3)
             assert r.json()["results"][0]["filename"] == DEMO[2].name
-            assert r.json()["results"][0]["metadata"] == {"label": DEMO[2].parent.name}
+            assert r.json()["results"][0]["metadata"] == {"label": DEMO[2].parent.name, "folder": DEMO[2].parent.name}
             assert search_clip(http, url, DEMO[2].read_bytes(), k=21).status_code == 400  # max_k from the file
             add_files(http, url, DEMO[10:12])
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 from audiovec.progress import Callback, as_callback
 
-__all__ = ["add_progress_flag", "parse_params", "progress"]
+__all__ = ["add_embedder_flags", "add_progress_flag", "add_workers_flag", "parse_params", "progress"]
 
 
 def _value(text: str) -> Any:
@@ -45,3 +45,33 @@ def add_progress_flag(parser: argparse.ArgumentParser) -> None:
 def progress(args: argparse.Namespace, size: int | None, description: str, unit: str = "file") -> Callback:
     """The progress callback for a command: a bar on a terminal, log lines in a log, nothing with --no-progress."""
     return as_callback(not getattr(args, "no_progress", False), size, description, unit)
+
+
+def add_workers_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workers N`` (embedding processes; default one per core)."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="embedding processes, each with its own copy of the model (default: one per core; 1: no extra process)",
+    )
+
+
+def add_embedder_flags(parser: argparse.ArgumentParser, pooling: str) -> None:
+    """Add ``-e/--embedder``, ``-p/--param``, ``--pooling`` and ``--segments``."""
+    parser.add_argument("-e", "--embedder", default="mfcc", help="embedder name (see `audiovec list`), default mfcc")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="embedder parameter, repeatable (e.g. -p n_mfcc=13); values are parsed as JSON when possible",
+    )
+    parser.add_argument(
+        "--pooling",
+        default=pooling,
+        help=f"MODE[:N][+l2], MODE in mean, max, mean_std, linear_concat (e.g. linear_concat:64); default {pooling}",
+    )
+    parser.add_argument("--segments", default=None, metavar="WINDOW[:HOP]", help="one vector per segment, in seconds")

@@ -6,6 +6,8 @@ Commands:
     ``audiovec report RESULTS_DIR``    (re)draw the HTML report and plots of a finished benchmark
     ``audiovec embed PATH... -o OUT``  embed files/folders into pooled vectors (``.npz`` or ``.jsonl``)
     ``audiovec embed --demo -o OUT``   the same on the bundled demo set (no data needed)
+    ``audiovec index PATH... --collection DIR``    index a folder of audio into a collection (created on first use)
+    ``audiovec search QUERY... --collection DIR``  search it with audio files (or text, for CLAP)
     ``audiovec list``                  registered embedders (and stores) with where they come from
     ``audiovec info FILE...``          sample rate, channels and duration of audio files
     ``audiovec fingerprint index DIR --db PATH``   index a music collection (landmark fingerprints + vectors)
@@ -24,7 +26,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from audiovec.cli import bench, embed, identify, info, service
+from audiovec.cli import bench, embed, identify, index, info, service
 from audiovec.errors import AudiovecError
 
 __all__ = ["build_parser", "main"]
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"audiovec {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (bench, embed, info, identify, service):
+    for module in (bench, embed, index, info, identify, service):
         module.add_commands(sub)
     return parser
 

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from audiovec.cli._common import add_progress_flag, parse_params, progress
+from audiovec.cli._common import add_embedder_flags, add_progress_flag, add_workers_flag, parse_params, progress
 
 __all__ = ["add_commands"]
 
@@ -33,6 +33,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         pipeline,
         batch_size=args.batch_size,
         recursive=not args.no_recursive,
+        workers=args.workers,
         progress=progress(args, None, f"embed with {embedder.name}"),
     )
     elapsed = time.perf_counter() - t0
@@ -57,23 +58,10 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("embed", help="embed audio files or folders into vectors")
     p.add_argument("paths", nargs="*", help="audio files and/or folders")
     p.add_argument("--demo", action="store_true", help="also embed the bundled demo set (42 drum clips)")
-    p.add_argument("-e", "--embedder", default="mfcc", help="embedder name (see `audiovec list`), default mfcc")
-    p.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="embedder parameter, repeatable (e.g. -p n_mfcc=13); values are parsed as JSON when possible",
-    )
-    p.add_argument(
-        "--pooling",
-        default="mean",
-        help="MODE[:N][+l2] with MODE in mean, max, mean_std, linear_concat (e.g. linear_concat:64, mean+l2)",
-    )
-    p.add_argument("--segments", default=None, metavar="WINDOW[:HOP]", help="one vector per segment, in seconds")
+    add_embedder_flags(p, "mean")
     p.add_argument("-o", "--output", default="vectors.npz", help="output file, .npz or .jsonl (default vectors.npz)")
     p.add_argument("--batch-size", type=int, default=16, help="short files per model call (default 16)")
     p.add_argument("--no-recursive", action="store_true", help="do not search folders recursively")
+    add_workers_flag(p)
     add_progress_flag(p)
     p.set_defaults(func=_cmd_embed)

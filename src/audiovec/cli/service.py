@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from audiovec.cli._common import add_progress_flag, progress
+from audiovec.cli._common import add_progress_flag, add_workers_flag, progress
 from audiovec.errors import AudiovecError, ConfigError
 
 __all__ = ["add_commands"]
@@ -123,28 +123,25 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if args.url:
         files = find_audio_files(args.paths, recursive=not args.no_recursive)
         return _index_over_http(args, files)
+    if args.allow_duplicates:
+        raise ConfigError("--allow-duplicates needs --url: indexing a collection directly stores each content once")
+    try:
+        metadata = dict(json.loads(args.metadata)) if args.metadata else None
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"--metadata must be a JSON object: {err}") from None
     with _manager(args) as manager:
         paths = _check_roots(args.paths, manager.settings.index_roots)
-        files = find_audio_files(paths, recursive=not args.no_recursive)
         col = manager.get(args.name)
-        added = skipped = 0
-        failures: list[tuple[Path, str]] = []
-        bar = progress(args, len(files), f"index into {args.name}")
-        for f in files:
-            try:
-                data = f.read_bytes()
-                if not args.allow_duplicates and col.contains_audio(data):
-                    skipped += 1
-                    continue
-                col.add(data, f.name, _file_metadata(args, f))
-                added += 1
-            except (AudiovecError, OSError) as err:
-                failures.append((f, f"{type(err).__name__}: {err}"))
-            finally:
-                bar.relative_update()
-        bar.close()
-        col.save()
-    return _report(args.name, added, skipped, failures)
+        report = col.index(
+            paths,
+            workers=args.workers,
+            label_from="{label}/*" if args.label_from_parent else None,
+            metadata=metadata,
+            recursive=not args.no_recursive,
+            progress=progress(args, None, f"index into {args.name}"),
+        )
+    failures = [(Path(f.source), f"{f.error}: {f.message}") for f in report.failures]
+    return _report(args.name, report.added, report.skipped, failures)
 
 
 def _http(method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> tuple[int, Any]:
@@ -314,7 +311,10 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("paths", nargs="+", help="audio files and/or folders")
     p.add_argument("--metadata", help="JSON object added to every item's metadata")
     p.add_argument("--label-from-parent", action="store_true", help="set metadata 'label' to the parent folder name")
-    p.add_argument("--allow-duplicates", action="store_true", help="add files whose exact bytes are already stored")
+    p.add_argument(
+        "--allow-duplicates", action="store_true", help="with --url: add files whose exact bytes are already stored"
+    )
     p.add_argument("--no-recursive", action="store_true", help="do not search folders recursively")
+    add_workers_flag(p)
     add_progress_flag(p)
     p.set_defaults(func=_cmd_index)

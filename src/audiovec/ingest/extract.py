@@ -139,6 +139,7 @@ def extract(
     stream_above_s: float = STREAM_ABOVE_S,
     recursive: bool = True,
     cache: EmbeddingCache | str | os.PathLike[str] | None = None,
+    workers: int | None = None,
     progress: bool | Callback | None = True,
 ) -> ExtractResult:
     """Embed files and folders into pooled vectors.
@@ -152,6 +153,7 @@ def extract(
         recursive: Search folders recursively.
         cache: A frame cache (or its folder): files already embedded with the same embedder are not embedded
             again.
+        workers: Embedding processes (``None``: one per core; 1: this process only); see :class:`Ingest`.
         progress: Report progress (``True``: a bar on a terminal, log lines otherwise; or a
             :class:`~audiovec.progress.Callback`).
 
@@ -160,7 +162,7 @@ def extract(
     """
     pipe = pipeline or Pipeline()
     sources = sources_from_paths(paths, recursive=recursive)
-    ingest = Ingest(embedder, cache=cache, batch_size=batch_size, stream_above_s=stream_above_s)
+    ingest = Ingest(embedder, cache=cache, batch_size=batch_size, stream_above_s=stream_above_s, workers=workers)
     label = embedder.name
     vectors: list[NDArray[np.float32]] = []
     records: list[dict[str, Any]] = []

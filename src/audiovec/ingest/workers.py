@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -53,10 +56,18 @@ def default_workers() -> int:
 
 
 def _start_worker(payload: bytes, threads: int) -> None:
-    """Worker initialiser: cap threads first, then build the models (unpickling loads them)."""
+    """Worker initialiser: exit with the parent, cap threads, then build the models (unpickling loads them)."""
     global _ingest
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
     limit_threads(threads)
     _ingest = pickle.loads(payload)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when its parent is gone (killed with -9, say), instead of waiting for work forever."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _work(batch: list[Source]) -> list[ItemResult]:

@@ -25,11 +25,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +40,7 @@ from audiovec.audio.formats import FORMATS, AudioFormat, sniff
 from audiovec.embedders import Embedder
 from audiovec.embeddings import PooledEmbeddings
 from audiovec.errors import (
+    AudioFileNotFoundError,
     CollectionNotFoundError,
     ConfigError,
     InvalidVectorError,
@@ -50,9 +51,13 @@ from audiovec.errors import (
 from audiovec.ingest import Ingest, ItemResult, Source
 from audiovec.ingest.records import SEGMENT, SHA256, vector_id, vector_records
 from audiovec.pooling import Pipeline
-from audiovec.service.settings import ServiceSettings
+from audiovec.progress import Callback
+from audiovec.service.settings import EmbedderPreset, ServiceSettings
 from audiovec.stores import Hit, Record, VectorStore, get_store, parse_index
 from audiovec.stores.filters import Filter, parse_filter
+
+if TYPE_CHECKING:
+    from audiovec.service.indexer import IndexReport
 
 __all__ = ["FORMAT", "NAME_PATTERN", "Collection", "CollectionConfig", "StoreSpec", "Timings"]
 
@@ -211,6 +216,7 @@ def _public_item(meta: Mapping[str, Any], collection: str, keep_audio: bool) -> 
     return {
         "id": item_id,
         "filename": meta.get("_file"),
+        "path": meta.get("_path"),
         "duration": meta.get("_duration"),
         "format": meta.get("_format"),
         "sha256": meta.get("_sha256"),
@@ -274,6 +280,8 @@ class Collection:
         self.dim = self.pipeline.output_dim(shared.embedder.dim)
         self.audio_dir = root / "audio"
         self.created = ""
+        #: The embedder preset recorded in ``collection.json`` (``None`` for collections that did not record one).
+        self.preset: EmbedderPreset | None = None
         self._dirty = False
         self._closed = False
         self._add_lock = threading.Lock()
@@ -281,6 +289,127 @@ class Collection:
         self._items = Ingest(embedder, lock=lock, max_duration_s=settings.max_duration_s, hash_content=True)
         self._queries = Ingest(embedder, lock=lock, max_duration_s=settings.max_query_duration_s)
         self.store = self._open_store()
+
+    # ------------------------------------------------------------------ on its own
+    @classmethod
+    def open(cls, folder: str | os.PathLike[str]) -> Collection:
+        """Open the collection in ``folder`` (made by :meth:`create`, ``audiovec index`` or the service).
+
+        Raises:
+            CollectionNotFoundError: No collection there.
+        """
+        from audiovec.service.folder import open_collection
+
+        return open_collection(folder)
+
+    @classmethod
+    def create(
+        cls,
+        folder: str | os.PathLike[str],
+        embedder: str = "mfcc",
+        params: Mapping[str, Any] | None = None,
+        *,
+        pooling: str = "mean+l2",
+        segments: str | None = None,
+        store: str = "faiss",
+        index: str | dict[str, Any] = "flat",
+        metric: str = "cosine",
+        milvus_uri: str | None = None,
+        keep_audio: bool = False,
+    ) -> Collection:
+        """Create a collection in ``folder`` — or open the one there, if it was made with the same settings.
+
+        Args:
+            folder: Its folder (its name is the collection's name; ``audiovec serve`` serves collections kept
+                under ``DATA_DIR/collections/``).
+            embedder: Registry name (``audiovec list``), e.g. ``"mfcc"``, ``"yamnet"``, ``"clap"``.
+            params: The embedder's parameters, e.g. ``{"n_mfcc": 40}``.
+            pooling: ``MODE[:N][+l2]`` (:meth:`audiovec.Pipeline.parse`).
+            segments: ``"WINDOW[:HOP]"`` seconds: one vector per segment; ``None``: one per file.
+            store: ``faiss`` (default), ``exact`` or ``milvus`` (Milvus Lite in the folder, or ``milvus_uri``).
+            index: Index kind or parameters: ``"flat"``, ``"hnsw"``, ``{"kind": "ivf_pq", "nlist": 1024, "m": 16}``.
+            metric: ``cosine``, ``ip`` or ``l2``.
+            milvus_uri: A Milvus server or cluster (``store="milvus"``); token from ``$AUDIOVEC_MILVUS_TOKEN``.
+            keep_audio: Copy the indexed files into the collection (for playback in the service).
+
+        Raises:
+            ConfigError: Invalid settings, or a collection with other settings is already in ``folder``.
+        """
+        from audiovec.service.folder import create_collection
+
+        return create_collection(
+            folder,
+            embedder=embedder,
+            params=dict(params or {}),
+            pooling=pooling,
+            segments=segments,
+            store=store,
+            index=index,
+            metric=metric,
+            milvus_uri=milvus_uri,
+            keep_audio=keep_audio,
+        )
+
+    def index(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        workers: int | None = None,
+        label_from: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        recursive: bool = True,
+        checkpoint_s: float = 60.0,
+        progress: bool | Callback | None = True,
+    ) -> IndexReport:
+        """Add the audio files under ``paths``: skips content already stored, records failures, resumable.
+
+        See :func:`audiovec.service.indexer.index_paths` for the details.
+
+        Args:
+            paths: Files and folders.
+            workers: Embedding processes (``None``: one per core).
+            label_from: Metadata fields from each file's path, e.g. ``"{label}/*"`` or ``"{digit}_{speaker}_*"``.
+            metadata: Metadata stored with every item.
+            recursive: Search folders recursively.
+            checkpoint_s: Seconds between saves of the store.
+            progress: Report progress (a bar on a terminal, log lines otherwise).
+        """
+        from audiovec.service.indexer import index_paths
+
+        return index_paths(
+            self,
+            paths,
+            workers=workers,
+            label_from=label_from,
+            metadata=metadata,
+            recursive=recursive,
+            checkpoint_s=checkpoint_s,
+            progress=progress,
+        )
+
+    def search(
+        self,
+        query: str | os.PathLike[str] | bytes,
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The ``k`` items most similar to an audio file (a path, or its bytes), or to a text (CLAP collections).
+
+        Every hit has ``score``, ``id``, ``filename``, ``path``, ``start``/``end`` (the best segment), and the
+        item's ``metadata``.
+
+        Raises:
+            AudioError: The query file cannot be read.
+            ConfigError: A text query on a collection without a text tower.
+        """
+        if isinstance(query, bytes):
+            return self.search_audio(query, "query", k, filter)[0]
+        path = Path(query)
+        if path.is_file():
+            return self.search_audio(path.read_bytes(), path.name, k, filter)[0]
+        if isinstance(query, str) and self.supports_text:
+            return self.search_text(query, k, filter)[0]
+        raise AudioFileNotFoundError("no such audio file", str(query))
 
     # ------------------------------------------------------------------ setup
     @property
@@ -415,7 +544,7 @@ class Collection:
             item_id, pooled, duration=item.duration or 0.0, metadata=user, digest=item.digest, extra=extra
         )
         if self.format < 2:
-            ids = self._ids(item_id, len(ids))
+            ids = self.vector_ids(item_id, len(ids))
         path = self.audio_dir / f"{item_id}{kind.extension}"
         t0 = time.perf_counter()
         if self.config.keep_audio:
@@ -441,15 +570,32 @@ class Collection:
         flt: dict[str, Any] = {SHA256: sha256_bytes(data), SEGMENT: 0}
         return self.store.count(flt) > 0
 
-    def _ids(self, item_id: str, n: int) -> list[str]:
-        """Vector ids of an item with ``n`` vectors (format 1 collections: the item id, or ``<item id>/<segment>``)."""
+    @_dropped_is_not_found
+    def stored_items(self, item_ids: Sequence[str]) -> set[str]:
+        """Which of these item ids are stored (one store lookup for all of them)."""
+        if not item_ids:
+            return set()
+        first = {self.vector_ids(i, 1)[0]: i for i in item_ids}
+        return {first[r.id] for r in self.store.get(list(first)) if r.id in first}
+
+    @_dropped_is_not_found
+    def add_vectors(self, vectors: NDArray[np.float32], ids: Sequence[str], metadata: Sequence[dict[str, Any]]) -> None:
+        """Store ready-made vectors with their ids and records, in one atomic batch (what indexing writes)."""
+        self.store.add(vectors, ids=list(ids), metadata=list(metadata))
+        self._dirty = True
+
+    def vector_ids(self, item_id: str, n: int) -> list[str]:
+        """Vector ids of an item with ``n`` vectors: ``<item id>#<segment>``.
+
+        Collections written by audiovec 0.1 keep their ids: the item id, or ``<item id>/<segment>``.
+        """
         if self.format < 2:
             return [item_id] if not self.segmented else [f"{item_id}/{i}" for i in range(n)]
         return [vector_id(item_id, i) for i in range(n)]
 
     def _first_record(self, item_id: str) -> Record:
         check_item_id(item_id)
-        recs = self.store.get(self._ids(item_id, 1))
+        recs = self.store.get(self.vector_ids(item_id, 1))
         if not recs:
             raise ItemNotFoundError(f"no item {item_id!r} in collection {self.name!r}")
         return recs[0]
@@ -457,7 +603,7 @@ class Collection:
     def _records(self, item_id: str) -> list[Record]:
         """Every stored vector of an item, in segment order."""
         first = self._first_record(item_id)
-        rest = self._ids(item_id, int(first.metadata.get("_segments", 1)))[1:]
+        rest = self.vector_ids(item_id, int(first.metadata.get("_segments", 1)))[1:]
         return [first, *self.store.get(rest)] if rest else [first]
 
     @_dropped_is_not_found
@@ -477,7 +623,7 @@ class Collection:
             ItemNotFoundError: No such item.
         """
         meta = self._first_record(item_id).metadata
-        self.store.delete(self._ids(item_id, int(meta.get("_segments", 1))))
+        self.store.delete(self.vector_ids(item_id, int(meta.get("_segments", 1))))
         self._dirty = True
         kind = FORMATS.get(str(meta.get("_format")))
         if kind is not None:

@@ -7,25 +7,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from audiovec.embedders import get_embedder
-from audiovec.errors import AudiovecError, CollectionExistsError, CollectionNotFoundError, ConfigError, StoreError
+from audiovec.errors import AudiovecError, CollectionExistsError, CollectionNotFoundError, ConfigError
 from audiovec.service.collection import FORMAT, NAME_PATTERN, Collection, CollectionConfig, SharedEmbedder, now
-from audiovec.service.settings import ServiceSettings
+from audiovec.service.folder import CONFIG_NAME, CollectionDoc, open_collection, read_doc, write_doc
+from audiovec.service.settings import EmbedderPreset, ServiceSettings
 
 __all__ = ["CollectionManager"]
 
 log = logging.getLogger(__name__)
-
-_CONFIG_NAME = "collection.json"
 
 
 class CollectionManager:
@@ -55,22 +51,27 @@ class CollectionManager:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.parent.name for p in self.root.glob(f"*/{_CONFIG_NAME}") if re.match(NAME_PATTERN, p.parent.name)
+            p.parent.name for p in self.root.glob(f"*/{CONFIG_NAME}") if re.match(NAME_PATTERN, p.parent.name)
         )
 
-    def _embedder(self, preset_name: str) -> SharedEmbedder:
+    def _preset(self, preset_name: str) -> EmbedderPreset:
         preset = self.settings.embedders.get(preset_name)
         if preset is None:
             raise ConfigError(
                 f"unknown embedder preset {preset_name!r}; this service offers {sorted(self.settings.embedders)}"
             )
+        return preset
+
+    def _embedder(self, preset: EmbedderPreset) -> SharedEmbedder:
+        """The loaded embedder of a preset, shared by every collection using the same model and parameters."""
+        key = json.dumps([preset.name, preset.params], sort_keys=True, default=str)
         with self._lock:
-            if preset_name not in self._embedders:
-                self._embedders[preset_name] = SharedEmbedder(get_embedder(preset.name, dict(preset.params)))
-            return self._embedders[preset_name]
+            if key not in self._embedders:
+                self._embedders[key] = SharedEmbedder(get_embedder(preset.name, dict(preset.params)))
+            return self._embedders[key]
 
     def get(self, name: str) -> Collection:
-        """An existing collection.
+        """An existing collection (with the embedder preset it was created with, when it recorded one).
 
         Raises:
             CollectionNotFoundError: No such collection.
@@ -79,16 +80,11 @@ class CollectionManager:
             if name in self._open:
                 return self._open[name]
             folder = self._dir(name)
-            cfg_path = folder / _CONFIG_NAME
-            if not cfg_path.is_file():
+            if not (folder / CONFIG_NAME).is_file():
                 raise CollectionNotFoundError(f"no collection {name!r}")
-            try:
-                raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-                config = CollectionConfig.model_validate(raw["config"])
-            except (OSError, ValueError, KeyError, ValidationError) as err:
-                raise StoreError(f"collection {name!r} has an unreadable config: {err}") from None
-            col = Collection(folder, config, self.settings, self._embedder(config.embedder), int(raw.get("format", 1)))
-            col.created = str(raw.get("created", ""))
+            doc = read_doc(folder)
+            preset = doc.preset or self._preset(doc.config.embedder)
+            col = open_collection(folder, self.settings, self._embedder(preset))
             self._open[name] = col
             return col
 
@@ -101,9 +97,10 @@ class CollectionManager:
         """
         with self._lock:
             folder = self._dir(config.name)
-            if (folder / _CONFIG_NAME).exists():
+            if (folder / CONFIG_NAME).exists():
                 raise CollectionExistsError(f"collection {config.name!r} already exists")
-            shared = self._embedder(config.embedder)
+            preset = self._preset(config.embedder)
+            shared = self._embedder(preset)
             if folder.exists():  # leftovers of a create that failed half-way
                 shutil.rmtree(folder)
             folder.mkdir(parents=True)
@@ -111,11 +108,9 @@ class CollectionManager:
             try:
                 col = Collection(folder, config, self.settings, shared)
                 col.created = now()
+                col.preset = preset.model_copy(update={"description": ""})
                 col.save(force=True)
-                doc = {"config": config.model_dump(mode="json"), "created": col.created, "format": FORMAT}
-                tmp = folder / (_CONFIG_NAME + ".part")
-                tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-                os.replace(tmp, folder / _CONFIG_NAME)
+                write_doc(folder, CollectionDoc(config, col.created, FORMAT, col.preset))
             except BaseException:
                 self._discard(folder, col)
                 raise
@@ -145,7 +140,7 @@ class CollectionManager:
         with self._lock:
             col = self.get(name)
             self._open.pop(name, None)
-            (col.root / _CONFIG_NAME).unlink(missing_ok=True)  # gone for readers first
+            (col.root / CONFIG_NAME).unlink(missing_ok=True)  # gone for readers first
             self._discard(col.root, col)
             log.info("dropped collection %s", name)
 

@@ -1,0 +1,363 @@
+"""Index files and folders into a collection: what ``audiovec index`` and :meth:`Collection.index` run.
+
+For every audio file under the given paths it
+
+1. **hashes** the file (SHA-256) in this process: the item's id is the first 32 hex digits of the hash, so the same
+   content always gets the same id, and a file whose item is already stored is **skipped** (a rerun, or a resume
+   after a crash, adds only what is missing and never a duplicate; identical files under two names are stored once);
+2. sends the rest through the ingest path (:class:`~audiovec.ingest.Ingest`) in ``workers`` processes, in order;
+3. pools each item's frames with the collection's pipeline and **stores** the vectors in batches, with the record
+   fields of :mod:`audiovec.ingest.records`, the file's name (``_file``) and path (``_path``), and metadata from the
+   path: ``folder`` (the parent folder's name) and the fields a ``label_from`` pattern parses;
+4. **saves** the store every ``checkpoint_s`` seconds and at the end; a file that cannot be read or embedded is
+   recorded as a failure (also written to ``failures.jsonl`` in the collection's folder) and the run goes on.
+
+After a crash or a kill, the items stored at the last checkpoint are kept and the run resumes from there.
+
+Path patterns (``label_from``) name fields in the path relative to the folder given, e.g. ``"{label}/*"`` (the
+folder a file is in), ``"{digit}_{speaker}_*"`` (parts of the file name, as in ``7_jackson_32.wav``) or
+``"{genre}/**/*"``. ``{name}`` matches within one path component, ``*`` any characters within one component,
+``**`` any number of components; the pattern matches the end of the path. A regular expression with named
+groups (``(?P<label>...)``) is also accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audiovec._files import atomic_write
+from audiovec._hashing import sha256_file
+from audiovec.audio.formats import sniff
+from audiovec.errors import AudiovecError, ConfigError
+from audiovec.ingest import Failure, Ingest, ItemResult, Source, find_audio_files
+from audiovec.ingest.records import vector_records
+from audiovec.progress import Callback, as_callback
+
+if TYPE_CHECKING:
+    from audiovec.service.collection import Collection
+
+__all__ = ["IndexReport", "PathPattern", "index_paths"]
+
+log = logging.getLogger(__name__)
+
+#: Files hashed and checked against the store at a time.
+_CHECK_CHUNK = 256
+#: Vectors written to the store per ``add`` call.
+_STORE_BATCH = 2048
+_FIELD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+
+
+@dataclass
+class IndexReport:
+    """What an indexing run did.
+
+    Attributes:
+        collection: The collection's name.
+        files: Audio files found.
+        added: Items added.
+        vectors: Vectors added.
+        skipped: Files whose content was already stored (or appeared twice in this run).
+        failures: Files that could not be read or embedded.
+        seconds: Wall-clock time of the run.
+        audio_seconds: Seconds of audio added.
+    """
+
+    collection: str
+    files: int = 0
+    added: int = 0
+    vectors: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for a terminal or a log."""
+        rate = self.added / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.collection}: {self.files} files: added {self.added} ({self.vectors} vectors, "
+            f"{self.audio_seconds / 3600:.2f} h of audio), skipped {self.skipped} already stored, "
+            f"failed {len(self.failures)}; {self.seconds:.1f} s ({rate:.1f} files/s)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "collection": self.collection,
+            "files": self.files,
+            "added": self.added,
+            "vectors": self.vectors,
+            "skipped": self.skipped,
+            "failed": len(self.failures),
+            "failures": [f.as_dict() for f in self.failures],
+            "seconds": round(self.seconds, 3),
+            "audio_seconds": round(self.audio_seconds, 3),
+        }
+
+
+class PathPattern:
+    """Metadata fields parsed from a file's path (see the module docs for the syntax).
+
+    Example:
+        >>> PathPattern("{digit}_{speaker}_*")("recordings/7_jackson_32.wav")
+        {'digit': '7', 'speaker': 'jackson'}
+        >>> PathPattern("{label}/*")("dog/bark_01.flac")
+        {'label': 'dog'}
+
+    Raises:
+        ConfigError: An invalid pattern, no field in it, or a field name that is not a metadata key.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        source = pattern if "(?P<" in pattern else _template(pattern)
+        try:
+            self._re = re.compile(source)
+        except re.error as err:
+            raise ConfigError(f"invalid path pattern {pattern!r}: {err}") from None
+        names = list(self._re.groupindex)
+        if not names:
+            raise ConfigError(f"path pattern {pattern!r} names no field (write e.g. '{{label}}/*')")
+        for name in names:
+            if not _FIELD_RE.match(name):
+                raise ConfigError(f"path pattern field {name!r} is not a metadata key (letters, digits, '_')")
+
+    def __call__(self, relative: str) -> dict[str, str]:
+        """The fields of a path (relative, ``/``-separated); empty when the path does not match."""
+        m = self._re.search(relative)
+        return {k: v for k, v in m.groupdict().items() if v is not None} if m else {}
+
+
+def _template(pattern: str) -> str:
+    """A ``{field}``/``*``/``**`` template as a regular expression that matches the end of a path."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]*/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "{":
+            end = pattern.find("}", i)
+            if end < 0:
+                raise ConfigError(f"unclosed '{{' in path pattern {pattern!r}")
+            out.append(f"(?P<{pattern[i + 1 : end]}>[^/]+?)")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "(?:^|/)" + "".join(out) + r"(?:\.[^/.]*)?\Z"
+
+
+def _files_with_paths(paths: Iterable[str | os.PathLike[str]], recursive: bool) -> list[tuple[Path, str]]:
+    """Audio files under ``paths``, each with its path relative to the folder given (or its name)."""
+    seen: dict[Path, str] = {}
+    for root in map(Path, paths):
+        for f in find_audio_files([root], recursive=recursive):
+            rel = f.relative_to(root).as_posix() if root.is_dir() else f.name
+            seen.setdefault(f, rel)
+    return list(seen.items())
+
+
+def index_paths(
+    collection: Collection,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    workers: int | None = None,
+    label_from: str | PathPattern | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    recursive: bool = True,
+    batch_size: int = 16,
+    checkpoint_s: float = 60.0,
+    progress: bool | Callback | None = True,
+) -> IndexReport:
+    """Add the audio files under ``paths`` to ``collection`` (see the module docs).
+
+    Args:
+        collection: An open collection.
+        paths: Files and folders.
+        workers: Embedding processes (``None``: one per core; 1: this process).
+        label_from: Fields parsed from each file's path (a :class:`PathPattern` or its text).
+        metadata: Metadata stored with every item (keys: letters, digits and ``_``, not starting with ``_``).
+        recursive: Search folders recursively.
+        batch_size: Files per ingest batch.
+        checkpoint_s: Seconds between saves of the store (what a crash can make the next run redo).
+        progress: Report progress (a bar on a terminal, log lines otherwise).
+
+    Returns:
+        What was added, skipped and failed.
+
+    Raises:
+        ConfigError: Invalid metadata or pattern.
+    """
+    from audiovec.service.collection import check_user_metadata, now
+
+    t_start = time.perf_counter()
+    base_meta = check_user_metadata(metadata)
+    pattern = PathPattern(label_from) if isinstance(label_from, str) else label_from
+    files = _files_with_paths(paths, recursive)
+    report = IndexReport(collection.name, files=len(files))
+    writer = _Writer(collection, report, checkpoint_s)
+    seen: set[str] = set()
+
+    def user_metadata(path: Path, rel: str) -> dict[str, Any]:
+        meta: dict[str, Any] = {"folder": path.parent.name, **base_meta}
+        if pattern is not None:
+            meta.update(pattern(rel))
+        return meta
+
+    def sources(cb: Callback) -> Iterator[Source]:
+        for chunk_start in range(0, len(files), _CHECK_CHUNK):
+            chunk: list[Source] = []
+            for path, rel in files[chunk_start : chunk_start + _CHECK_CHUNK]:
+                try:
+                    digest = sha256_file(path)
+                except OSError as err:
+                    src = Source(str(path), path=str(path))
+                    report.failures.append(Failure.of(src, None, err))
+                    cb.relative_update()
+                    continue
+                item_id = digest[:32]
+                if item_id in seen:
+                    report.skipped += 1
+                    cb.relative_update()
+                    continue
+                seen.add(item_id)
+                meta = user_metadata(path, rel)
+                chunk.append(Source(item_id, path=str(path), name=str(path), metadata=meta, digest=digest))
+            stored = collection.stored_items([s.key for s in chunk])
+            for s in chunk:
+                if s.key in stored:
+                    report.skipped += 1
+                    cb.relative_update()
+                else:
+                    yield s
+
+    ingest = Ingest(
+        collection.embedder,
+        workers=workers,
+        batch_size=batch_size,
+        hash_content=True,
+        max_duration_s=collection.settings.max_duration_s,
+    )
+    label = collection.embedder.name
+    with as_callback(progress, len(files), f"index into {collection.name}", "file") as cb:
+        try:
+            for item in ingest.run(sources(cb)):
+                writer.add(item, label, now())
+                cb.relative_update()
+        finally:
+            writer.close()
+    report.seconds = time.perf_counter() - t_start
+    _write_failures(collection.root, report.failures)
+    log.info("%s", report.summary())
+    return report
+
+
+class _Writer:
+    """Pools results and writes them to the store in batches, saving every ``checkpoint_s`` seconds."""
+
+    def __init__(self, collection: Collection, report: IndexReport, checkpoint_s: float) -> None:
+        self.col = collection
+        self.report = report
+        self.checkpoint_s = checkpoint_s
+        self.vectors: list[NDArray[np.float32]] = []
+        self.ids: list[str] = []
+        self.metas: list[dict[str, Any]] = []
+        self.audio: list[tuple[Path, Path]] = []  # (source file, copy in the collection) when audio is kept
+        self.items = 0
+        self.audio_s = 0.0
+        self.last_save = time.monotonic()
+
+    def add(self, item: ItemResult, label: str, added: str) -> None:
+        failure = item.failures.get(label)
+        if failure is None:
+            try:
+                pooled = self.col.pipeline(item.frames[label])
+                extra = {"_file": Path(item.source.label).name, "_path": item.source.label, "_added": added}
+                if self.col.config.keep_audio:
+                    extra["_format"] = self._keep(item)
+            except (AudiovecError, OSError) as err:
+                failure = Failure.of(item.source, label, err)
+        if failure is not None:
+            log.info("not indexed: %s: %s: %s", failure.source, failure.error, failure.message)
+            self.report.failures.append(failure)
+            return
+        ids, metas = vector_records(
+            item.source.key,
+            pooled,
+            duration=item.duration or 0.0,
+            metadata=item.source.metadata,
+            digest=item.digest,
+            extra=extra,
+        )
+        self.vectors.append(pooled.vectors)
+        self.ids.extend(self.col.vector_ids(item.source.key, len(ids)))
+        self.metas.extend(metas)
+        self.items += 1
+        self.audio_s += item.duration or 0.0
+        if len(self.ids) >= _STORE_BATCH:
+            self.flush()
+        if time.monotonic() - self.last_save >= self.checkpoint_s:
+            self.save()
+
+    def _keep(self, item: ItemResult) -> str:
+        """Plan the copy of an item's file into the collection (written just before its vectors)."""
+        src = Path(item.source.label)
+        with open(src, "rb") as f:
+            kind = sniff(f.read(64 << 10))
+        self.audio.append((src, self.col.audio_dir / f"{item.source.key}{kind.extension}"))
+        return kind.name
+
+    def flush(self) -> None:
+        if not self.ids:
+            return
+        for src, dst in self.audio:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(dst, functools.partial(_copy, src))
+        self.col.add_vectors(np.concatenate(self.vectors), self.ids, self.metas)
+        self.report.added += self.items
+        self.report.vectors += len(self.ids)
+        self.report.audio_seconds += self.audio_s
+        self.vectors, self.ids, self.metas, self.audio = [], [], [], []
+        self.items, self.audio_s = 0, 0.0
+
+    def save(self) -> None:
+        self.flush()
+        self.col.save()
+        self.last_save = time.monotonic()
+        log.info("checkpoint: %d items stored in %s", self.report.added, self.col.name)
+
+    def close(self) -> None:
+        self.save()
+
+
+def _copy(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
+
+
+def _write_failures(root: Path, failures: Sequence[Failure]) -> None:
+    """The failures of the last run, one JSON object per line, in ``failures.jsonl``."""
+    text = "".join(json.dumps(f.as_dict()) + "\n" for f in failures)
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_write(root / "failures.jsonl", write)

@@ -7,8 +7,8 @@ For every audio file under the given paths it
    after a crash, adds only what is missing and never a duplicate; identical files under two names are stored once);
 2. sends the rest through the ingest path (:class:`~audiovec.ingest.Ingest`) in ``workers`` processes, in order;
 3. pools each item's frames with the collection's pipeline and **stores** the vectors in batches, with the record
-   fields of :mod:`audiovec.ingest.records`, the file's name (``_file``) and path (``_path``), and metadata from the
-   path: ``folder`` (the parent folder's name) and the fields a ``label_from`` pattern parses;
+   fields of :mod:`audiovec.ingest.records`, the file's name (``_file``) and absolute path (``_path``), and
+   metadata from the path: ``folder`` (the parent folder's name) and the fields a ``label_from`` pattern parses;
 4. **saves** the store every ``checkpoint_s`` seconds and at the end; a file that cannot be read or embedded is
    recorded as a failure (also written to ``failures.jsonl`` in the collection's folder) and the run goes on.
 
@@ -291,7 +291,8 @@ class _Writer:
         if failure is None:
             try:
                 pooled = self.col.pipeline(item.frames[label])
-                extra = {"_file": Path(item.source.label).name, "_path": item.source.label, "_added": added}
+                path = Path(item.source.label)
+                extra = {"_file": path.name, "_path": str(path.resolve()), "_added": added}
                 if self.col.config.keep_audio:
                     extra["_format"] = self._keep(item)
             except (AudiovecError, OSError) as err:

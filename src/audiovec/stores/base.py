@@ -9,7 +9,6 @@ from live beside it: value types (:mod:`~audiovec.stores.records`), metric and i
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import shutil
 import threading
@@ -39,8 +38,8 @@ from audiovec.stores.config import (
 from audiovec.stores.filters import Filter, FilterLike, parse_filter
 from audiovec.stores.kernel import raw_to_score_distance
 from audiovec.stores.persistence import StoreManifest, new_manifest, read_manifest, write_manifest
-from audiovec.stores.records import INT64_MAX, Hit, Id, IdsArg, IdType, MetadataArg, RawHit, Record
-from audiovec.stores.validation import check_k, prepare_ids, prepare_metadata, prepare_vectors
+from audiovec.stores.records import INT64_MAX, Hit, Id, IdsArg, IdType, MetadataArg, RawHit, Record, new_hit
+from audiovec.stores.validation import check_k, load_metadata, prepare_ids, prepare_metadata, prepare_vectors
 
 __all__ = ["BaseVectorStore", "ReadOnly", "construct_store"]
 
@@ -112,6 +111,9 @@ class BaseVectorStore(ABC):
     name: ClassVar[str] = ""
     supported_indexes: ClassVar[tuple[str, ...]] = ("flat",)
     default_index: ClassVar[str] = "flat"
+    _insert_rejects_duplicates: ClassVar[bool] = False
+    """Whether :meth:`_insert` itself refuses, atomically, ids that are already stored (raising
+    :meth:`_duplicates_error`); then :meth:`add` skips its own lookup of the batch's ids beforehand."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -338,21 +340,38 @@ class BaseVectorStore(ABC):
         new_ids, kind = self._new_ids(ids, len(x))
         return x, new_ids, kind, prepare_metadata(metadata, len(x))
 
+    @staticmethod
+    def _duplicates_error(taken: list[Id]) -> DuplicateIdError:
+        """The error :meth:`add` raises for a batch whose ids ``taken`` are already stored."""
+        return DuplicateIdError(
+            f"{len(taken)} id(s) are already stored, e.g. {taken[:5]}; nothing from this batch was stored "
+            "(use upsert to replace records)"
+        )
+
     def _commit_ids(self, ids: list[Id], kind: IdType) -> None:
         if self._id_type is None:
             self._id_type = kind
         if kind == "int" and ids:
-            top = max(i for i in ids if isinstance(i, int))
-            self._next_id = max(self._next_id, top + 1)
+            top = max(ids)  # every id is an int for kind "int"
+            if isinstance(top, int):
+                self._next_id = max(self._next_id, top + 1)
 
     def _hits(self, rows: list[list[RawHit]]) -> list[list[Hit]]:
         metric = self._metric
+        make = new_hit
+        decode = load_metadata
         out: list[list[Hit]] = []
         for row in rows:
             hits = []
             for id_, raw, meta in row:
-                score, distance = raw_to_score_distance(metric, float(raw))
-                hits.append(Hit(id_, score, distance, json.loads(meta) if isinstance(meta, str) else meta))
+                raw = float(raw)
+                if metric == "cosine":
+                    score, distance = raw, 1.0 - raw
+                elif metric == "ip":
+                    score = distance = raw
+                else:
+                    score, distance = raw_to_score_distance(metric, raw)
+                hits.append(make(id_, score, distance, decode(meta) if isinstance(meta, str) else meta))
             out.append(hits)
         return out
 
@@ -381,13 +400,10 @@ class BaseVectorStore(ABC):
             x, new_ids, kind, metas = self._batch(vectors, ids, metadata)
             if len(x) == 0:
                 return []
-            if self._id_type is not None:
+            if self._id_type is not None and not self._insert_rejects_duplicates:
                 taken = self._existing(new_ids)
                 if taken:
-                    raise DuplicateIdError(
-                        f"{len(taken)} id(s) are already stored, e.g. {taken[:5]}; nothing from this batch was "
-                        "stored (use upsert to replace records)"
-                    )
+                    raise self._duplicates_error(taken)
             self._insert(x, new_ids, metas, replace=False)
             self._commit_ids(new_ids, kind)
             return new_ids
@@ -478,7 +494,7 @@ class BaseVectorStore(ABC):
             wanted = self._lookup_ids(ids)
             if not wanted:
                 return []
-            return [Record(i, v, json.loads(m) if isinstance(m, str) else m) for i, v, m in self._get(wanted)]
+            return [Record(i, v, load_metadata(m) if isinstance(m, str) else m) for i, v, m in self._get(wanted)]
 
     def delete(self, ids: IdsArg | None = None, *, filter: FilterLike | None = None) -> int:
         """Delete records by id or by filter (exactly one of the two).

@@ -248,6 +248,9 @@ class SearchParams(BaseModel):
     nprobe: int | None = Field(None, ge=1, le=65536)
 
 
+_NO_PARAMS = SearchParams()  # frozen: one shared instance for searches without params
+
+
 def parse_search_params(params: SearchParams | Mapping[str, Any] | None) -> SearchParams:
     """Validate search parameters given as a model, a dict or ``None``.
 
@@ -255,7 +258,7 @@ def parse_search_params(params: SearchParams | Mapping[str, Any] | None) -> Sear
         ConfigError: Unknown or invalid parameters.
     """
     if params is None:
-        return SearchParams()
+        return _NO_PARAMS
     if isinstance(params, SearchParams):
         return params
     if isinstance(params, Mapping):

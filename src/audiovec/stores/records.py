@@ -22,6 +22,7 @@ __all__ = [
     "MetadataArg",
     "RawHit",
     "Record",
+    "new_hit",
 ]
 
 IdType = Literal["int", "str"]
@@ -64,6 +65,23 @@ class Hit:
     score: float
     distance: float
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+_make_object = object.__new__
+
+
+def new_hit(id_: Id, score: float, distance: float, metadata: dict[str, Any]) -> Hit:
+    """``Hit(id_, score, distance, metadata)`` without the frozen dataclass's per-field ``__setattr__`` calls.
+
+    For stores that build many hits per query; the result is an ordinary, equal :class:`Hit`.
+    """
+    hit: Hit = _make_object(Hit)
+    fields = hit.__dict__
+    fields["id"] = id_
+    fields["score"] = score
+    fields["distance"] = distance
+    fields["metadata"] = metadata
+    return hit
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ Every function checks its whole input before returning, so a store can reject a 
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,7 +34,10 @@ from audiovec.stores.records import (
     MetadataArg,
 )
 
-__all__ = ["check_k", "dump_metadata", "prepare_ids", "prepare_metadata", "prepare_vectors"]
+__all__ = ["check_k", "dump_metadata", "load_metadata", "prepare_ids", "prepare_metadata", "prepare_vectors"]
+
+_INT_ONLY = {int}
+_STR_ONLY = {str}
 
 
 def prepare_vectors(
@@ -66,21 +70,33 @@ def prepare_vectors(
         raise DimensionMismatchError(f"{what} have dimension {arr.shape[1]}, the store has dimension {dim}")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below
         out = np.ascontiguousarray(arr, dtype=np.float32)
-    if out.size and not np.isfinite(out).all():
-        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if not out.size:
+        return out
+    if not normalize:
+        if not np.isfinite(out).all():
+            _raise_non_finite(out, what)
+        return out
+    # One pass gives both checks: a row's sum of squares is finite only if every element is (NaN and Inf
+    # propagate). A non-finite sum either has NaN/Inf inside or overflowed; the second is a zero-norm error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = np.einsum("ij,ij->i", out, out)
+    if not (sq > 0).all() or not np.isfinite(sq).all():
+        if not np.isfinite(out).all():
+            _raise_non_finite(out, what)
+        zero = np.flatnonzero(~(sq > 0) | ~np.isfinite(sq))
         raise InvalidVectorError(
-            f"{what}: {len(bad)} vector(s) contain NaN or Inf (first at row {int(bad[0])}); nothing was stored"
+            f"{what}: {len(zero)} vector(s) have zero norm (first at row {int(zero[0])}); "
+            "cosine similarity is undefined for them"
         )
-    if normalize and out.size:
-        norms = np.linalg.norm(out, axis=1)
-        zero = np.flatnonzero(~(norms > 0) | ~np.isfinite(norms))
-        if len(zero):
-            raise InvalidVectorError(
-                f"{what}: {len(zero)} vector(s) have zero norm (first at row {int(zero[0])}); "
-                "cosine similarity is undefined for them"
-            )
-        out = out / norms[:, None].astype(np.float32)
-    return out
+    unit: NDArray[np.float32] = np.divide(out, np.sqrt(sq)[:, None])
+    return unit
+
+
+def _raise_non_finite(out: NDArray[np.float32], what: str) -> NoReturn:
+    bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    raise InvalidVectorError(
+        f"{what}: {len(bad)} vector(s) contain NaN or Inf (first at row {int(bad[0])}); nothing was stored"
+    )
 
 
 def prepare_ids(ids: IdsArg, n: int | None = None, *, what: str = "ids") -> tuple[list[Id], IdType | None]:
@@ -107,6 +123,9 @@ def prepare_ids(ids: IdsArg, n: int | None = None, *, what: str = "ids") -> tupl
             if ids.size and (ids.dtype.kind == "u" and int(ids.max()) > INT64_MAX):
                 raise InvalidIdError(f"{what}: integer ids must fit in int64")
             values: list[Any] = ids.tolist()
+            if n is not None and len(values) != n:
+                raise InvalidIdError(f"got {len(values)} {what} for {n} vectors")
+            return values, ("int" if values else None)  # plain ints within int64 by construction
         elif ids.dtype.kind in "UO":
             values = ids.tolist()
         else:
@@ -117,6 +136,19 @@ def prepare_ids(ids: IdsArg, n: int | None = None, *, what: str = "ids") -> tupl
         values = list(ids)
     if n is not None and len(values) != n:
         raise InvalidIdError(f"got {len(values)} {what} for {n} vectors")
+    kinds = set(map(type, values))
+    if kinds == _INT_ONLY:
+        if min(values) >= INT64_MIN and max(values) <= INT64_MAX:
+            return values, "int"
+    elif kinds == _STR_ONLY:
+        joined = "".join(values)
+        # ASCII text is valid Unicode and as many bytes as characters; anything else gets the detailed checks
+        if (
+            joined.isascii()
+            and "\x00" not in joined
+            and 0 < min(map(len, values)) <= max(map(len, values)) <= MAX_STR_ID_BYTES
+        ):
+            return values, "str"
     has_int = has_str = False
     for i, v in enumerate(values):
         t = type(v)
@@ -197,17 +229,70 @@ def _to_json(v: Any, where: str, depth: int) -> Any:
     raise InvalidMetadataError(f"{where}: {type(v).__name__} {v!r} is not JSON-serialisable")
 
 
-def dump_metadata(meta: Mapping[str, Any] | None, where: str = "metadata") -> str:
-    """Validate one metadata record and return it as compact JSON text.
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
-    Raises:
-        InvalidMetadataError: Not a mapping, not JSON-able (non-str keys, NaN, objects...), or larger than 64 KiB.
+
+def _make_encoder() -> Callable[[Any], str]:
+    """The compact JSON encoder of metadata, built once: ``encode(obj) -> str``.
+
+    Non-finite floats and types other than dict/list/tuple/str/int/float/bool/None raise ``ValueError`` or
+    ``TypeError``. Where the interpreter has the C encoder, it is created once and called directly (what
+    ``json.dumps`` does after building a new encoder on every call); otherwise a module-level ``JSONEncoder``.
     """
+    encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_no_default)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is not None:
+        try:
+            chunks = make(None, _no_default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+            probe = {"a": [1, 2.5, True, None, "\u00e9\n"]}
+            if "".join(chunks(probe, 0)) == encoder.encode(probe):
+                return lambda obj: "".join(chunks(obj, 0))
+        except (TypeError, ValueError):  # another interpreter's signature: use the public encoder
+            pass
+    return encoder.encode
+
+
+_encode = _make_encoder()
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _dump_flat(meta: Any) -> str | None:
+    """The JSON text of a valid flat metadata dict, or ``None`` when the detailed check must decide.
+
+    A flat dict of ``str`` keys and ``str``/``int``/``float``/``bool``/``None`` values (exact types) is encoded
+    once; that text is both what is stored and what the size is measured on. Anything else (nested values,
+    other types, NaN, ints outside int64, too large, lone surrogates) returns ``None``.
+    """
+    if type(meta) is not dict or not _STR_ONLY.issuperset(map(type, meta)):
+        return None
+    kinds = set(map(type, meta.values()))
+    if not kinds <= _SCALARS:
+        return None
+    if int in kinds:
+        for v in meta.values():
+            if type(v) is int and (v > INT64_MAX or v < INT64_MIN):
+                return None
+    try:
+        text = _encode(meta)
+    except ValueError:  # NaN or Inf
+        return None
+    if text.isascii():  # valid Unicode, one byte per character
+        return text if len(text) <= MAX_METADATA_BYTES else None
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return text if size <= MAX_METADATA_BYTES else None
+
+
+def _dump_checked(meta: Any, where: str) -> str:
+    """Validate any metadata record in detail (naming the offending value) and return its JSON text."""
     if meta is None:
         return "{}"
     if not isinstance(meta, Mapping):
         raise InvalidMetadataError(f"{where} must be a mapping (dict), got {type(meta).__name__}")
-    text = json.dumps(_to_json(meta, where, 0), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = _encode(_to_json(meta, where, 0))
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
@@ -215,6 +300,39 @@ def dump_metadata(meta: Mapping[str, Any] | None, where: str = "metadata") -> st
     if size > MAX_METADATA_BYTES:
         raise InvalidMetadataError(f"{where} is {size} bytes of JSON; the limit is {MAX_METADATA_BYTES}")
     return text
+
+
+def dump_metadata(meta: Mapping[str, Any] | None, where: str = "metadata") -> str:
+    """Validate one metadata record and return it as compact JSON text.
+
+    Flat records (``str`` keys; ``str``, ``int``, ``float``, ``bool`` or ``None`` values) take a fast path: one
+    encoding whose text is also what the size limit is checked on. Everything else, and every invalid record,
+    goes through a detailed check whose error names the offending value.
+
+    Raises:
+        InvalidMetadataError: Not a mapping, not JSON-able (non-str keys, NaN, objects...), or larger than 64 KiB.
+    """
+    text = _dump_flat(meta)
+    return text if text is not None else _dump_checked(meta, where)
+
+
+_scan_json: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009
+
+
+def load_metadata(text: str) -> dict[str, Any]:
+    """Parse a stored metadata record (compact JSON object text) into a new dict.
+
+    Raises:
+        json.JSONDecodeError: ``text`` is not one JSON value.
+    """
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:  # not a JSON value: let json.loads name the problem
+        value, end = None, -1
+    if end != len(text):  # surrounding whitespace, trailing text or a parse error: the standard parser decides
+        value = json.loads(text)
+    out: dict[str, Any] = value
+    return out
 
 
 def prepare_metadata(metadata: MetadataArg, n: int) -> list[str]:
@@ -238,7 +356,11 @@ def prepare_metadata(metadata: MetadataArg, n: int) -> list[str]:
     metas = list(metadata)
     if len(metas) != n:
         raise InvalidMetadataError(f"got {len(metas)} metadata records for {n} vectors")
-    return [dump_metadata(m, f"metadata[{i}]") for i, m in enumerate(metas)]
+    out = list(map(_dump_flat, metas))
+    for i, text in enumerate(out):
+        if text is None:
+            out[i] = _dump_checked(metas[i], f"metadata[{i}]")
+    return out  # type: ignore[return-value]
 
 
 def check_k(k: object) -> int:

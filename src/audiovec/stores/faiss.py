@@ -33,11 +33,13 @@ of ``train_threshold()`` buffered vectors (seeded, so reproducible) and moves th
 :meth:`FaissStore.train` trains earlier, on everything buffered or on a sample you pass.
 
 **Filters** are translated to SQL (:func:`audiovec.stores.filters.to_sqlite`) and evaluated by SQLite over the
-metadata column, giving the set of matching ``fid`` s (cached until the next write). Search then runs the index
-with ``SearchParameters(sel=IDSelectorBatch(matches))``, so only matching vectors are candidates. ANN indexes can
-return fewer than ``k`` hits under a selective filter (HNSW runs out of graph, IVF out of probed cells);
-whenever that happens, and whenever no more than ``exact_threshold`` records match, the store searches the
-matching vectors exactly instead. A search therefore returns ``min(k, matches)`` hits.
+metadata column, giving the set of matching ``fid`` s; it is cached per filter until the next write. When no more
+than ``exact_threshold`` records match, the store searches their vectors exactly (with
+:func:`~audiovec.stores.kernel.exact_search`), whatever the index; the filter keeps those vectors too (up to 64 MiB
+over all cached filters), so repeated searches with one filter do not read them from the index again. Otherwise
+the index runs with ``SearchParameters(sel=IDSelectorBatch(matches))``, so only matching vectors are candidates;
+an ANN index can return fewer than ``k`` hits under a selective filter (HNSW runs out of graph, IVF out of probed
+cells), and those queries are answered exactly. A search therefore returns ``min(k, matches)`` hits.
 
 **Persistence** (a directory)::
 
@@ -67,6 +69,7 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +95,9 @@ _DB = "meta.sqlite"
 _INDEX_RE = re.compile(r"index-(\d{6,})\.faiss\Z")
 _CHUNK = 16384
 _SERIAL_MAX = 4  # batches up to this size run on one OpenMP thread (see _serial_if_small)
+_IN_CHUNK = 500  # fids per "fid IN (?, ...)" lookup
+_FILTER_CACHE = 16  # filters whose matching fids (and selector) are kept until the next write
+_VECTOR_CACHE_BYTES = 64 << 20  # matching vectors of small filters kept for exact filtered search
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (fid INTEGER PRIMARY KEY, uid NOT NULL UNIQUE, meta TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones (fid INTEGER PRIMARY KEY);
@@ -134,6 +140,21 @@ def _index_name(gen: int) -> str:
     return f"index-{gen:06d}.faiss"
 
 
+@dataclass(slots=True)
+class _Matches:
+    """The records matching one filter, kept until the next write.
+
+    Attributes:
+        fids: Their fids, sorted.
+        sel: An ``IDSelectorBatch`` over ``fids`` (``None`` when nothing matches).
+        vectors: ``float32[len(fids), dim]``, their vectors in ``fids`` order, once an exact search needed them.
+    """
+
+    fids: NDArray[np.int64]
+    sel: Any
+    vectors: NDArray[np.float32] | None = None
+
+
 class FaissStore(BaseVectorStore):
     """Vectors in a FAISS index, ids and metadata in SQLite, in one directory (see the module docs).
 
@@ -147,7 +168,8 @@ class FaissStore(BaseVectorStore):
         id_type: Fix the id kind (``"int"`` or ``"str"``) up front; by default the first batch decides.
         threads: FAISS OpenMP threads (process-wide), or ``None`` to leave the setting alone.
         compact_ratio: :meth:`save` rebuilds an HNSW index when tombstones exceed this fraction of it.
-        exact_threshold: A filtered search over ANN indexes is done exactly when at most this many records match.
+        exact_threshold: A filtered search is done exactly, over the matching vectors, when at most this many
+            records match.
 
     Raises:
         ConfigError: Invalid arguments, or an existing store opened with another metric or index structure.
@@ -168,6 +190,7 @@ class FaissStore(BaseVectorStore):
     name = "faiss"
     supported_indexes = INDEX_KINDS
     default_index = "hnsw"
+    _insert_rejects_duplicates = True  # the UNIQUE uid column refuses them inside the batch's savepoint
 
     def __init__(
         self,
@@ -198,7 +221,10 @@ class FaissStore(BaseVectorStore):
         self._n_live = 0
         self._tomb: set[int] = set()
         self._tomb_sel: Any = None
-        self._fcache: OrderedDict[str, tuple[NDArray[np.int64], Any]] = OrderedDict()
+        self._fcache: OrderedDict[str, _Matches] = OrderedDict()
+        self._fcache_bytes = 0
+        self._fkeys: OrderedDict[int, tuple[Filter, str]] = OrderedDict()
+        self._pcache: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._dirty = False
         self._open_or_create(path, dim=dim, metric=metric, index=index, id_type=id_type)
 
@@ -331,7 +357,13 @@ class FaissStore(BaseVectorStore):
     # ------------------------------------------------------------------ helpers
     def _changed(self) -> None:
         self._dirty = True
+        self._drop_caches()
+
+    def _drop_caches(self) -> None:
+        """Forget filter matches and search parameters (after a write, or when the index is replaced)."""
         self._fcache.clear()
+        self._fcache_bytes = 0
+        self._pcache.clear()
 
     def _fids_of(self, ids: list[Id]) -> dict[Id, int]:
         rows = self._conn.execute(
@@ -363,9 +395,20 @@ class FaissStore(BaseVectorStore):
     def _live_fids(self) -> NDArray[np.int64]:
         return np.fromiter((f for (f,) in self._conn.execute("SELECT fid FROM records ORDER BY fid")), np.int64)
 
-    def _matching(self, flt: Filter) -> tuple[NDArray[np.int64], Any]:
-        """Fids whose metadata matches ``flt`` (sorted) and an IDSelectorBatch over them; cached until a write."""
+    def _filter_key(self, flt: Filter) -> str:
+        """:func:`filter_key` of ``flt``, remembered for the last filter objects seen (searches often reuse one)."""
+        seen = self._fkeys.get(id(flt))
+        if seen is not None and seen[0] is flt:
+            return seen[1]
         key = filter_key(flt)
+        self._fkeys[id(flt)] = (flt, key)  # holding flt keeps its id from being reused
+        if len(self._fkeys) > 64:
+            self._fkeys.popitem(last=False)
+        return key
+
+    def _matching(self, flt: Filter) -> _Matches:
+        """The records matching ``flt``: sorted fids and an IDSelectorBatch over them; cached until a write."""
+        key = self._filter_key(flt)
         hit = self._fcache.get(key)
         if hit is not None:
             self._fcache.move_to_end(key)
@@ -375,11 +418,34 @@ class FaissStore(BaseVectorStore):
             (f for (f,) in self._conn.execute(f"SELECT fid FROM records WHERE {sql} ORDER BY fid", params)),
             np.int64,
         )
-        entry = (fids, faiss.IDSelectorBatch(fids) if len(fids) else None)
+        entry = _Matches(fids, faiss.IDSelectorBatch(fids) if len(fids) else None)
         self._fcache[key] = entry
-        if len(self._fcache) > 16:
-            self._fcache.popitem(last=False)
+        if len(self._fcache) > _FILTER_CACHE:
+            self._evict_match()
         return entry
+
+    def _evict_match(self) -> None:
+        """Drop the least recently used filter (its selector may be inside cached search parameters)."""
+        _, old = self._fcache.popitem(last=False)
+        if old.vectors is not None:
+            self._fcache_bytes -= old.vectors.nbytes
+        self._pcache.clear()
+
+    def _matched_vectors(self, m: _Matches) -> NDArray[np.float32]:
+        """The vectors of ``m.fids``, kept with the filter while they fit the cache's byte budget."""
+        if m.vectors is not None:
+            return m.vectors
+        vectors = self._reconstruct(m.fids)
+        if vectors.nbytes <= _VECTOR_CACHE_BYTES:
+            while self._fcache_bytes + vectors.nbytes > _VECTOR_CACHE_BYTES:
+                for other in self._fcache.values():  # least recently used first
+                    if other.vectors is not None:
+                        self._fcache_bytes -= other.vectors.nbytes
+                        other.vectors = None
+                        break
+            m.vectors = vectors
+            self._fcache_bytes += vectors.nbytes
+        return vectors
 
     def _tombstone_selector(self) -> Any:
         if not self._tomb:
@@ -389,6 +455,7 @@ class FaissStore(BaseVectorStore):
             sel = faiss.IDSelectorNot(batch)
             sel.referenced_objects = [batch]  # keep the wrapped selector alive
             self._tomb_sel = sel
+            self._pcache.clear()
         return self._tomb_sel
 
     def _exact_over(
@@ -404,20 +471,45 @@ class FaissStore(BaseVectorStore):
             best_raw, best_ids = merge_topk(best_raw, best_ids, raw, chunk[rows], k, self._metric)
         return best_raw, best_ids
 
-    def _ann(
-        self, queries: NDArray[np.float32], k: int, sel: Any, params: SearchParams
-    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    def _search_parameters(self, k: int, sel: Any, params: SearchParams) -> Any:
+        """The faiss search parameters for ``k``, ``sel`` and ``params``, built once per combination.
+
+        Cached until the next write or selector change, so a query does not build SWIG objects; each cached
+        entry holds its selector, which keeps it alive (faiss parameters only point to it).
+        """
         cfg = self._index
         if isinstance(cfg, HNSWIndex):
+            value = max(params.ef_search or cfg.ef_search, k)
+        elif isinstance(cfg, IVFIndexBase) and self._trained:
+            value = min(params.nprobe or cfg.nprobe, cfg.nlist)
+        else:
+            value = 0
+        key = (value, id(sel))
+        cached = self._pcache.get(key)
+        if cached is not None and cached[1] is sel:
+            return cached[0]
+        if isinstance(cfg, HNSWIndex):
             p = faiss.SearchParametersHNSW()
-            p.efSearch = max(params.ef_search or cfg.ef_search, k)
+            p.efSearch = value
         elif isinstance(cfg, IVFIndexBase) and self._trained:
             p = faiss.SearchParametersIVF()
-            p.nprobe = min(params.nprobe or cfg.nprobe, cfg.nlist)
+            p.nprobe = value
         else:
             p = faiss.SearchParameters()
         if sel is not None:
             p.sel = sel
+        if len(self._pcache) >= 64:
+            self._pcache.clear()
+        self._pcache[key] = (p, sel)
+        return p
+
+    def _ann(
+        self, queries: NDArray[np.float32], k: int, sel: Any, params: SearchParams
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        p = self._search_parameters(k, sel, params)
+        if len(queries) > _SERIAL_MAX:
+            dist, labels = self._fx.search(queries, k, params=p)
+            return dist, labels
         with _serial_if_small(len(queries)):
             dist, labels = self._fx.search(queries, k, params=p)
         return dist, labels
@@ -450,6 +542,9 @@ class FaissStore(BaseVectorStore):
         except sqlite3.IntegrityError as err:
             db.execute("ROLLBACK TO batch")
             db.execute("RELEASE batch")
+            taken = self._existing(ids)
+            if taken:
+                raise self._duplicates_error(taken) from None
             raise DuplicateIdError(f"an id of this batch is already stored ({err}); nothing was stored") from err
         except BaseException:
             db.execute("ROLLBACK TO batch")
@@ -470,36 +565,43 @@ class FaissStore(BaseVectorStore):
         nq = len(queries)
         if self._n_live == 0:
             return [[] for _ in range(nq)]
-        allowed: NDArray[np.int64] | None = None
-        sel: Any = None
-        if flt is not None:
-            allowed, sel = self._matching(flt)
-            if len(allowed) == 0:
-                return [[] for _ in range(nq)]
-        else:
-            sel = self._tombstone_selector()
-        kk = min(k, self._n_live if allowed is None else len(allowed))
-        exact_index = self._index.kind == "flat" or not self._trained
-        if not exact_index and allowed is not None and len(allowed) <= self._exact_threshold:
-            dist, labels = self._exact_over(queries, allowed, kk)
-        else:
-            dist, labels = self._ann(queries, kk, sel, params)
-            short = (labels < 0).any(axis=1)
-            if short.any():  # the ANN index ran out of candidates: answer those queries exactly
-                cand = allowed if allowed is not None else self._live_fids()
-                d2, l2 = self._exact_over(queries[short], cand, kk)
+        if flt is None:
+            kk = min(k, self._n_live)
+            dist, labels = self._ann(queries, kk, self._tombstone_selector(), params)
+            if (labels < 0).any():  # the ANN index ran out of candidates: answer those queries exactly
+                short = (labels < 0).any(axis=1)
+                d2, l2 = self._exact_over(queries[short], self._live_fids(), kk)
                 dist[short], labels[short] = d2, l2
+            return self._resolve(dist, labels)
+        m = self._matching(flt)
+        allowed = m.fids
+        if len(allowed) == 0:
+            return [[] for _ in range(nq)]
+        kk = min(k, len(allowed))
+        if len(allowed) <= self._exact_threshold:  # few matches: exact over their (cached) vectors
+            vectors = self._matched_vectors(m)
+            raw, rows = exact_search(queries, vectors, kk, self._metric)
+            return self._resolve(raw, allowed[rows])
+        dist, labels = self._ann(queries, kk, m.sel, params)
+        if (labels < 0).any():  # the ANN index ran out of matching candidates: answer those queries exactly
+            short = (labels < 0).any(axis=1)
+            d2, l2 = self._exact_over(queries[short], allowed, kk)
+            dist[short], labels[short] = d2, l2
         return self._resolve(dist, labels)
 
     def _resolve(self, dist: NDArray[np.float32], labels: NDArray[np.int64]) -> list[list[RawHit]]:
-        wanted = np.unique(labels[labels >= 0])
-        rows = self._conn.execute(
-            "SELECT fid, uid, meta FROM records WHERE fid IN (SELECT value FROM json_each(?))",
-            (json.dumps(wanted.tolist()),),
-        ).fetchall()
-        found = {f: (u, m) for f, u, m in rows}
+        """Hits for faiss results: ids and metadata of the fids in ``labels`` (``-1`` and unknown fids dropped)."""
+        label_rows = labels.tolist()
+        wanted = sorted({f for row in label_rows for f in row if f >= 0})
+        found: dict[int, tuple[Id, str]] = {}
+        execute = self._conn.execute
+        for s in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[s : s + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for f, u, m in execute(f"SELECT fid, uid, meta FROM records WHERE fid IN ({marks})", chunk):
+                found[f] = (u, m)
         out: list[list[RawHit]] = []
-        for lrow, drow in zip(labels.tolist(), dist.tolist(), strict=True):
+        for lrow, drow in zip(label_rows, dist.tolist(), strict=True):
             hits: list[RawHit] = []
             for f, d in zip(lrow, drow, strict=True):
                 rec = found.get(f)
@@ -536,13 +638,12 @@ class FaissStore(BaseVectorStore):
         return self._delete_fids(np.fromiter(found.values(), np.int64, count=len(found)))
 
     def _delete_where(self, flt: Filter) -> int:
-        fids, _ = self._matching(flt)
-        return self._delete_fids(fids.copy())
+        return self._delete_fids(self._matching(flt).fids.copy())
 
     def _count(self, flt: Filter | None) -> int:
         if flt is None:
             return self._n_live
-        return len(self._matching(flt)[0])
+        return len(self._matching(flt).fids)
 
     # ------------------------------------------------------------------ training and compaction
     def _train_buffer(self, sample: NDArray[np.float32] | None, limit: int | None = None) -> None:
@@ -662,4 +763,5 @@ class FaissStore(BaseVectorStore):
             self._db = None
         self._fx = None
         self._tomb_sel = None
-        self._fcache.clear()
+        self._drop_caches()
+        self._fkeys.clear()

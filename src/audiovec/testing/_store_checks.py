@@ -520,8 +520,39 @@ def _filter_metadata(n: int) -> list[dict[str, Any]]:
     return out
 
 
+def _assert_filtered(
+    s: VectorStore,
+    q: NDArray[np.float32],
+    f: FilterLike,
+    expected: set[int],
+    truth: NDArray[np.float64],
+    exact: bool,
+    when: str = "",
+) -> None:
+    """count(f) and search(filter=f) agree with the ``expected`` matching ids (best ones when ``exact``)."""
+    what = f"filter {f}{when}"
+    assert s.count(f) == len(expected), f"count({f}){when} = {s.count(f)}, the reference says {len(expected)}"
+    rows = _assert_hits(s.search(q, k=10, filter=f), len(q), what)
+    for j, row in enumerate(rows):
+        got = [h.id for h in row]
+        assert len(got) == min(10, len(expected)), (
+            f"{what}: {len(got)} hits, expected {min(10, len(expected))} ({len(expected)} records match)"
+        )
+        assert set(got) <= expected, f"{what}: hits {sorted(set(got) - expected)} do not match"
+        if exact and expected:
+            ranked = sorted(expected, key=lambda i: -truth[j, i])[:10]
+            best = np.array([truth[j, i] for i in ranked])
+            assert np.allclose([h.score for h in row], best, atol=SCORE_TOL), (
+                f"{what}: an exact index did not return the best matching records"
+            )
+
+
 def _check_filters(factory: StoreFactory, workdir: Path, dim: int) -> None:
-    """Filtered search returns min(k, matches) hits, all matching; count(filter) agrees with the reference."""
+    """Filtered search returns min(k, matches) hits, all matching; count(filter) agrees with the reference.
+
+    Among the filters: one matching nothing, one matching everything, one matching a single record; and the
+    same filters again after deletes and an upsert.
+    """
     n = 400
     metas = _filter_metadata(n)
     filters: list[FilterLike] = [
@@ -536,6 +567,7 @@ def _check_filters(factory: StoreFactory, workdir: Path, dim: int) -> None:
         {"$or": [{"group": 4}, {"path": "/x/3.wav"}]},
         Eq("path", "/x/17.wav"),
         Eq("label", "nope"),
+        Range("duration", ge=0),
         Eq("flag", 1),
         Eq("group", 1.0),
         Range("label", gt=0),
@@ -548,21 +580,18 @@ def _check_filters(factory: StoreFactory, workdir: Path, dim: int) -> None:
         truth = _metric_truth("cosine", q, x)
         for f in filters:
             pred = compile_filter(f)
-            expected = {i for i in range(n) if pred(metas[i])}
-            assert s.count(f) == len(expected), f"count({f}) = {s.count(f)}, the reference says {len(expected)}"
-            rows = _assert_hits(s.search(q, k=10, filter=f), len(q), f"filter {f}")
-            for j, row in enumerate(rows):
-                got = [h.id for h in row]
-                assert len(got) == min(10, len(expected)), (
-                    f"filter {f}: {len(got)} hits, expected {min(10, len(expected))} ({len(expected)} records match)"
-                )
-                assert set(got) <= expected, f"filter {f}: hits {sorted(set(got) - expected)} do not match"
-                if exact and expected:
-                    ranked = sorted(expected, key=lambda i: -truth[j, i])[:10]
-                    best = np.array([truth[j, i] for i in ranked])
-                    assert np.allclose([h.score for h in row], best, atol=SCORE_TOL), (
-                        f"filter {f}: an exact index did not return the best matching records"
-                    )
+            _assert_filtered(s, q, f, {i for i in range(n) if pred(metas[i])}, truth, exact)
+        # every third record deleted, record 5 replaced: filters see the writes
+        assert s.delete([i for i in range(0, n, 3)]) == len(range(0, n, 3))
+        live = {i: metas[i] for i in range(n) if i % 3}
+        live[5] = {**metas[5], "label": "solo"}
+        x[5] = _rand(1, dim, 30)[0]
+        s.upsert(x[5:6], ids=[5], metadata=[live[5]])
+        truth = _metric_truth("cosine", q, x)
+        for f in [*filters, Eq("label", "solo"), Eq("path", "/x/3.wav")]:
+            pred = compile_filter(f)
+            expected = {i for i, m in live.items() if pred(m)}
+            _assert_filtered(s, q, f, expected, truth, exact, " after deletes and an upsert")
 
 
 def _check_persistence(factory: StoreFactory, workdir: Path, dim: int) -> None:

@@ -62,8 +62,9 @@ def test_sources_are_read_only_as_workers_need_them():
     for n, _ in enumerate(ingest.run(sources()), 1):
         if n == 1:
             consumed_at_first_result.append(pulled)
-    # at most 2 batches in flight per worker, plus the two read to decide to start workers
-    assert consumed_at_first_result[0] <= (2 * 2 + 2) * 4
+    # workers=2: one worker process with at most 2 batches in flight, the batches this process finished while the
+    # first was in the worker, and the two read to decide to start a worker
+    assert consumed_at_first_result[0] <= (2 * 1 + WorkerPool.LOCAL_AHEAD + 2) * 4
     assert n == 200
 
 
@@ -73,7 +74,10 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost(tmp_path, monke
     for i, s in enumerate(DEMO[:12]):
         name = f"{i:02d}_CRASH_ONCE.flac" if i == 7 else f"{i:02d}.flac"
         files.append(Path(shutil.copy(s.path, tmp_path / name)))
-    results = list(Ingest(CrashingMFCC(), workers=2, batch_size=3).run(files))
+    batches = [[Source.of(f) for f in files[i : i + 3]] for i in range(0, len(files), 3)]
+    with WorkerPool(Ingest(CrashingMFCC(), batch_size=3), 2) as pool:  # workers only: this process must not die
+        results = [r for batch in pool.map(batches) for r in batch]
+        assert pool.restarts == 1
     assert [r.source.key for r in results] == [str(f) for f in files]
     assert all(r.ok for r in results)
     assert (tmp_path / "07_CRASH_ONCE.flac.crashed").exists()  # the worker really died
@@ -86,7 +90,9 @@ def test_an_item_that_always_kills_its_worker_is_recorded_and_the_rest_go_on(tmp
     monkeypatch.setenv(CRASH_DIR_ENV, str(tmp_path))
     files = [Path(shutil.copy(s.path, tmp_path / f"{i:02d}.flac")) for i, s in enumerate(DEMO[:8])]
     files[5] = Path(shutil.copy(DEMO[5].path, tmp_path / "05_CRASH_ALWAYS.flac"))
-    results = list(Ingest(CrashingMFCC(), workers=2, batch_size=4).run(files))
+    batches = [[Source.of(f) for f in files[i : i + 4]] for i in range(0, len(files), 4)]
+    with WorkerPool(Ingest(CrashingMFCC(), batch_size=4), 2) as pool:
+        results = [r for batch in pool.map(batches) for r in batch]
     assert [r.ok for r in results] == [True] * 5 + [False] + [True] * 2
     assert results[5].failures["mfcc"].error == CRASH_ERROR
 
@@ -98,6 +104,25 @@ def test_an_ingest_that_cannot_travel_is_refused_with_a_clear_error():
         WorkerPool(Ingest(get_embedder("mfcc"), lock=lock, workers=2), 2)
     with pytest.raises(ConfigError, match="workers must be >= 1"):
         Ingest(get_embedder("mfcc"), workers=0)
+
+
+def test_this_process_works_beside_the_workers(monkeypatch):
+    """With workers=2, one worker process is started and this process embeds too (same results, same order)."""
+    started: list[int] = []
+    real_init = WorkerPool.__init__
+
+    def init(self, ingest, workers, threads=None, local=None):
+        started.append(workers)
+        assert local is not None
+        real_init(self, ingest, workers, threads, local)
+
+    monkeypatch.setattr(WorkerPool, "__init__", init)
+    one = list(Ingest(get_embedder("mfcc"), workers=1, batch_size=2).run(DEMO))
+    two = list(Ingest(get_embedder("mfcc"), workers=2, batch_size=2).run(DEMO))
+    assert started == [1]
+    assert [r.source.key for r in two] == [s.key for s in DEMO]
+    for a, b in zip(_vectors(one, "mfcc"), _vectors(two, "mfcc"), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_one_batch_runs_in_this_process(monkeypatch):

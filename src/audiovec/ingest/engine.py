@@ -48,6 +48,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from audiovec._hashing import sha256_bytes, sha256_file
+from audiovec._threads import available_cores
 from audiovec.audio import Audio, AudioInfo, AudioSource, info, load
 from audiovec.embedders.base import Embedder, EmbedderSpec
 from audiovec.embeddings import FrameEmbeddings
@@ -268,9 +269,9 @@ class Ingest:
             embedded one at a time so the figures belong to one item.
         max_duration_s: Refuse longer audio (:class:`~audiovec.errors.AudioTooLongError`, from the header).
         lock: Held around every model call (a model shared by threads); the time spent waiting is reported.
-        workers: Processes :meth:`run` embeds in (``None``: one per core available; 1: in this process). Each loads
-            its own copy of the models, runs them on its share of the cores, and gets ``batch_size`` sources at a
-            time; :meth:`process` always runs in the calling process. Needs embedders that can be rebuilt in another
+        workers: Processes :meth:`run` embeds in (``None``: one per core available; 1: this process only): this
+            process and ``workers - 1`` worker processes, each with its own copy of the models, on its share of the
+            cores, ``batch_size`` sources at a time; :meth:`process` always runs in the calling process. Needs embedders that can be rebuilt in another
             process (every registered one can) and no ``lock``.
 
     Raises:
@@ -348,7 +349,7 @@ class Ingest:
         first = next(batches, None)
         if first is None:
             return
-        second = next(batches, None) if self.workers > 1 else None
+        second = next(batches, None) if self.workers > 1 else None  # one batch: no workers to start
         with as_callback(progress, total, f"embed with {names}", "file") as cb:
             if second is None:  # one process: this one
                 rest = itertools.chain([first], batches)
@@ -359,7 +360,8 @@ class Ingest:
                         yield r
                 return
             n_batches = -(-total // self.batch_size) if total else self.workers
-            with WorkerPool(self, min(self.workers, n_batches)) as pool:
+            n = min(self.workers, n_batches)  # this process is one of them: n - 1 more
+            with WorkerPool(self, n - 1, threads=max(1, available_cores() // n), local=self) as pool:
                 for batch_results in pool.map(itertools.chain([first, second], batches)):
                     for r in batch_results:
                         cb.relative_update()

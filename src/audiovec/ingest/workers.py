@@ -8,6 +8,9 @@ processes and gives the results back **in input order**:
   of the cores (``$AUDIOVEC_NUM_THREADS`` and the OpenMP/BLAS/TensorFlow variables are set before any model loads);
 * at most ``2 × N`` batches are in flight, so memory stays bounded for any number of sources, and every worker has
   its next batch waiting while it works — one decodes while another embeds;
+* the calling process works too (``local=``): while the batch due next is still in a worker, it embeds a later
+  batch with the models it already has, so no core waits for workers to start and ``N`` cores need ``N - 1``
+  workers;
 * a worker that dies (killed, out of memory, a crash in native code) does not end the run: the pool is restarted
   and the batches in flight are sent again; when batches were in flight during two deaths, their items are run
   one at a time with nothing else in flight, and an item whose worker dies twice that way is recorded as a
@@ -31,7 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from audiovec._threads import available_cores, limit_threads
 from audiovec.errors import ConfigError
@@ -105,13 +108,19 @@ class WorkerPool:
         ingest: The ingest to copy into every worker (pickled once; its embedders are rebuilt in each worker).
         workers: Number of worker processes (>= 1).
         threads: Model threads per worker (default: the cores divided among the workers, at least 1).
+        local: Also work in this process, with this ingest (its models are already loaded): while the batch due
+            next is still in a worker, the calling process embeds a later one instead of waiting — so no core
+            waits for the workers to start, and ``N`` cores need ``N - 1`` workers.
 
     Raises:
         ConfigError: ``workers`` below 1, or an ingest that cannot be sent to another process (an embedder built
             from an in-memory model object, a lock, an unpicklable monitor).
     """
 
-    def __init__(self, ingest: Ingest, workers: int, threads: int | None = None) -> None:
+    #: Batches finished here that may wait behind a batch still in a worker (bounds memory).
+    LOCAL_AHEAD = 8
+
+    def __init__(self, ingest: Ingest, workers: int, threads: int | None = None, local: Ingest | None = None) -> None:
         if workers < 1:
             raise ConfigError(f"workers must be >= 1, got {workers}")
         try:
@@ -122,7 +131,8 @@ class WorkerPool:
             ) from err
         self.labels = list(ingest.embedders)
         self.workers = int(workers)
-        self.threads = threads or max(1, available_cores() // self.workers)
+        self.local = local
+        self.threads = threads or max(1, available_cores() // (self.workers + (local is not None)))
         self.restarts = 0
         self._pool: ProcessPoolExecutor | None = None
 
@@ -160,9 +170,10 @@ class WorkerPool:
         window: deque[_Task] = deque()
         it = iter(batches)
         exhausted = False
+        limits = _local_limits(self.threads) if self.local is not None else None
         try:
             while True:
-                while not exhausted and len(window) < 2 * self.workers:
+                while not exhausted and sum(t.result is None for t in window) < 2 * self.workers:
                     batch = next(it, None)
                     if batch is None:
                         exhausted = True
@@ -173,6 +184,14 @@ class WorkerPool:
                 if not window:
                     return
                 head = window[0]
+                waiting = head.result is None and head.future is not None and not head.future.done()
+                if waiting and self.local is not None and not exhausted and len(window) < self._cap():
+                    batch = next(it, None)  # the next batch is due from a worker: embed a later one here meanwhile
+                    if batch is None:
+                        exhausted = True
+                    else:
+                        window.append(_Task(list(batch), result=self.local.process(list(batch))))
+                    continue
                 try:
                     out = head.result if head.result is not None else _result(head)
                 except BrokenProcessPool:
@@ -181,7 +200,12 @@ class WorkerPool:
                 window.popleft()
                 yield out
         finally:
+            if limits is not None:
+                limits.restore_original_limits()
             self.close()
+
+    def _cap(self) -> int:
+        return 2 * self.workers + self.LOCAL_AHEAD
 
     def _submit(self, sources: list[Source]) -> Future[list[ItemResult]]:
         return self._executor().submit(_work, sources)
@@ -226,6 +250,13 @@ class WorkerPool:
 def _result(task: _Task) -> list[ItemResult]:
     assert task.future is not None
     return task.future.result()
+
+
+def _local_limits(threads: int) -> Any:
+    """Cap this process's BLAS/OpenMP threads while it works beside the workers (restored afterwards)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads)
 
 
 def _done_ok(future: Future[list[ItemResult]]) -> bool:

@@ -174,3 +174,22 @@ def test_collection_create_and_search_in_python(tmp_path):
     with pytest.raises(Exception, match="no such audio file"):
         Collection.open(tmp_path / "sfx").search(tmp_path / "missing.wav")
     assert os.path.isfile(tmp_path / "sfx" / "collection.json")
+
+
+@pytest.mark.milvus_server
+def test_index_into_a_milvus_server_and_search_it(milvus_server_env, milvus_server, tmp_path, capsys):
+    files = _tree(tmp_path / "sounds", n=10)
+    col = tmp_path / "collections" / "drums_srv"
+    args = ["index", str(tmp_path / "sounds"), "--collection", str(col), "--store", "milvus", "--index", "hnsw"]
+    args += ["--milvus-uri", milvus_server.uri, "--label-from", "{label}/*", "--workers", "2", "--no-progress"]
+    assert main(args) == 1  # the corrupt file
+    assert f"added {len(files)} ({len(files)} vectors" in capsys.readouterr().out
+    assert main(args) == 1
+    assert "added 0 (0 vectors" in capsys.readouterr().out  # the rerun found everything in the server
+    doc = json.loads((col / "collection.json").read_text())
+    assert doc["milvus"] == {"uri": milvus_server.uri} and doc["config"]["store"]["backend"] == "milvus"
+    assert main(["search", str(files[4]), "--collection", str(col), "-k", "2", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits[0]["path"] == str(files[4]) and hits[0]["metadata"]["label"] == files[4].parent.name
+    with Collection.open(col) as opened:
+        assert opened.store.count() == len(files)

@@ -748,6 +748,12 @@ class Collection:
             self._dirty = False
             self.store.save()
 
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Save and close the store."""
         if not self._closed:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from audiovec.benchmark.config import BenchmarkConfig, DatasetConfig, EmbedderEntry, StoreEntry, load_config
 from audiovec.benchmark.datasets import build_dataset
-from audiovec.benchmark.measure import Measurement, ResourceMonitor
+from audiovec.benchmark.measure import CallTimer, Measurement, ResourceMonitor
 from audiovec.benchmark.result import BenchmarkResult
 from audiovec.benchmark.runner import Benchmark
 
@@ -30,6 +30,7 @@ __all__ = [
     "Benchmark",
     "BenchmarkConfig",
     "BenchmarkResult",
+    "CallTimer",
     "DatasetConfig",
     "EmbedderEntry",
     "Measurement",

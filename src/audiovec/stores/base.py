@@ -357,20 +357,17 @@ class BaseVectorStore(ABC):
                 self._next_id = max(self._next_id, top + 1)
 
     def _hits(self, rows: list[list[RawHit]]) -> list[list[Hit]]:
-        metric = self._metric
-        make = new_hit
-        decode = load_metadata
+        metric, make, decode = self._metric, new_hit, load_metadata
+        if metric == "cosine":
+            return [
+                [make(i, (score := float(v)), 1.0 - score, decode(m) if isinstance(m, str) else m) for i, v, m in row]
+                for row in rows
+            ]
         out: list[list[Hit]] = []
         for row in rows:
             hits = []
             for id_, raw, meta in row:
-                raw = float(raw)
-                if metric == "cosine":
-                    score, distance = raw, 1.0 - raw
-                elif metric == "ip":
-                    score = distance = raw
-                else:
-                    score, distance = raw_to_score_distance(metric, raw)
+                score, distance = raw_to_score_distance(metric, float(raw))
                 hits.append(make(id_, score, distance, decode(meta) if isinstance(meta, str) else meta))
             out.append(hits)
         return out

@@ -507,11 +507,15 @@ class FaissStore(BaseVectorStore):
         self, queries: NDArray[np.float32], k: int, sel: Any, params: SearchParams
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         p = self._search_parameters(k, sel, params)
-        if len(queries) > _SERIAL_MAX:
+        before = faiss.omp_get_max_threads() if len(queries) <= _SERIAL_MAX else 1  # see _serial_if_small
+        if before == 1:
             dist, labels = self._fx.search(queries, k, params=p)
             return dist, labels
-        with _serial_if_small(len(queries)):
+        faiss.omp_set_num_threads(1)
+        try:
             dist, labels = self._fx.search(queries, k, params=p)
+        finally:
+            faiss.omp_set_num_threads(before)
         return dist, labels
 
     # ------------------------------------------------------------------ hooks: records
@@ -598,17 +602,12 @@ class FaissStore(BaseVectorStore):
         for s in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[s : s + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for f, u, m in execute(f"SELECT fid, uid, meta FROM records WHERE fid IN ({marks})", chunk):
-                found[f] = (u, m)
-        out: list[list[RawHit]] = []
-        for lrow, drow in zip(label_rows, dist.tolist(), strict=True):
-            hits: list[RawHit] = []
-            for f, d in zip(lrow, drow, strict=True):
-                rec = found.get(f)
-                if rec is not None:
-                    hits.append((rec[0], d, rec[1]))
-            out.append(hits)
-        return out
+            rows = execute(f"SELECT fid, uid, meta FROM records WHERE fid IN ({marks})", chunk).fetchall()
+            found.update({f: (u, m) for f, u, m in rows})
+        return [
+            [(rec[0], d, rec[1]) for f, d in zip(lrow, drow, strict=True) if (rec := found.get(f)) is not None]
+            for lrow, drow in zip(label_rows, dist.tolist(), strict=True)
+        ]
 
     def _get(self, ids: list[Id]) -> list[tuple[Id, NDArray[np.float32], str | dict[str, Any]]]:
         rows = self._conn.execute(

@@ -68,8 +68,11 @@ def prepare_vectors(
         raise InvalidVectorError(f"{what} must have shape [n, {dim}] or [{dim}], got {arr.shape}")
     if arr.shape[1] != dim:
         raise DimensionMismatchError(f"{what} have dimension {arr.shape[1]}, the store has dimension {dim}")
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below
-        out = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.dtype == np.float32:
+        out = np.ascontiguousarray(arr)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below
+            out = np.ascontiguousarray(arr, dtype=np.float32)
     if not out.size:
         return out
     if not normalize:
@@ -78,9 +81,8 @@ def prepare_vectors(
         return out
     # One pass gives both checks: a row's sum of squares is finite only if every element is (NaN and Inf
     # propagate). A non-finite sum either has NaN/Inf inside or overflowed; the second is a zero-norm error.
-    with np.errstate(over="ignore", invalid="ignore"):
-        sq = np.einsum("ij,ij->i", out, out)
-    if not (sq > 0).all() or not np.isfinite(sq).all():
+    sq = np.einsum("ij,ij->i", out, out)
+    if not sq.min() > 0 or not sq.max() < np.inf:  # NaN fails both comparisons
         if not np.isfinite(out).all():
             _raise_non_finite(out, what)
         zero = np.flatnonzero(~(sq > 0) | ~np.isfinite(sq))

@@ -21,11 +21,13 @@ import numpy as np
 import pytest
 
 from audiovec import Pipeline, get_embedder
+from audiovec._hashing import sha256_file
 from audiovec.data import demo_dir
 from audiovec.embedders.classical import MFCCConfig, MFCCEmbedder
 from audiovec.errors import ConfigError, DimensionMismatchError, StoreError
 from audiovec.ingest import Ingest, find_audio_files, sources_from_paths, vector_records
 from audiovec.ingest.ray import PATH_FIELD, MilvusSink, RayIndexResult, ray_index
+from audiovec.ingest.records import FILE, content_key, file_fields
 from audiovec.stores import get_store
 
 # Ray Data warns about its own deprecated settings when it builds its context (Ray 2.60): not ours to fix
@@ -92,7 +94,11 @@ def local_run(files, segments=None):
         frames = item.frames["mfcc"]
         pooled = pipe(frames)
         ids, metas = vector_records(
-            item.digest, pooled, duration=frames.duration, digest=item.digest, metadata={PATH_FIELD: item.source.key}
+            content_key(item.digest),
+            pooled,
+            duration=frames.duration,
+            digest=item.digest,
+            extra=file_fields(item.source.key),
         )
         out.update({i: (v, m) for i, v, m in zip(ids, pooled.vectors, metas, strict=True)})
     return out
@@ -110,7 +116,7 @@ def assert_same_as_local(got, expected, *, exact=True, extra=()):
             np.testing.assert_array_equal(gvec, vec, err_msg=vid)
         else:  # a cosine store renormalises
             np.testing.assert_allclose(gvec, vec, rtol=0, atol=1e-6, err_msg=vid)
-        skip = {PATH_FIELD, *extra}
+        skip = {PATH_FIELD, FILE, *extra}
         assert {k: v for k, v in gmeta.items() if k not in skip} == {k: v for k, v in meta.items() if k not in skip}
         assert gmeta[PATH_FIELD]  # the path of one of the files with this content
 
@@ -198,8 +204,6 @@ def test_a_write_the_store_refuses_makes_failures_not_a_crash(files_and_broken):
 def test_arguments_are_checked_before_anything_starts(tmp_path):
     with pytest.raises(ConfigError, match="batch_size"):
         ray_index([demo_dir()], "mfcc", store=get_store("exact", dim=20), batch_size=0)
-    with pytest.raises(ConfigError, match="'path'"):
-        ray_index([demo_dir()], "mfcc", store=get_store("exact", dim=20), metadata=lambda p: {"path": p})
     with pytest.raises(ConfigError, match="'_'"):
         ray_index([demo_dir()], "mfcc", store=get_store("exact", dim=20), metadata=lambda p: {"_x": 1})
     with pytest.raises(ConfigError, match="server uri"):
@@ -352,3 +356,29 @@ def test_a_file_that_kills_every_worker_is_reported_after_max_attempts(ray_clust
     assert (result.indexed, store.count()) == (5, 5)
     expected = local_run([f for f in files if f != poison])
     assert_same_as_local(stored(store, expected), expected)
+
+
+@pytest.mark.ray_cluster
+def test_audiovec_index_on_ray_matches_local_workers(ray_cluster, files_and_broken, tmp_path, capsys):
+    from audiovec.cli import main
+    from audiovec.service.collection import Collection
+
+    files, copy, broken = files_and_broken
+    common = [*files, copy, broken, "-e", "mfcc", "--pooling", PIPE, "--label-from", "{name}.flac", "--no-progress"]
+    assert main(["index", *common, "--collection", str(tmp_path / "local"), "--workers", "1"]) == 1
+    assert main(["index", *common, "--collection", str(tmp_path / "onray"), "--ray", ray_cluster.address]) == 1
+    out = capsys.readouterr().out
+    assert (
+        out.count(f"added {len(files)} ({len(files)} vectors") == 2
+        and out.count("skipped 1 already stored, failed 1") == 2
+    )
+    with Collection.open(tmp_path / "local") as local, Collection.open(tmp_path / "onray") as onray:
+        ids = [f"{content_key(sha256_file(f))}#0" for f in files]
+        a, b = local.store.get(ids), onray.store.get(ids)
+        assert [r.id for r in a] == [r.id for r in b] == ids
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(x.vector, y.vector, rtol=0, atol=1e-6)
+            same = {k: v for k, v in x.metadata.items() if k != "_added"}
+            assert same == {k: v for k, v in y.metadata.items() if k != "_added"}
+    assert main(["index", *common, "--collection", str(tmp_path / "onray"), "--ray", ray_cluster.address]) == 1
+    assert f"added 0 (0 vectors, 0.00 h of audio), skipped {len(files) + 1}" in capsys.readouterr().out

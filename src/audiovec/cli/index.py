@@ -26,8 +26,6 @@ def _cmd_index(args: argparse.Namespace) -> int:
         metadata = json.loads(args.metadata) if args.metadata else None
     except ValueError as err:
         raise ConfigError(f"--metadata must be a JSON object: {err}") from None
-    if args.ray is not None:
-        return _index_on_ray(args, index, metadata)
     col = Collection.create(
         args.collection,
         args.embedder,
@@ -47,6 +45,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             metadata=metadata,
             recursive=not args.no_recursive,
             checkpoint_s=args.checkpoint,
+            ray=args.ray,
             progress=progress(args, None, f"index into {col.name}"),
         )
         total = col.store.count()
@@ -62,10 +61,6 @@ def _cmd_index(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _index_on_ray(args: argparse.Namespace, index: Any, metadata: Any) -> int:
-    raise ConfigError("--ray is not available in this build")
 
 
 def _cmd_search(args: argparse.Namespace) -> int:

@@ -271,8 +271,8 @@ class Ingest:
         lock: Held around every model call (a model shared by threads); the time spent waiting is reported.
         workers: Processes :meth:`run` embeds in (``None``: one per core available; 1: this process only): this
             process and ``workers - 1`` worker processes, each with its own copy of the models, on its share of the
-            cores, ``batch_size`` sources at a time; :meth:`process` always runs in the calling process. Needs embedders that can be rebuilt in another
-            process (every registered one can) and no ``lock``.
+            cores, ``batch_size`` sources at a time; :meth:`process` always runs in the calling process. Needs
+            embedders that can be rebuilt in another process (every registered one can) and no ``lock``.
 
     Raises:
         ConfigError: No embedder, or invalid numbers.

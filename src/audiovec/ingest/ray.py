@@ -10,9 +10,10 @@
   **back to the driver**, which streams them (``iter_batches``, bounded memory) into any
   :class:`~audiovec.stores.VectorStore` in batches of ``write_batch`` vectors.
 
-**Ids come from the content.** Every file is hashed (SHA-256) and its vectors are stored as ``<sha256>#<segment>``
-with the file's path in the record's ``path`` field (beside the usual ``_item``, ``_segment``, ``_start``...
-fields of :mod:`audiovec.ingest.records`; ``_item`` and ``_sha256`` are the digest). So a rerun, a retried task
+**Ids come from the content.** Every file is hashed (SHA-256) and its vectors are stored as
+``<content key>#<segment>`` (:func:`~audiovec.ingest.records.content_key`: the first 32 hex digits of the hash, as
+``audiovec index`` keys items) with the record fields of :mod:`audiovec.ingest.records` (``_item``, ``_segment``,
+``_start``..., ``_sha256``, and the file's ``_file`` and ``_path``). So a rerun, a retried task
 or a renamed copy writes the same ids again: with ``skip_existing=True`` (the default) the driver skips ids the
 store already holds, and a Milvus sink's actors skip whole files whose vectors are all stored before embedding
 them; every Milvus write is an upsert, so a batch written twice (an actor killed after writing) never duplicates.
@@ -60,7 +61,16 @@ from audiovec.embedders import get_embedder
 from audiovec.embedders.base import Embedder
 from audiovec.errors import AudiovecError, ConfigError, DimensionMismatchError
 from audiovec.ingest.engine import READ_WHOLE_BELOW_BYTES, Failure, Ingest
-from audiovec.ingest.records import SEGMENTS, check_user_metadata, parse_vector_id, vector_id, vector_records
+from audiovec.ingest.records import (
+    PATH,
+    SEGMENTS,
+    check_user_metadata,
+    content_key,
+    file_fields,
+    parse_vector_id,
+    vector_id,
+    vector_records,
+)
 from audiovec.ingest.sources import Source, find_audio_files
 from audiovec.pooling import Pipeline
 from audiovec.progress import Callback, as_callback
@@ -75,7 +85,7 @@ __all__ = ["PATH_FIELD", "MilvusSink", "RayIndexResult", "ray_index"]
 log = logging.getLogger(__name__)
 
 #: The record field that holds the file's path (ids derive from the content, so the path is metadata).
-PATH_FIELD = "path"
+PATH_FIELD = PATH
 
 _INDEXED, _SKIPPED, _FAILED = "indexed", "skipped", "failed"
 _MAX_BLOCKS = 4096  # input blocks of the dataset (one per batch up to this many)
@@ -219,7 +229,7 @@ def ray_index(
             retried when an actor dies.
         write_batch: Vectors per store write (in the actors for a Milvus sink, here otherwise).
         metadata: A function of the path (run here, on the driver) that returns the metadata stored with every
-            vector of that file; its keys must not start with ``_`` nor be ``path``.
+            vector of that file; its keys must not start with ``_``.
         cache: A frame cache folder that every node sees (:class:`~audiovec.ingest.EmbeddingCache`): files already
             embedded with the same embedder are not embedded again, whatever the pipeline.
         skip_existing: Leave vectors already in the store as they are (and, with a Milvus sink, do not embed
@@ -345,8 +355,6 @@ def _run(
 
 def _metadata_json(path: str, fn: Callable[[str], Mapping[str, Any]] | None) -> str:
     meta = check_user_metadata(fn(path) if fn is not None else None)
-    if PATH_FIELD in meta:
-        raise ConfigError(f"metadata for {path!r} sets {PATH_FIELD!r}, which ray_index fills with the file's path")
     try:
         return json.dumps(meta, default=_plain)
     except (TypeError, ValueError) as err:
@@ -656,11 +664,12 @@ class _IndexWorker:
                     frames = item.frames[self.label]
                     pooled = self.job.pipeline(frames)
                     ids, metas = vector_records(
-                        item.digest or path,
+                        content_key(item.digest) if item.digest else path,
                         pooled,
                         duration=frames.duration,
-                        metadata={**json.loads(meta), PATH_FIELD: path},
+                        metadata=json.loads(meta),
                         digest=item.digest,
+                        extra=file_fields(path),
                     )
                 except AudiovecError as err:
                     failure = Failure.of(item.source, self.label, err)
@@ -678,14 +687,15 @@ class _IndexWorker:
         if not digests:
             return set()
         try:
-            heads = self.store.get([vector_id(d, 0) for d in sorted(digests)])
+            keys = {content_key(d): d for d in digests}
+            heads = self.store.get([vector_id(k, 0) for k in sorted(keys)])
             need = {parse_vector_id(str(r.id))[0]: int(r.metadata.get(SEGMENTS, 1)) for r in heads if r.metadata}
-            rest = [vector_id(d, s) for d, n in need.items() for s in range(1, n)]
+            rest = [vector_id(k, s) for k, n in need.items() for s in range(1, n)]
             have = {str(r.id) for r in self.store.get(rest)} if rest else set()
         except AudiovecError as err:  # the check is an optimisation: embed again and upsert
             log.warning("could not check the sink for stored files (%s); embedding them again", err)
             return set()
-        return {d for d, n in need.items() if all(vector_id(d, s) in have for s in range(1, n))}
+        return {keys[k] for k, n in need.items() if all(vector_id(k, s) in have for s in range(1, n))}
 
     def _write(self, made: list[_Row]) -> list[_Row]:
         """Upsert the vectors into the sink, ``write_batch`` at a time; files of a refused write become failures."""

@@ -8,7 +8,11 @@ Every vector gets:
 * the caller's metadata, whose keys never start with ``_``;
 * audiovec's own fields, which always do (:data:`RESERVED_KEYS`): ``_item`` (the item key), ``_segment``,
   ``_segments`` (how many the item has), ``_start`` / ``_end`` (seconds into the item), ``_duration`` (of the
-  item, seconds) and, when the content was hashed, ``_sha256``.
+  item, seconds) and, when the content was hashed, ``_sha256``; items indexed from files also carry ``_file``
+  (the file's name) and ``_path`` (its absolute path).
+
+Items indexed from files (``audiovec index``, :func:`audiovec.ingest.ray.ray_index`) are keyed by their content:
+:func:`content_key` (the first 32 hex digits of the SHA-256), so the same content always gets the same ids.
 
 Filters use the same names: ``{"_item": "song.mp3"}`` selects every segment of one item.
 
@@ -22,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from audiovec.embeddings import PooledEmbeddings
@@ -30,13 +35,17 @@ from audiovec.errors import ConfigError
 __all__ = [
     "DURATION",
     "END",
+    "FILE",
     "ITEM",
+    "PATH",
     "RESERVED_KEYS",
     "SEGMENT",
     "SEGMENTS",
     "SHA256",
     "START",
     "check_user_metadata",
+    "content_key",
+    "file_fields",
     "parse_vector_id",
     "vector_id",
     "vector_records",
@@ -49,10 +58,25 @@ START = "_start"
 END = "_end"
 DURATION = "_duration"
 SHA256 = "_sha256"
+FILE = "_file"
+PATH = "_path"
 #: The metadata keys audiovec writes with every vector (callers' keys never start with ``_``).
 RESERVED_KEYS: tuple[str, ...] = (ITEM, SEGMENT, SEGMENTS, START, END, DURATION, SHA256)
 
 _SEP = "#"
+#: Hex digits of the SHA-256 in a content key (128 bits: collisions are not a practical concern).
+_CONTENT_KEY_HEX = 32
+
+
+def content_key(digest: str) -> str:
+    """The item key of content whose SHA-256 is ``digest``: its first 32 hex digits."""
+    return digest[:_CONTENT_KEY_HEX]
+
+
+def file_fields(path: str) -> dict[str, str]:
+    """The record fields of an item indexed from a file: ``_file`` (its name) and ``_path`` (its absolute path)."""
+    p = Path(path)
+    return {FILE: p.name, PATH: str(p.resolve())}
 
 
 def vector_id(key: str, segment: int) -> str:

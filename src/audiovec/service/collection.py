@@ -359,6 +359,7 @@ class Collection:
         metadata: Mapping[str, Any] | None = None,
         recursive: bool = True,
         checkpoint_s: float = 60.0,
+        ray: str | None = None,
         progress: bool | Callback | None = True,
     ) -> IndexReport:
         """Add the audio files under ``paths``: skips content already stored, records failures, resumable.
@@ -372,6 +373,7 @@ class Collection:
             metadata: Metadata stored with every item.
             recursive: Search folders recursively.
             checkpoint_s: Seconds between saves of the store.
+            ray: Embed on a Ray cluster (its address, or ``"auto"``) instead of local processes (``audiovec[ray]``).
             progress: Report progress (a bar on a terminal, log lines otherwise).
         """
         from audiovec.service.indexer import index_paths
@@ -384,6 +386,7 @@ class Collection:
             metadata=metadata,
             recursive=recursive,
             checkpoint_s=checkpoint_s,
+            ray=ray,
             progress=progress,
         )
 

@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ from audiovec._hashing import sha256_file
 from audiovec.audio.formats import sniff
 from audiovec.errors import AudiovecError, ConfigError
 from audiovec.ingest import Failure, Ingest, ItemResult, Source, find_audio_files
-from audiovec.ingest.records import vector_records
+from audiovec.ingest.records import content_key, file_fields, vector_records
 from audiovec.progress import Callback, as_callback
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ def index_paths(
     recursive: bool = True,
     batch_size: int = 16,
     checkpoint_s: float = 60.0,
+    ray: str | None = None,
     progress: bool | Callback | None = True,
 ) -> IndexReport:
     """Add the audio files under ``paths`` to ``collection`` (see the module docs).
@@ -199,6 +200,10 @@ def index_paths(
         recursive: Search folders recursively.
         batch_size: Files per ingest batch.
         checkpoint_s: Seconds between saves of the store (what a crash can make the next run redo).
+        ray: Embed on a Ray cluster instead (its address, or ``"auto"``): the files this process has not found in
+            the collection go to :func:`audiovec.ingest.ray.ray_index`, whose actors write straight into the
+            collection's Milvus server, or send the vectors back here for a local store. Every node must see the
+            files under the same paths. Needs ``audiovec[ray]``.
         progress: Report progress (a bar on a terminal, log lines otherwise).
 
     Returns:
@@ -234,7 +239,7 @@ def index_paths(
                     report.failures.append(Failure.of(src, None, err))
                     cb.relative_update()
                     continue
-                item_id = digest[:32]
+                item_id = content_key(digest)
                 if item_id in seen:
                     report.skipped += 1
                     cb.relative_update()
@@ -250,6 +255,8 @@ def index_paths(
                 else:
                     yield s
 
+    if ray is not None:
+        return _on_ray(collection, report, sources, ray, progress, t_start)
     ingest = Ingest(
         collection.embedder,
         workers=workers,
@@ -265,6 +272,49 @@ def index_paths(
                 cb.relative_update()
         finally:
             writer.close()
+    report.seconds = time.perf_counter() - t_start
+    _write_failures(collection.root, report.failures)
+    log.info("%s", report.summary())
+    return report
+
+
+def _on_ray(
+    collection: Collection,
+    report: IndexReport,
+    sources: Callable[[Callback], Iterator[Source]],
+    address: str,
+    progress: bool | Callback | None,
+    t_start: float,
+) -> IndexReport:
+    """The files not stored yet, embedded on a Ray cluster (see :func:`index_paths`)."""
+    from audiovec.ingest.ray import MilvusSink, ray_index
+
+    if collection.config.keep_audio:
+        raise ConfigError(
+            f"collection {collection.name!r} keeps copies of its audio, which indexing on Ray does not make"
+        )
+    with as_callback(progress, report.files, f"check {collection.name} for stored files", "file") as cb:
+        todo = list(sources(cb))
+    metadata = {s.label: dict(s.metadata) for s in todo}
+    s = collection.settings
+    sink: Any = collection.store
+    if collection.config.store.backend == "milvus" and s.milvus_uri:
+        spec = collection.config.store
+        token = s.milvus_token.get_secret_value() if s.milvus_token else ""
+        sink = MilvusSink(s.milvus_uri, s.milvus_prefix + collection.name, spec.metric, spec.index, token)
+    result = ray_index(
+        [src.label for src in todo],
+        collection.embedder,
+        pipeline=collection.pipeline,
+        store=sink,
+        address=address,
+        metadata=metadata.__getitem__,
+        progress=progress,
+    )
+    collection.save(force=True)
+    report.added, report.vectors = result.indexed, result.vectors
+    report.skipped += result.skipped
+    report.failures += result.failures
     report.seconds = time.perf_counter() - t_start
     _write_failures(collection.root, report.failures)
     log.info("%s", report.summary())
@@ -291,8 +341,7 @@ class _Writer:
         if failure is None:
             try:
                 pooled = self.col.pipeline(item.frames[label])
-                path = Path(item.source.label)
-                extra = {"_file": path.name, "_path": str(path.resolve()), "_added": added}
+                extra: dict[str, Any] = {**file_fields(item.source.label), "_added": added}
                 if self.col.config.keep_audio:
                     extra["_format"] = self._keep(item)
             except (AudiovecError, OSError) as err:

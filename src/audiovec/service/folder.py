@@ -172,20 +172,7 @@ def create_collection(
     keep_audio: bool = False,
     description: str = "",
 ) -> Collection:
-    """Create a collection in ``folder``, or open the one there when it has the same embedder, pooling and store.
-
-    Args:
-        folder: Where (created if missing). Its name is the collection's name (see :func:`name_for`).
-        embedder: Registry name (``audiovec list``).
-        params: The embedder's parameters.
-        pooling: ``MODE[:N][+l2]``.
-        segments: ``"WINDOW[:HOP]"`` seconds: one vector per segment; ``None``: one per file.
-        store: ``faiss``, ``exact`` or ``milvus`` (Milvus Lite in the folder, or the server at ``milvus_uri``).
-        index: Index kind or parameters (``"flat"``, ``"hnsw"``, ``{"kind": "ivf_pq", ...}``).
-        metric: ``cosine``, ``ip`` or ``l2``.
-        milvus_uri: A Milvus server or cluster (with ``store="milvus"``).
-        keep_audio: Copy added audio into the collection (for playback in the service).
-        description: Free text.
+    """What :meth:`Collection.create <audiovec.service.collection.Collection.create>` runs (arguments as there).
 
     Raises:
         ConfigError: Invalid settings, or a collection with other settings is already there.

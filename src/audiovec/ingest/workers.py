@@ -9,8 +9,9 @@ processes and gives the results back **in input order**:
 * at most ``2 × N`` batches are in flight, so memory stays bounded for any number of sources, and every worker has
   its next batch waiting while it works — one decodes while another embeds;
 * the calling process works too (``local=``): while the batch due next is still in a worker, it embeds a later
-  batch with the models it already has, so no core waits for workers to start and ``N`` cores need ``N - 1``
-  workers;
+  batch with the models it already has — or, while no worker has finished anything yet (they are still
+  starting), that very batch — so no core waits for workers to start, a short job costs no more than in one
+  process, and ``N`` cores need ``N - 1`` workers;
 * a worker that dies (killed, out of memory, a crash in native code) does not end the run: the pool is restarted
   and the batches in flight are sent again; when batches were in flight during two deaths, their items are run
   one at a time with nothing else in flight, and an item whose worker dies twice that way is recorded as a
@@ -58,16 +59,19 @@ def default_workers() -> int:
     return available_cores()
 
 
-def _start_worker(payload: bytes, threads: int) -> None:
+def _start_worker(payload: bytes, threads: int, parent: int) -> None:
     """Worker initialiser: exit with the parent, cap threads, then build the models (unpickling loads them)."""
     global _ingest
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
     limit_threads(threads)
     _ingest = pickle.loads(payload)
 
 
 def _exit_with_parent(parent: int) -> None:
-    """End this worker when its parent is gone (killed with -9, say), instead of waiting for work forever."""
+    """End this worker when its parent is gone (killed with -9, say) instead of waiting for work forever.
+
+    ``parent`` is the pid the parent gave: it may already be gone when this starts.
+    """
     while os.getppid() == parent:
         time.sleep(0.5)
     os._exit(1)
@@ -135,6 +139,8 @@ class WorkerPool:
         self.threads = threads or max(1, available_cores() // (self.workers + (local is not None)))
         self.restarts = 0
         self._pool: ProcessPoolExecutor | None = None
+        self._warm = False  # a worker has returned a result
+        self._stolen = False  # a batch sent to a worker was done here instead
 
     # ------------------------------------------------------------------ pool
     def _executor(self) -> ProcessPoolExecutor:
@@ -143,13 +149,16 @@ class WorkerPool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self._payload, self.threads),
+                initargs=(self._payload, self.threads, os.getpid()),
             )
         return self._pool
 
     def close(self) -> None:
         """Stop the worker processes (batches not started are cancelled)."""
         if self._pool is not None:
+            if self._stolen:  # workers may still be starting, for work already done here: stop them now
+                for proc in list(getattr(self._pool, "_processes", {}).values()):
+                    proc.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
@@ -192,11 +201,17 @@ class WorkerPool:
                     else:
                         window.append(_Task(list(batch), result=self.local.process(list(batch))))
                     continue
+                if waiting and self.local is not None and not self._warm:
+                    # no worker has finished anything yet (still starting): do the batch due next here
+                    head.result = self.local.process(head.sources)
+                    self._stolen = True
+                    continue
                 try:
                     out = head.result if head.result is not None else _result(head)
                 except BrokenProcessPool:
                     self._recover(window)
                     continue
+                self._warm = self._warm or head.result is None
                 window.popleft()
                 yield out
         finally:

@@ -21,17 +21,10 @@ Example:
 from __future__ import annotations
 
 from audiovec.ingest.cache import EmbeddingCache
-from audiovec.ingest.engine import (
-    READ_WHOLE_BELOW_BYTES,
-    STREAM_ABOVE_S,
-    EmbedStats,
-    Failure,
-    Ingest,
-    ItemResult,
-    Monitor,
-)
+from audiovec.ingest.engine import READ_WHOLE_BELOW_BYTES, STREAM_ABOVE_S, Ingest
 from audiovec.ingest.extract import ExtractResult, extract, load_vectors
 from audiovec.ingest.records import parse_vector_id, vector_id, vector_records
+from audiovec.ingest.results import EmbedStats, Failure, ItemResult, Monitor
 from audiovec.ingest.sources import Source, find_audio_files, sources_from_paths
 
 __all__ = [

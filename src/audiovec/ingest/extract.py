@@ -31,8 +31,9 @@ from numpy.typing import NDArray
 from audiovec.embedders.base import Embedder
 from audiovec.errors import AudiovecError, ConfigError
 from audiovec.ingest.cache import EmbeddingCache
-from audiovec.ingest.engine import STREAM_ABOVE_S, Failure, Ingest
+from audiovec.ingest.engine import STREAM_ABOVE_S, Ingest
 from audiovec.ingest.records import vector_records
+from audiovec.ingest.results import Failure
 from audiovec.ingest.sources import sources_from_paths
 from audiovec.pooling import Pipeline
 from audiovec.progress import Callback

@@ -60,7 +60,7 @@ from audiovec._optional import require
 from audiovec.embedders import get_embedder
 from audiovec.embedders.base import Embedder
 from audiovec.errors import AudiovecError, ConfigError, DimensionMismatchError
-from audiovec.ingest.engine import READ_WHOLE_BELOW_BYTES, Failure, Ingest
+from audiovec.ingest.engine import READ_WHOLE_BELOW_BYTES, Ingest
 from audiovec.ingest.records import (
     PATH,
     SEGMENTS,
@@ -71,6 +71,7 @@ from audiovec.ingest.records import (
     vector_id,
     vector_records,
 )
+from audiovec.ingest.results import Failure
 from audiovec.ingest.sources import Source, find_audio_files
 from audiovec.pooling import Pipeline
 from audiovec.progress import Callback, as_callback

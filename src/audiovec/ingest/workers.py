@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 from audiovec._threads import available_cores, limit_threads
 from audiovec.errors import ConfigError
+from audiovec.ingest.results import Failure, ItemResult
 from audiovec.ingest.sources import Source
 
 if TYPE_CHECKING:
-    from audiovec.ingest.engine import Ingest, ItemResult
+    from audiovec.ingest.engine import Ingest
 
 __all__ = ["CRASH_ERROR", "WorkerPool", "default_workers"]
 
@@ -254,8 +255,6 @@ class WorkerPool:
                 return self._submit([source]).result()[0]
             except BrokenProcessPool:
                 self._restart()
-        from audiovec.ingest.engine import Failure, ItemResult
-
         log.warning("giving up on %s: the worker process died twice while embedding it alone", source.label)
         message = "the worker process died twice while embedding this item"
         failure = Failure(source.key, source.label, None, CRASH_ERROR, message)

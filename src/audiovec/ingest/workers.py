@@ -31,28 +31,39 @@ import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from audiovec._threads import available_cores, limit_threads
 from audiovec.errors import ConfigError
 from audiovec.ingest.results import Failure, ItemResult
 from audiovec.ingest.sources import Source
 
-if TYPE_CHECKING:
-    from audiovec.ingest.engine import Ingest
-
-__all__ = ["CRASH_ERROR", "WorkerPool", "default_workers"]
+__all__ = ["CRASH_ERROR", "Processor", "WorkerPool", "default_workers"]
 
 log = logging.getLogger(__name__)
 
 #: The error name recorded for an item whose worker process died twice while embedding it.
 CRASH_ERROR = "WorkerCrashError"
 
-_ingest: Ingest | None = None  # the worker process's copy
+
+class Processor(Protocol):
+    """What the pool runs: an :class:`~audiovec.ingest.Ingest`, or anything with its ``embedders`` and ``process``."""
+
+    @property
+    def embedders(self) -> Mapping[str, Any]:
+        """The models, by label."""
+        ...
+
+    def process(self, batch: Sequence[Source]) -> list[ItemResult]:
+        """Results of a batch, in order; never raises for a bad item."""
+        ...
+
+
+_ingest: Processor | None = None  # the worker process's copy
 
 
 def default_workers() -> int:
@@ -125,7 +136,9 @@ class WorkerPool:
     #: Batches finished here that may wait behind a batch still in a worker (bounds memory).
     LOCAL_AHEAD = 8
 
-    def __init__(self, ingest: Ingest, workers: int, threads: int | None = None, local: Ingest | None = None) -> None:
+    def __init__(
+        self, ingest: Processor, workers: int, threads: int | None = None, local: Processor | None = None
+    ) -> None:
         if workers < 1:
             raise ConfigError(f"workers must be >= 1, got {workers}")
         try:

@@ -57,7 +57,9 @@ def test_extraction_table_has_a_row_per_file_and_the_measurements(demo_run):
     assert (files["error"] == "").all()
     for col in ("extract_s", "rtf", "duration_s", "size_bytes", "cpu_s", "cpu_percent", "dim"):
         assert files[col].notna().all(), col
-    assert (files["dim"] == 20).all() and (files["rtf"] > 1).all() and (files["cpu_s"] >= 0).all()
+    assert (files["dim"] == 20).all() and (files["cpu_s"] >= 0).all()
+    np.testing.assert_allclose(files["rtf"], files["duration_s"] / files["extract_s"])  # no speed bound: a loaded
+    np.testing.assert_allclose(files["extract_s"], files["decode_s"] + files["embed_s"])  # machine may be slow
     # memory is measured per model (the probe), not per file
     assert not {"peak_mem_mb", "peak_rss_mb", "ram_percent"} & set(files.columns)
     sizes = [p.stat().st_size for p in sorted(demo_dir().rglob("*.flac"))]

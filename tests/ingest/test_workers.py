@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from crashing import CRASH_DIR_ENV, CrashingMFCC
 
 from audiovec import get_embedder
 from audiovec.data import demo_dir
 from audiovec.errors import ConfigError
 from audiovec.ingest import Ingest, Source, sources_from_paths
 from audiovec.ingest.workers import CRASH_ERROR, WorkerPool
+from crashing import CRASH_DIR_ENV, CrashingMFCC
 
 DEMO = sources_from_paths([demo_dir()])
 

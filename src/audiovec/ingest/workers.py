@@ -17,9 +17,10 @@ processes and gives the results back **in input order**:
   one at a time with nothing else in flight, and an item whose worker dies twice that way is recorded as a
   :class:`~audiovec.ingest.Failure` (``WorkerCrashError``) while the rest go on.
 
-Workers are started with the ``spawn`` method (a fresh interpreter: safe whatever threads the parent runs), so a
-script that uses them must guard its entry point with ``if __name__ == "__main__":``, as with any
-:mod:`multiprocessing` code.
+Workers are forked where that is safe (the parent runs one thread and no deep-learning runtime: classical
+features), and spawned otherwise (a fresh interpreter that loads its own model: safe whatever threads the parent
+runs) — see :func:`start_method`. A script that uses them must guard its entry point with
+``if __name__ == "__main__":``, as with any :mod:`multiprocessing` code.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 import time
 from collections import deque
@@ -42,7 +44,7 @@ from audiovec.errors import ConfigError
 from audiovec.ingest.results import Failure, ItemResult
 from audiovec.ingest.sources import Source
 
-__all__ = ["CRASH_ERROR", "Processor", "WorkerPool", "default_workers"]
+__all__ = ["CRASH_ERROR", "Processor", "WorkerPool", "default_workers", "start_method"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,28 @@ _ingest: Processor | None = None  # the worker process's copy
 def default_workers() -> int:
     """The default number of worker processes: one per core available to this process."""
     return available_cores()
+
+
+#: Modules whose runtimes keep native thread pools that a forked child must not inherit.
+_FORK_UNSAFE = ("torch", "tensorflow", "jax", "ai_edge_litert", "tflite_runtime", "onnxruntime")
+
+
+def start_method() -> str:
+    """How workers start: ``fork`` where it is safe (cheap: nothing to start or import again), else ``spawn``.
+
+    Forking is safe on Linux when this process runs one thread, no OpenMP runtime is loaded and no deep-learning
+    runtime with native thread pools (PyTorch, TensorFlow, LiteRT, JAX, ONNX Runtime) is imported; with any of them
+    (a neural model is loaded), workers are spawned: a fresh interpreter that loads its own copy of the model.
+    """
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return "spawn"
+    if any(name in sys.modules for name in _FORK_UNSAFE):
+        return "spawn"
+    from threadpoolctl import threadpool_info
+
+    if any(pool.get("internal_api") == "openmp" for pool in threadpool_info()):
+        return "spawn"
+    return "fork"
 
 
 def _start_worker(payload: bytes, threads: int, parent: int) -> None:
@@ -161,7 +185,7 @@ class WorkerPool:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=multiprocessing.get_context(start_method()),
                 initializer=_start_worker,
                 initargs=(self._payload, self.threads, os.getpid()),
             )

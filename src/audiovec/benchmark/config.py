@@ -173,6 +173,9 @@ class BenchmarkConfig(_Model):
             is timed either way (wall and CPU time).
         embedding_map_points: Points of the report's t-SNE map per vector set, sampled evenly across groups (seeded);
             0 leaves the map out.
+        workers: Processes the extraction embeds in (``None``: one per core; 1: this process only). Each file's
+            time and CPU are measured in the process that embeds it, so per-file figures mean the same either way;
+            the run as a whole finishes sooner with more.
         progress: Show progress bars.
         seed: Random seed (subsets, bootstrap, t-SNE sample).
     """
@@ -194,6 +197,7 @@ class BenchmarkConfig(_Model):
     trace_memory: bool = True
     resource_files: int = Field(3, ge=0)
     embedding_map_points: int = Field(1000, ge=0, le=20000)
+    workers: int | None = Field(None, ge=1, le=1024)
     progress: bool = True
     seed: int = 0
 

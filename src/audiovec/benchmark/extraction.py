@@ -184,7 +184,7 @@ def extract_dataset(
     if not models:
         return out
     probes = probe_models(models, resource_sample(dataset, config.resource_files), config.trace_memory)
-    ingest = Ingest(models, cache=cache, batch_size=8, monitor=CallTimer)
+    ingest = Ingest(models, cache=cache, batch_size=8, monitor=CallTimer, workers=config.workers)
     sources = [Source(it.path, path=it.path) for it in dataset]
     per_label: dict[str, list[dict[str, Any]]] = {label: [] for label in models}
     out.frames = {label: {} for label in models}

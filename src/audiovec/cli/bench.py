@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any
 
-from audiovec.cli._common import add_progress_flag
+from audiovec.cli._common import add_progress_flag, add_workers_flag
 from audiovec.errors import AudiovecError
 
 log = logging.getLogger("audiovec")
@@ -63,6 +63,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             cfg = cfg.model_copy(update={"progress": False})
     if args.limit:
         cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"limit": args.limit})})
+    if args.workers is not None:
+        cfg = cfg.model_copy(update={"workers": args.workers})
     result = Benchmark(cfg).run()
     print(result.summary())
     if not args.no_report:
@@ -91,6 +93,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("-o", "--output", help="results folder (overrides the config's output_dir)")
     p.add_argument("--limit", type=int, help="use only this many files (stratified subset)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report and plots")
+    add_workers_flag(p)
     add_progress_flag(p)
     p.set_defaults(func=_cmd_bench)
 

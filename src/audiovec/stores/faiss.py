@@ -61,6 +61,7 @@ fork/join, which costs milliseconds when the cores are busy.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -134,6 +135,12 @@ def _serial_if_small(n: int) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup_sql(n: int) -> str:
+    """The query fetching ``n`` records by fid."""
+    return f"SELECT fid, uid, meta FROM records WHERE fid IN ({','.join('?' * n)})"
 
 
 def _index_name(gen: int) -> str:
@@ -572,11 +579,13 @@ class FaissStore(BaseVectorStore):
         if flt is None:
             kk = min(k, self._n_live)
             dist, labels = self._ann(queries, kk, self._tombstone_selector(), params)
-            if (labels < 0).any():  # the ANN index ran out of candidates: answer those queries exactly
+            label_rows = labels.tolist()
+            if min(map(min, label_rows)) < 0:  # the ANN index ran out of candidates: answer those queries exactly
                 short = (labels < 0).any(axis=1)
                 d2, l2 = self._exact_over(queries[short], self._live_fids(), kk)
                 dist[short], labels[short] = d2, l2
-            return self._resolve(dist, labels)
+                label_rows = labels.tolist()
+            return self._resolve(dist.tolist(), label_rows)
         m = self._matching(flt)
         allowed = m.fids
         if len(allowed) == 0:
@@ -585,28 +594,29 @@ class FaissStore(BaseVectorStore):
         if len(allowed) <= self._exact_threshold:  # few matches: exact over their (cached) vectors
             vectors = self._matched_vectors(m)
             raw, rows = exact_search(queries, vectors, kk, self._metric)
-            return self._resolve(raw, allowed[rows])
+            return self._resolve(raw.tolist(), allowed[rows].tolist())
         dist, labels = self._ann(queries, kk, m.sel, params)
         if (labels < 0).any():  # the ANN index ran out of matching candidates: answer those queries exactly
             short = (labels < 0).any(axis=1)
             d2, l2 = self._exact_over(queries[short], allowed, kk)
             dist[short], labels[short] = d2, l2
-        return self._resolve(dist, labels)
+        return self._resolve(dist.tolist(), labels.tolist())
 
-    def _resolve(self, dist: NDArray[np.float32], labels: NDArray[np.int64]) -> list[list[RawHit]]:
+    def _resolve(self, dist: list[list[float]], labels: list[list[int]]) -> list[list[RawHit]]:
         """Hits for faiss results: ids and metadata of the fids in ``labels`` (``-1`` and unknown fids dropped)."""
-        label_rows = labels.tolist()
-        wanted = sorted({f for row in label_rows for f in row if f >= 0})
+        if len(labels) == 1:  # one query: its fids are distinct already
+            wanted = [f for f in labels[0] if f >= 0]
+        else:
+            wanted = sorted({f for row in labels for f in row if f >= 0})
         found: dict[int, tuple[Id, str]] = {}
         execute = self._conn.execute
         for s in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[s : s + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = execute(f"SELECT fid, uid, meta FROM records WHERE fid IN ({marks})", chunk).fetchall()
+            rows = execute(_lookup_sql(len(chunk)), chunk).fetchall()
             found.update({f: (u, m) for f, u, m in rows})
         return [
             [(rec[0], d, rec[1]) for f, d in zip(lrow, drow, strict=True) if (rec := found.get(f)) is not None]
-            for lrow, drow in zip(label_rows, dist.tolist(), strict=True)
+            for lrow, drow in zip(labels, dist, strict=True)
         ]
 
     def _get(self, ids: list[Id]) -> list[tuple[Id, NDArray[np.float32], str | dict[str, Any]]]:

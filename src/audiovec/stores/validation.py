@@ -82,7 +82,12 @@ def prepare_vectors(
     # One pass gives both checks: a row's sum of squares is finite only if every element is (NaN and Inf
     # propagate). A non-finite sum either has NaN/Inf inside or overflowed; the second is a zero-norm error.
     sq = np.einsum("ij,ij->i", out, out)
-    if not sq.min() > 0 or not sq.max() < np.inf:  # NaN fails both comparisons
+    if len(sq) == 1:  # one vector (a query): a Python comparison instead of two reductions
+        one = float(sq[0])
+        valid = 0.0 < one < math.inf  # NaN fails it
+    else:
+        valid = sq.min() > 0 and sq.max() < np.inf
+    if not valid:
         if not np.isfinite(out).all():
             _raise_non_finite(out, what)
         zero = np.flatnonzero(~(sq > 0) | ~np.isfinite(sq))

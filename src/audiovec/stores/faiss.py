@@ -545,9 +545,14 @@ class FaissStore(BaseVectorStore):
                     db.execute(
                         "DELETE FROM records WHERE fid IN (SELECT value FROM json_each(?))", (json.dumps(old.tolist()),)
                     )
-            db.executemany(
-                "INSERT INTO records(fid, uid, meta) VALUES (?, ?, ?)", zip(fids.tolist(), ids, metas, strict=True)
-            )
+            if metas.count("{}") == n:  # no metadata: a constant instead of n bound strings
+                db.executemany(
+                    "INSERT INTO records(fid, uid, meta) VALUES (?, ?, '{}')", zip(fids.tolist(), ids, strict=True)
+                )
+            else:
+                db.executemany(
+                    "INSERT INTO records(fid, uid, meta) VALUES (?, ?, ?)", zip(fids.tolist(), ids, metas, strict=True)
+                )
             with _serial_if_small(n):
                 self._fx.add_with_ids(vectors, fids)
         except sqlite3.IntegrityError as err:

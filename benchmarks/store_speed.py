@@ -15,6 +15,24 @@ backend/index, it measures
 * filtered single-query latency p50 (``label == "class_07"``, 2 % of the records);
 * peak RSS of the worker process and on-disk size of the closed store.
 
+The ``faiss-hnsw`` worker then compares audiovec with the raw code a user would write for the same job
+(``vs_raw`` in the JSON), at ``--compare-threads`` threads (faiss and BLAS; default 1). Both sides run
+interleaved in the same process, ``--compare-repeats`` times, and the median is reported with the ratio
+audiovec / raw:
+
+* insert with metadata: ``FaissStore.add`` (flat index, in memory) of ``min(n, 20000)`` vectors in batches of
+  1000, against ``faiss.normalize_L2`` on a copy + ``IndexIDMap2(IndexFlatIP).add_with_ids`` + ``json.dumps``
+  per record + one SQLite ``executemany`` transaction per batch into ``records(fid, uid UNIQUE, meta)``;
+* insert without metadata: the same, raw without ``json.dumps`` and without the metadata column;
+* single HNSW query (k=10): ``store.search`` (ids, scores and metadata as ``Hit`` s) against
+  ``index.search`` with prepared ``SearchParametersHNSW`` on the store's own faiss index (the same graph in the
+  same memory, so that neither side evicts the other's from the CPU caches), the query normalised with
+  ``faiss.normalize_L2``;
+* filtered HNSW query (k=10, the 2 % filter above): ``store.search(filter=...)`` against a SQLite query for the
+  matching ids (an indexed ``label`` column) + ``IDSelectorBatch`` + ``index.search``; also against the faiss
+  search alone with a selector prepared once (``raw_prepared_selector_ms``), with the recall@10 of both sides
+  against exact search over the matching vectors.
+
 Each backend runs in its own worker process (clean peak RSS) with ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``
 set to ``--threads`` and ``faiss.omp_set_num_threads(--threads)``. The host's load average is recorded before
 and after each worker: on a shared machine it explains noisy numbers.
@@ -36,6 +54,7 @@ Usage::
     python benchmarks/store_speed.py                      # 100k x 512, every backend (~6-9 min on 2 cores)
     python benchmarks/store_speed.py --n 20000 --dim 128  # a quick look
     python benchmarks/store_speed.py --backends faiss-hnsw,faiss-ivf --threads 2
+    python benchmarks/store_speed.py --backends faiss-hnsw --compare-repeats 9   # audiovec vs raw only matters
     python benchmarks/store_speed.py --backends milvus-lite-hnsw,milvus-server-hnsw --milvus-uri http://host:19530
 
 Writes ``benchmarks/results/store_speed.json`` (``--out``) and prints a table.
@@ -242,6 +261,10 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     rows = store.search(queries, k=10)
     batch_q_s = time.perf_counter() - t0
     recall = recall_at_k([[h.id for h in r] for r in rows], gt.tolist(), 10)
+    peak_rss = _peak_rss_mb()  # before the comparison, which holds a second copy of the index
+    vs_raw = None
+    if args.worker == "faiss-hnsw" and args.compare_repeats > 0:
+        vs_raw = compare_with_raw(args, store, base, queries, metas, spec["index"])
     t0 = time.perf_counter()
     store.close()
     close_s = time.perf_counter() - t0
@@ -284,9 +307,232 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "k": 10,
         "close_s": round(close_s, 3),
         "rss_after_data_mb": round(rss_data, 1),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss, 1),
         "disk_mb": round(disk, 1) if disk is not None else None,
+        **({"vs_raw": vs_raw} if vs_raw is not None else {}),
     }
+
+
+# --------------------------------------------------------------------------------------------- audiovec vs raw
+COMPARE_INSERT_N = 20_000
+COMPARE_INSERT_BATCH = 1_000
+COMPARE_LABEL = "class_07"
+
+
+def _median_ms(samples: list[float]) -> float:
+    import statistics
+
+    return round(1000 * statistics.median(samples), 4)
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+def compare_with_raw(
+    args: argparse.Namespace,
+    store: Any,
+    base: Any,
+    queries: Any,
+    metas: list[dict[str, Any]],
+    index_spec: dict[str, Any],
+) -> dict[str, Any]:
+    """audiovec against the raw equivalent (see the module docs), at ``--compare-threads`` threads."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    threads = args.compare_threads
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            inserts = _compare_inserts(args.compare_repeats, base, metas)
+            searches = _compare_searches(args, store, base, queries, metas, index_spec)
+    finally:
+        faiss.omp_set_num_threads(before)
+    return {"threads": threads, "n": len(base), "dim": base.shape[1], "repeats": args.compare_repeats,
+            **inserts, **searches}  # fmt: skip
+
+
+def _compare_inserts(repeats: int, base: Any, metas: list[dict[str, Any]]) -> dict[str, Any]:
+    import gc
+    import sqlite3
+
+    import faiss
+    import numpy as np
+
+    from audiovec.stores import FaissStore
+
+    n, dim = min(len(base), COMPARE_INSERT_N), base.shape[1]
+    x, ids, batch = base[:n], np.arange(n, dtype=np.int64), COMPARE_INSERT_BATCH
+
+    def audiovec(with_meta: bool) -> float:
+        store = FaissStore(dim=dim, metric="cosine", index="flat")
+        t0 = time.perf_counter()
+        for a in range(0, n, batch):
+            store.add(x[a : a + batch], ids=ids[a : a + batch], metadata=metas[a : a + batch] if with_meta else None)
+        elapsed = time.perf_counter() - t0
+        store.close()
+        return elapsed
+
+    def raw(with_meta: bool) -> float:
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        if with_meta:
+            db.execute("CREATE TABLE records (fid INTEGER PRIMARY KEY, uid NOT NULL UNIQUE, meta TEXT NOT NULL)")
+        else:
+            db.execute("CREATE TABLE records (fid INTEGER PRIMARY KEY, uid NOT NULL UNIQUE)")
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        t0 = time.perf_counter()
+        for a in range(0, n, batch):
+            xb = x[a : a + batch].copy()
+            faiss.normalize_L2(xb)
+            fids = ids[a : a + batch]
+            index.add_with_ids(xb, fids)
+            keys = fids.tolist()
+            db.execute("BEGIN")
+            if with_meta:
+                texts = [json.dumps(m) for m in metas[a : a + batch]]
+                db.executemany(
+                    "INSERT INTO records(fid, uid, meta) VALUES (?, ?, ?)", zip(keys, keys, texts, strict=True)
+                )
+            else:
+                db.executemany("INSERT INTO records(fid, uid) VALUES (?, ?)", zip(keys, keys, strict=True))
+            db.execute("COMMIT")
+        elapsed = time.perf_counter() - t0
+        db.close()
+        return elapsed
+
+    times: dict[tuple[str, bool], list[float]] = {(side, m): [] for side in ("audiovec", "raw") for m in (True, False)}
+    for r in range(repeats):
+        for with_meta in (True, False):
+            order = [("audiovec", audiovec), ("raw", raw)]
+            for side, fn in order if r % 2 == 0 else order[::-1]:
+                gc.collect()
+                times[(side, with_meta)].append(fn(with_meta))
+    out: dict[str, Any] = {}
+    for with_meta, key in ((True, "insert_with_metadata"), (False, "insert_without_metadata")):
+        av, rw = _median_ms(times[("audiovec", with_meta)]), _median_ms(times[("raw", with_meta)])
+        out[key] = {"vectors": n, "batch": batch, "index": "flat", "audiovec_ms": av, "raw_ms": rw,
+                    "ratio": _ratio(av, rw)}  # fmt: skip
+    return out
+
+
+def _compare_searches(
+    args: argparse.Namespace,
+    store: Any,
+    base: Any,
+    queries: Any,
+    metas: list[dict[str, Any]],
+    index_spec: dict[str, Any],
+) -> dict[str, Any]:
+    import sqlite3
+
+    import faiss
+    import numpy as np
+
+    from audiovec.metrics import recall_at_k
+    from audiovec.stores import Eq, exact_search
+    from audiovec.stores.validation import prepare_vectors
+
+    k, ef = 10, index_spec["ef_search"]
+    # the raw side searches the store's own faiss index: the same graph in the same memory. A second copy (read
+    # from the saved file) would compete with the first for the CPU caches, and whichever side ran last would win.
+    index = store._fx
+    faiss_: Any = faiss  # the stubs lack SearchParametersHNSW
+
+    def hnsw_params(sel: Any = None) -> Any:
+        p = faiss_.SearchParametersHNSW()
+        p.efSearch = ef
+        if sel is not None:
+            p.sel = sel
+        return p
+
+    params = hnsw_params()
+    # the user's own table: the store gave the records faiss labels 0..n-1 in the order they were added
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE meta (fid INTEGER PRIMARY KEY, label TEXT NOT NULL)")
+    db.executemany("INSERT INTO meta VALUES (?, ?)", ((i, m["label"]) for i, m in enumerate(metas)))
+    db.execute("CREATE INDEX meta_label ON meta(label)")
+    db.commit()
+    flt = Eq("label", COMPARE_LABEL)
+
+    def normalised(q: Any) -> Any:
+        qn = q.reshape(1, -1).copy()
+        faiss.normalize_L2(qn)
+        return qn
+
+    def matching_ids() -> Any:
+        rows = db.execute("SELECT fid FROM meta WHERE label = ?", (COMPARE_LABEL,))
+        return np.fromiter((f for (f,) in rows), np.int64)
+
+    prepared_sel = faiss.IDSelectorBatch(matching_ids())
+    prepared = hnsw_params(prepared_sel)
+
+    def raw_query(q: Any) -> Any:
+        return index.search(normalised(q), k, params=params)
+
+    def raw_filtered(q: Any) -> Any:
+        sel = faiss.IDSelectorBatch(matching_ids())
+        return index.search(normalised(q), k, params=hnsw_params(sel))
+
+    def raw_prepared(q: Any) -> Any:
+        return index.search(normalised(q), k, params=prepared)
+
+    variants = {
+        "query_audiovec": lambda q: store.search(q, k=k),
+        "query_raw": raw_query,
+        "filtered_audiovec": lambda q: store.search(q, k=k, filter=flt),
+        "filtered_raw": raw_filtered,
+        "filtered_raw_prepared": raw_prepared,
+    }
+    nq = min(args.latency_queries, len(queries))
+    for fn in variants.values():  # warm-up (the store's filter cache included)
+        for i in range(min(20, nq)):
+            fn(queries[i])
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    # In one step every variant searches another query (a query searched twice in a row finds the graph nodes
+    # of its walk in the CPU caches); over a round each variant searches every query once.
+    offset = {name: j * nq // len(names) for j, name in enumerate(names)}
+    for r in range(args.compare_repeats):
+        for i in range(nq):
+            shift = (r * nq + i) % len(names)  # rotate the order: no variant always runs first
+            for name in names[shift:] + names[:shift]:
+                fn, q = variants[name], queries[(i + offset[name]) % nq]
+                t0 = time.perf_counter()
+                fn(q)
+                samples[name].append(time.perf_counter() - t0)
+
+    # quality of the filtered searches: recall@10 against exact search over the matching vectors
+    allowed = matching_ids()
+    _, truth_rows = exact_search(
+        prepare_vectors(queries[:nq], base.shape[1], normalize=True),
+        prepare_vectors(base[allowed], base.shape[1], normalize=True),
+        k,
+        "cosine",
+    )
+    truth = allowed[truth_rows].tolist()
+    av_ids = [[h.id for h in store.search(queries[i], k=k, filter=flt)[0]] for i in range(nq)]
+    raw_ids = [[int(f) for f in raw_prepared(queries[i])[1][0] if f >= 0] for i in range(nq)]
+    ms = {name: _median_ms(v) for name, v in samples.items()}
+    return {
+        "hnsw_query": {
+            "calls": len(samples["query_raw"]), "k": k, "ef_search": ef, "audiovec_ms": ms["query_audiovec"],
+            "raw_ms": ms["query_raw"], "overhead_ms": round(ms["query_audiovec"] - ms["query_raw"], 4),
+            "ratio": _ratio(ms["query_audiovec"], ms["query_raw"]),
+        },
+        "filtered_hnsw_query": {
+            "calls": len(samples["filtered_raw"]), "k": k, "ef_search": ef,
+            "filter": f"label == {COMPARE_LABEL!r}", "matches": len(allowed),
+            "audiovec_ms": ms["filtered_audiovec"], "raw_ms": ms["filtered_raw"],
+            "ratio": _ratio(ms["filtered_audiovec"], ms["filtered_raw"]),
+            "raw_prepared_selector_ms": ms["filtered_raw_prepared"],
+            "ratio_vs_prepared_selector": _ratio(ms["filtered_audiovec"], ms["filtered_raw_prepared"]),
+            "recall_at_10_audiovec": round(recall_at_k(av_ids, truth, k), 4),
+            "recall_at_10_raw": round(recall_at_k(raw_ids, truth, k), 4),
+            "raw_queries_short_of_k": sum(len(r) < k for r in raw_ids),
+        },
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -348,6 +594,42 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+VS_RAW_ROWS = [
+    ("insert with metadata", "insert_with_metadata", "ratio <= 1.2"),
+    ("insert without metadata", "insert_without_metadata", "ratio <= 1.1"),
+    ("single HNSW query", "hnsw_query", "overhead <= 0.1 ms"),
+    ("filtered HNSW query", "filtered_hnsw_query", "ratio <= 1.2"),
+]
+
+
+def vs_raw_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audiovec / raw ratios of the (one) row that measured them, with where they were measured."""
+    row = next(r for r in rows if "vs_raw" in r)
+    vs = row["vs_raw"]
+    out: dict[str, Any] = {"backend": row["backend"], "threads": vs["threads"], "n": vs["n"], "dim": vs["dim"]}
+    for _, key, goal in VS_RAW_ROWS:
+        out[key] = {"ratio": vs[key]["ratio"], "audiovec_ms": vs[key]["audiovec_ms"], "raw_ms": vs[key]["raw_ms"],
+                    "goal": goal}  # fmt: skip
+    out["hnsw_query"]["overhead_ms"] = vs["hnsw_query"]["overhead_ms"]
+    out["filtered_hnsw_query"]["ratio_vs_prepared_selector"] = vs["filtered_hnsw_query"]["ratio_vs_prepared_selector"]
+    return out
+
+
+def vs_raw_table(summary: dict[str, Any]) -> str:
+    lines = [
+        f"audiovec vs raw ({summary['backend']} data, n={summary['n']:,}, dim={summary['dim']}, "
+        f"threads={summary['threads']}; medians of interleaved runs)",
+        f"{'row':<25} {'audiovec ms':>12} {'raw ms':>10} {'ratio':>7}  goal",
+    ]
+    for label, key, goal in VS_RAW_ROWS:
+        r = summary[key]
+        extra = f" ({r['overhead_ms']:+.3f} ms)" if key == "hnsw_query" else ""
+        if key == "filtered_hnsw_query":
+            extra = f" (vs a selector prepared once: {r['ratio_vs_prepared_selector']:.2f})"
+        lines.append(f"{label:<25} {r['audiovec_ms']:>12.3f} {r['raw_ms']:>10.3f} {r['ratio']:>7.2f}  {goal}{extra}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=100_000, help="base vectors")
@@ -366,6 +648,10 @@ def main() -> int:
         "--milvus-uri",
         default=None,
         help="Milvus server for the milvus-server-* backends (default: start one; needs a loopback-only namespace)",
+    )
+    p.add_argument("--compare-threads", type=int, default=1, help="threads of the audiovec vs raw comparison")
+    p.add_argument(
+        "--compare-repeats", type=int, default=5, help="rounds of the audiovec vs raw comparison (0: skip it)"
     )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -409,7 +695,9 @@ def main() -> int:
         for name in names:
             cmd = [sys.executable, __file__, "--worker", name, "--workdir", str(work), "--threads", str(args.threads),
                    "--single", str(args.single), "--batch", str(args.batch),
-                   "--latency-queries", str(args.latency_queries), "--timeout", str(args.timeout)]  # fmt: skip
+                   "--latency-queries", str(args.latency_queries), "--timeout", str(args.timeout),
+                   "--compare-threads", str(args.compare_threads),
+                   "--compare-repeats", str(args.compare_repeats)]  # fmt: skip
             if specs[name].get("deploy") == "server":
                 cmd += ["--milvus-uri", str(args.milvus_uri)]
             load_before = _load()
@@ -430,7 +718,7 @@ def main() -> int:
             status = "error" if "error" in row else f"recall@10={row['recall_at_10']}"
             print(f"  {name}: {row['worker_wall_s']} s, {status}, load {load_before} -> {row['load_avg_after']}",
                   flush=True)  # fmt: skip
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "store_speed",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": {
@@ -455,6 +743,7 @@ def main() -> int:
             "python": platform.python_version(),
         },
         "total_s": round(time.perf_counter() - t_start, 1),
+        **({"vs_raw": vs_raw_summary(rows)} if any("vs_raw" in r for r in rows) else {}),
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -466,6 +755,9 @@ def main() -> int:
         f"({args.latency_queries} calls); q/s = {args.queries} queries in one call"
     )
     print(table(rows))
+    if "vs_raw" in result:
+        print()
+        print(vs_raw_table(result["vs_raw"]))
     print(f"\nwritten to {args.out} ({result['total_s']} s)")
     return 0 if all("error" not in r for r in rows) else 1
 

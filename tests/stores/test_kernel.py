@@ -234,3 +234,19 @@ def test_row_sums_depend_only_on_the_row():
         idx = rng.integers(0, 200, size=64)
         assert np.array_equal(_row_sums(a[idx]), full[idx])
         assert np.array_equal(_row_sums(np.asfortranarray(a)), full)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("k", [1, 5, 499, 500, 600])
+def test_one_query_gives_what_the_batch_gives(metric, k):
+    # one query takes a matrix-vector path; on tie-heavy integer data and on near ties it must agree bit for bit
+    rng = np.random.default_rng(5)
+    x = rng.integers(-2, 3, size=(500, 6)).astype(np.float32)
+    q = rng.integers(-2, 3, size=(8, 6)).astype(np.float32)
+    near_q, near_x = data(metric, n=500, nq=8, dim=32, seed=21)
+    for qq, xx in ((q, x), (near_q, near_x)):
+        raw, rows = exact_search(qq, xx, k, metric)
+        for i in range(len(qq)):
+            one_raw, one_rows = exact_search(qq[i : i + 1], xx, k, metric)
+            assert np.array_equal(one_rows, rows[i : i + 1]) and np.array_equal(one_raw, raw[i : i + 1])
+        assert np.array_equal(exact_search(qq[:1], xx, k, metric)[1], reference(qq[:1], xx, k, metric)[1])

@@ -25,6 +25,8 @@ extra candidates per query, never a missed one. The cost is one ``float32`` matr
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -33,6 +35,7 @@ from audiovec.stores.config import Metric
 __all__ = ["exact_search", "merge_topk", "raw_to_score_distance"]
 
 _PAIR_ELEMS = 1 << 17  # float64 elements per step when recomputing candidate values (1 MiB: stays in cache)
+_EPS32 = float(np.finfo(np.float32).eps)
 
 
 def raw_to_score_distance(metric: Metric, raw: float) -> tuple[float, float]:
@@ -79,6 +82,39 @@ def _round_up(x: NDArray[np.float64]) -> NDArray[np.float32]:
     """``float32`` values not below ``x`` (one ulp above its rounding), so comparing against them drops nothing."""
     out: NDArray[np.float32] = np.nextafter(x.astype(np.float32), np.float32(np.inf))
     return out
+
+
+def _search_one(
+    queries: NDArray[np.float32], vectors: NDArray[np.float32], k: int, l2: bool, sqnorms: NDArray[np.float32] | None
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """:func:`exact_search` for one query (``queries`` is ``[1, dim]``), without groups, in fewer array passes.
+
+    The same two steps with the same rounding-error bound, on a matrix-vector product instead of a
+    ``[1, n]`` matrix product: the candidates are a superset of every vector that can rank in the top ``k``,
+    and the values and order come from step 2, so the results are those of the general path.
+    """
+    n = len(vectors)
+    key = vectors @ queries[0]  # approximate values, [n]
+    qsq = np.einsum("ij,ij->i", queries, queries).astype(np.float64)
+    tol = 2.0 * (queries.shape[1] + 4) * _EPS32
+    xmax = 1.0 if sqnorms is None else float(np.sqrt(np.max(sqnorms.astype(np.float64))))
+    if k >= n:
+        rows = np.arange(n)
+    elif l2:  # smaller is better: keep every vector not above the k-th smallest plus the margin
+        key *= -2.0
+        key += qsq.astype(np.float32)
+        assert sqnorms is not None
+        key += sqnorms
+        kth = float(np.partition(key, k - 1)[k - 1])
+        limit = _round_up(np.array([kth + tol * (math.sqrt(qsq[0]) + xmax) ** 2]))[0]
+        rows = np.flatnonzero(~(key > limit))  # NaN (overflow) stays a candidate
+    else:  # larger is better: the same with the signs turned
+        kth = float(np.partition(key, n - k)[n - k])
+        limit = -_round_up(np.array([-kth + tol * math.sqrt(qsq[0]) * xmax]))[0]
+        rows = np.flatnonzero(~(key < limit))
+    raw = _pair_values(queries, vectors, np.zeros(len(rows), np.intp), rows, l2)
+    order = np.lexsort((rows, raw if l2 else -raw))[:k]
+    return raw[order][None, :], rows[order].astype(np.int64)[None, :]
 
 
 def exact_search(
@@ -134,10 +170,8 @@ def exact_search(
     k = min(k, n)
     l2 = metric == "l2"
     pad = np.float32(np.inf if l2 else -np.inf)
-    raw_out = np.full((nq, k), pad, np.float32)
-    idx_out = np.full((nq, k), -1, np.int64)
     if k == 0 or nq == 0:
-        return raw_out, idx_out
+        return np.full((nq, k), pad, np.float32), np.full((nq, k), -1, np.int64)
     qg = vg = None
     if query_groups is not None and vector_groups is not None:
         qg, vg = np.asarray(query_groups), np.asarray(vector_groups)
@@ -145,11 +179,15 @@ def exact_search(
             raise ValueError(f"exact_search: groups of shape {qg.shape} and {vg.shape} for {nq} queries, {n} vectors")
     if sqnorms is None and metric != "cosine":
         sqnorms = np.einsum("ij,ij->i", vectors, vectors)
+    if nq == 1 and qg is None:
+        return _search_one(queries, vectors, k, l2, sqnorms)
+    raw_out = np.full((nq, k), pad, np.float32)
+    idx_out = np.full((nq, k), -1, np.int64)
     # the largest vector norm bounds the first step's rounding error; cosine vectors have unit length
     xmax = 1.0 if sqnorms is None else float(np.sqrt(np.max(sqnorms.astype(np.float64))))
     qsq = np.einsum("ij,ij->i", queries, queries).astype(np.float64)
     # twice the rounding-error bound between the two steps, itself taken with a factor of 2 (eps = 2 * 2**-24)
-    tol = 2.0 * (queries.shape[1] + 4) * float(np.finfo(np.float32).eps)
+    tol = 2.0 * (queries.shape[1] + 4) * _EPS32
     step = max(1, block_elems // max(n, 1))
     for s in range(0, nq, step):
         q = queries[s : s + step]

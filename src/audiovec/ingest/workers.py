@@ -194,10 +194,9 @@ class WorkerPool:
     def close(self) -> None:
         """Stop the worker processes (batches not started are cancelled)."""
         if self._pool is not None:
-            if self._stolen:  # workers may still be starting, for work already done here: stop them now
-                for proc in list(getattr(self._pool, "_processes", {}).values()):
-                    proc.terminate()
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # after a batch was done here instead, a worker may still be starting for it: let it finish on its own
+            # (killing a worker that holds the task queue's lock would hang the pool)
+            self._pool.shutdown(wait=not self._stolen, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> WorkerPool:

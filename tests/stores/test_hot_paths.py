@@ -7,7 +7,6 @@ import json
 from collections import OrderedDict
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 
@@ -25,18 +24,7 @@ from audiovec.stores.validation import (
     prepare_vectors,
 )
 from audiovec.testing._store_checks import assert_same_hits
-
-
-@pytest.fixture(autouse=True)
-def _one_faiss_thread():
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
-
-
-def rand(n, dim=8, seed=0):
-    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+from vectors import rand
 
 
 def reference_dump(meta):

@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import pytest
 
@@ -16,15 +15,6 @@ from audiovec.stores import ExactStore, FaissStore, Hit, get_store
 from audiovec.stores.records import RawHit
 from audiovec.testing import CheckResult, check_vector_store, clustered_vectors, recall_at_k, store_checks
 from audiovec.testing._store_checks import assert_same_hits
-
-
-@pytest.fixture(autouse=True)
-def _one_faiss_thread():
-    # faiss' OpenMP regions are very slow on an oversubscribed CI machine; the checks do not need threads
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
 
 
 def _faiss(index: dict[str, Any]):

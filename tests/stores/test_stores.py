@@ -50,20 +50,7 @@ from audiovec.stores.records import MAX_METADATA_BYTES
 from audiovec.stores.validation import prepare_ids, prepare_metadata, prepare_vectors
 from audiovec.testing import clustered_vectors
 from audiovec.testing._store_checks import assert_same_hits
-
-
-@pytest.fixture(autouse=True)
-def _one_faiss_thread():
-    # faiss' OpenMP regions are very slow on an oversubscribed CI machine; these tests do not need threads
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
-
-
-def rand(n, dim=8, seed=0):
-    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-
+from vectors import rand
 
 # ------------------------------------------------------------------------------------------- configs
 

@@ -15,7 +15,7 @@ from audiovec import get_embedder
 from audiovec.data import demo_dir
 from audiovec.errors import ConfigError
 from audiovec.ingest import Ingest, Source, sources_from_paths
-from audiovec.ingest.workers import CRASH_ERROR, WorkerPool
+from audiovec.ingest.workers import CRASH_ERROR, WorkerPool, start_method
 from crashing import CRASH_DIR_ENV, CrashingMFCC
 
 DEMO = sources_from_paths([demo_dir()])
@@ -106,23 +106,32 @@ def test_an_ingest_that_cannot_travel_is_refused_with_a_clear_error():
         Ingest(get_embedder("mfcc"), workers=0)
 
 
-def test_this_process_works_beside_the_workers(monkeypatch):
-    """With workers=2, one worker process is started and this process embeds too (same results, same order)."""
-    started: list[int] = []
+def test_this_process_works_beside_forked_workers(monkeypatch):
+    """MFCC (fork-safe): workers=2 starts one worker and this process embeds too; same results, same order."""
+    started: list[tuple[int, bool]] = []
     real_init = WorkerPool.__init__
 
-    def init(self, ingest, workers, threads=None, local=None):
-        started.append(workers)
+    def init(self, ingest, workers, threads=None, local=None, share=False):
+        started.append((workers, share))
         assert local is not None
-        real_init(self, ingest, workers, threads, local)
+        real_init(self, ingest, workers, threads, local, share)
 
     monkeypatch.setattr(WorkerPool, "__init__", init)
+    assert start_method() == "fork"
     one = list(Ingest(get_embedder("mfcc"), workers=1, batch_size=2).run(DEMO))
     two = list(Ingest(get_embedder("mfcc"), workers=2, batch_size=2).run(DEMO))
-    assert started == [1]
+    assert started == [(1, True)]
     assert [r.source.key for r in two] == [s.key for s in DEMO]
     for a, b in zip(_vectors(one, "mfcc"), _vectors(two, "mfcc"), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_workers_are_spawned_when_a_runtime_with_native_threads_is_loaded(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", types.ModuleType("ai_edge_litert"))
+    assert start_method() == "spawn"
 
 
 def test_one_batch_runs_in_this_process(monkeypatch):

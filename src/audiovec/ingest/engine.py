@@ -53,7 +53,7 @@ from audiovec.errors import AudioTooLongError, AudiovecError, ConfigError
 from audiovec.ingest.cache import EmbeddingCache
 from audiovec.ingest.results import EmbedStats, Failure, ItemResult, Monitor
 from audiovec.ingest.sources import Source
-from audiovec.ingest.workers import WorkerPool, default_workers
+from audiovec.ingest.workers import WorkerPool, default_workers, start_method
 from audiovec.progress import Callback, as_callback
 
 __all__ = ["READ_WHOLE_BELOW_BYTES", "STREAM_ABOVE_S", "Ingest"]
@@ -206,8 +206,12 @@ class Ingest:
                         yield r
                 return
             n_batches = -(-total // self.batch_size) if total else self.workers
-            n = min(self.workers, n_batches)  # this process is one of them: n - 1 more
-            with WorkerPool(self, n - 1, threads=max(1, available_cores() // n), local=self) as pool:
+            n = min(self.workers, n_batches)
+            # forked workers: this process is one of the n; spawned ones (a neural model, whose thread pool here
+            # was sized before the workers existed): n workers, this process only fills in while they start
+            share = start_method() == "fork"
+            threads = max(1, available_cores() // n)
+            with WorkerPool(self, n - 1 if share else n, threads=threads, local=self, share=share) as pool:
                 for batch_results in pool.map(itertools.chain([first, second], batches)):
                     for r in batch_results:
                         cb.relative_update()

@@ -8,10 +8,10 @@ processes and gives the results back **in input order**:
   of the cores (``$AUDIOVEC_NUM_THREADS`` and the OpenMP/BLAS/TensorFlow variables are set before any model loads);
 * at most ``2 × N`` batches are in flight, so memory stays bounded for any number of sources, and every worker has
   its next batch waiting while it works — one decodes while another embeds;
-* the calling process works too (``local=``): while the batch due next is still in a worker, it embeds a later
-  batch with the models it already has — or, while no worker has finished anything yet (they are still
-  starting), that very batch — so no core waits for workers to start, a short job costs no more than in one
-  process, and ``N`` cores need ``N - 1`` workers;
+* the calling process works too (``local=``): while no worker has finished anything yet (they are still starting),
+  it does the batch due next itself with the models it already has, so a short job costs no more than in one
+  process; with forked workers (``share=``) it keeps working beside them, embedding a later batch whenever the
+  one due next is still in a worker, so ``N`` cores need ``N - 1`` workers;
 * a worker that dies (killed, out of memory, a crash in native code) does not end the run: the pool is restarted
   and the batches in flight are sent again; when batches were in flight during two deaths, their items are run
   one at a time with nothing else in flight, and an item whose worker dies twice that way is recorded as a
@@ -148,9 +148,12 @@ class WorkerPool:
         ingest: The ingest to copy into every worker (pickled once; its embedders are rebuilt in each worker).
         workers: Number of worker processes (>= 1).
         threads: Model threads per worker (default: the cores divided among the workers, at least 1).
-        local: Also work in this process, with this ingest (its models are already loaded): while the batch due
-            next is still in a worker, the calling process embeds a later one instead of waiting — so no core
-            waits for the workers to start, and ``N`` cores need ``N - 1`` workers.
+        local: Also work in this process, with this ingest (its models are already loaded): while no worker has
+            finished anything yet (they are starting), the calling process does the batch due next itself.
+        share: With ``local``, keep working beside the workers after they have started: while the batch due next
+            is still in a worker, embed a later one here. Right when this process's models use one thread like
+            the workers' (forked workers, BLAS capped here too); a model with its own thread pool, loaded before
+            the workers, would compete with them for the cores.
 
     Raises:
         ConfigError: ``workers`` below 1, or an ingest that cannot be sent to another process (an embedder built
@@ -161,7 +164,12 @@ class WorkerPool:
     LOCAL_AHEAD = 8
 
     def __init__(
-        self, ingest: Processor, workers: int, threads: int | None = None, local: Processor | None = None
+        self,
+        ingest: Processor,
+        workers: int,
+        threads: int | None = None,
+        local: Processor | None = None,
+        share: bool = False,
     ) -> None:
         if workers < 1:
             raise ConfigError(f"workers must be >= 1, got {workers}")
@@ -174,7 +182,8 @@ class WorkerPool:
         self.labels = list(ingest.embedders)
         self.workers = int(workers)
         self.local = local
-        self.threads = threads or max(1, available_cores() // (self.workers + (local is not None)))
+        self.share = share and local is not None
+        self.threads = threads or max(1, available_cores() // (self.workers + self.share))
         self.restarts = 0
         self._pool: ProcessPoolExecutor | None = None
         self._warm = False  # a worker has returned a result
@@ -216,7 +225,7 @@ class WorkerPool:
         window: deque[_Task] = deque()
         it = iter(batches)
         exhausted = False
-        limits = _local_limits(self.threads) if self.local is not None else None
+        limits = _local_limits(self.threads) if self.share else None
         try:
             while True:
                 while not exhausted and sum(t.result is None for t in window) < 2 * self.workers:
@@ -231,7 +240,7 @@ class WorkerPool:
                     return
                 head = window[0]
                 waiting = head.result is None and head.future is not None and not head.future.done()
-                if waiting and self.local is not None and not exhausted and len(window) < self._cap():
+                if waiting and self.share and self.local is not None and not exhausted and len(window) < self._cap():
                     batch = next(it, None)  # the next batch is due from a worker: embed a later one here meanwhile
                     if batch is None:
                         exhausted = True

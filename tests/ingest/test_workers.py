@@ -139,5 +139,20 @@ def test_one_batch_runs_in_this_process(monkeypatch):
         raise AssertionError("no worker pool for a single batch")
 
     monkeypatch.setattr("audiovec.ingest.engine.WorkerPool", no_pool)
-    results = list(Ingest(get_embedder("mfcc"), workers=2, batch_size=16).run(DEMO[:10]))
+    results = list(Ingest(get_embedder("mfcc"), workers=2, batch_size=16).run(iter(DEMO[:10])))  # no length
     assert len(results) == 10 and all(r.ok for r in results)
+
+
+def test_few_files_are_split_so_that_every_worker_gets_some(monkeypatch):
+    sizes: list[int] = []
+    real_map = WorkerPool.map
+
+    def map_(self, batches):
+        for out in real_map(self, batches):
+            sizes.append(len(out))
+            yield out
+
+    monkeypatch.setattr(WorkerPool, "map", map_)
+    results = list(Ingest(get_embedder("mfcc"), workers=2, batch_size=16).run(DEMO[:10]))
+    assert [r.source.key for r in results] == [s.key for s in DEMO[:10]]
+    assert sizes == [2] * 5  # 10 files, 2 workers: batches of 10 // 4

@@ -191,7 +191,10 @@ class Ingest:
         if total is None and isinstance(sources, Sequence):
             total = len(sources)
         names = ", ".join(self.embedders)
-        batches = _batches((Source.of(s) for s in sources), self.batch_size)
+        size = self.batch_size
+        if self.workers > 1 and total:  # few files (long ones, say): smaller batches, so every worker gets some
+            size = max(1, min(size, total // (2 * self.workers)))
+        batches = _batches((Source.of(s) for s in sources), size)
         first = next(batches, None)
         if first is None:
             return
@@ -205,7 +208,7 @@ class Ingest:
                         cb.relative_update()
                         yield r
                 return
-            n_batches = -(-total // self.batch_size) if total else self.workers
+            n_batches = -(-total // size) if total else self.workers
             n = min(self.workers, n_batches)
             # forked workers: this process is one of the n; spawned ones (a neural model, whose thread pool here
             # was sized before the workers existed): n workers, this process only fills in while they start

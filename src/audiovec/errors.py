@@ -10,7 +10,7 @@ closest built-in exception, so ``except ValueError`` keeps working for callers w
     │   │   └── UnsupportedFormatError  a recognised container/codec that the decoder cannot read
     │   ├── EmptyAudioError             (also ValueError) zero samples
     │   ├── NonFiniteAudioError         (also ValueError) NaN or Inf samples
-    │   ├── InvalidSampleRateError      (also ValueError) a sample rate outside [1 Hz, 1 MHz]
+    │   ├── InvalidSampleRateError      (also ValueError) a sample rate outside [100 Hz, 1 MHz]
     │   ├── UnsupportedUploadError      (also ValueError) uploaded bytes that are not a supported audio container
     │   ├── UploadTooLargeError         (also ValueError) an upload larger than the service accepts
     │   └── AudioTooLongError           (also ValueError) audio longer than the service accepts
@@ -22,6 +22,7 @@ closest built-in exception, so ``except ValueError`` keeps working for callers w
     ├── MissingDependencyError          (also ImportError) an optional extra is not installed
     ├── ModelLoadError                  a model's weights or files cannot be loaded
     ├── EmbeddingError                  a model failed while embedding
+    │   └── NonFiniteEmbeddingError     (also ValueError) a model or pooling step produced NaN or Inf
     └── StoreError                      vector-store problems
         ├── StoreConnectionError        (also ConnectionError) the store/server cannot be reached
         ├── DimensionMismatchError      (also ValueError) vectors of the wrong dimension
@@ -30,6 +31,9 @@ closest built-in exception, so ``except ValueError`` keeps working for callers w
         ├── InvalidIdError              (also ValueError) ids of the wrong kind, shape or range
         ├── InvalidMetadataError        (also ValueError) metadata that is not a JSON object within limits
         ├── FilterError                 (also ValueError) an invalid metadata filter
+        │   └── FilterTooLargeError     a filter beyond the documented depth, term or size limits
+        ├── StoreLockedError            another process holds the store open (the message names it)
+        ├── JournalError                the store's write-ahead journal cannot be written or read back
         └── CollectionError             problems with a collection (embedder + pooling + store on disk)
             ├── CollectionNotFoundError (also LookupError) no collection of that name
             ├── CollectionExistsError   (also ValueError) a collection of that name already exists
@@ -54,18 +58,22 @@ __all__ = [
     "EmbeddingError",
     "EmptyAudioError",
     "FilterError",
+    "FilterTooLargeError",
     "InvalidIdError",
     "InvalidMetadataError",
     "InvalidSampleRateError",
     "InvalidVectorError",
     "ItemNotFoundError",
+    "JournalError",
     "MissingDependencyError",
     "ModelLoadError",
     "NonFiniteAudioError",
+    "NonFiniteEmbeddingError",
     "PluginLoadError",
     "RegistryError",
     "StoreConnectionError",
     "StoreError",
+    "StoreLockedError",
     "UnknownPluginError",
     "UnsupportedFormatError",
     "UnsupportedUploadError",
@@ -169,6 +177,20 @@ class EmbeddingError(AudiovecError):
     """A model failed while computing embeddings."""
 
 
+class NonFiniteEmbeddingError(EmbeddingError, ValueError):
+    """A model or a pooling step produced NaN or infinite values (e.g. from audio with enormous samples).
+
+    Such vectors are never returned or stored; batch jobs record the input as a failure and go on.
+
+    Attributes:
+        source: A printable description of the input (a path, ``"<array>"``...), when known.
+    """
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
 # --------------------------------------------------------------------------------------------------- stores
 class StoreError(AudiovecError):
     """Base class of vector-store errors."""
@@ -200,6 +222,18 @@ class InvalidMetadataError(StoreError, ValueError):
 
 class FilterError(StoreError, ValueError):
     """A metadata filter is malformed or refers to values of the wrong type."""
+
+
+class FilterTooLargeError(FilterError):
+    """A filter is nested deeper, has more terms or is larger than the documented limits allow."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store open; the message names it (its pid) where that can be known."""
+
+
+class JournalError(StoreError):
+    """The store's write-ahead journal could not be written (the write was not acknowledged) or read back."""
 
 
 class CollectionError(StoreError):

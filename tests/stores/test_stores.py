@@ -526,9 +526,10 @@ def test_faiss_layout_and_generations(tmp_path):
         assert s.count() == 9 and s.tombstones == 1
 
 
-def test_faiss_unsaved_changes_are_lost_cleanly_on_crash(tmp_path):
+@pytest.mark.parametrize("journal", [True, False])
+def test_faiss_crash_during_a_save(tmp_path, journal):
     path = tmp_path / "f"
-    s = FaissStore(path, dim=8, index="flat")
+    s = FaissStore(path, dim=8, index="flat", journal=journal)
     s.add(rand(10), metadata=[{"i": i} for i in range(10)])
     s.save()
     s.add(rand(5, seed=1))
@@ -538,12 +539,16 @@ def test_faiss_unsaved_changes_are_lost_cleanly_on_crash(tmp_path):
     (path / ".index-000003.faiss.1234abcd.tmp").write_bytes(b"half a file")
     s._db.close()  # the process dies: the open transaction is rolled back
     with FaissStore(path) as s2:
-        assert s2.count() == 10 and [r.id for r in s2.get([0, 1, 10])] == [0, 1]
+        if journal:  # every acknowledged change is replayed from the journal
+            assert s2.count() == 13 and [r.id for r in s2.get([0, 1, 10, 14])] == [10, 14]
+        else:  # without a journal, changes since the last save are lost, cleanly
+            assert s2.count() == 10 and [r.id for r in s2.get([0, 1, 10])] == [0, 1]
         assert s2.get([3])[0].metadata == {"i": 3}
         assert index_files(path) == ["index-000001.faiss"]  # leftovers of the crashed save are gone
+        assert not list(path.glob("*.tmp")) and not list(path.glob(".*.tmp"))
         s2.add(rand(1, seed=2))
     with FaissStore(path) as s3:
-        assert s3.count() == 11
+        assert s3.count() == (14 if journal else 11)
 
 
 def test_faiss_detects_missing_or_inconsistent_index(tmp_path):

@@ -36,6 +36,7 @@ from audiovec.stores.config import (
     parse_search_params,
 )
 from audiovec.stores.filters import Filter, FilterLike, parse_filter
+from audiovec.stores.journal import Journal, JournalRecord
 from audiovec.stores.kernel import raw_to_score_distance
 from audiovec.stores.persistence import StoreManifest, new_manifest, read_manifest, write_manifest
 from audiovec.stores.records import INT64_MAX, Hit, Id, IdsArg, IdType, MetadataArg, RawHit, Record, new_hit
@@ -124,6 +125,7 @@ class BaseVectorStore(ABC):
         self._id_type: IdType | None = None
         self._next_id = 0
         self.path: Path | None = None
+        self._journal: Journal | None = None
 
     @classmethod
     def open_in(cls: type[_S], directory: str | os.PathLike[str], **params: Any) -> _S:
@@ -249,8 +251,12 @@ class BaseVectorStore(ABC):
         metric: str | None,
         index: IndexArg,
         id_type: str | None,
+        journal: bool = True,
     ) -> bool:
         """Open the store at ``path`` or create it; ``path=None`` makes an in-memory store.
+
+        With ``journal`` (the default), every change is also written to the directory's write-ahead journal
+        (:mod:`audiovec.stores.journal`) before the call returns, and an existing journal is replayed on open.
 
         Returns:
             Whether an existing store was opened.
@@ -283,6 +289,7 @@ class BaseVectorStore(ABC):
             fsync_dir(p.parent)
             self.path = p
             self._load(p)
+            self._start_journal(p, journal)
             return False
         if manifest.store != self.name:
             raise StoreError(f"{p} holds a {manifest.store!r} store, not a {self.name!r} store")
@@ -294,7 +301,60 @@ class BaseVectorStore(ABC):
             raise ConfigError(f"{p} holds {self._id_type} ids; it was opened with id_type={id_type!r}")
         if id_type is not None and self._id_type is None:
             self._id_type = id_type  # type: ignore[assignment]
+        self._start_journal(p, journal)
         return True
+
+    def _start_journal(self, directory: Path, enabled: bool) -> None:
+        """Remove interrupted writes' temporary files, replay the journal, and keep it open for writing."""
+        for leftover in directory.glob(".*.tmp"):  # atomic writes that never finished (see audiovec._files)
+            leftover.unlink(missing_ok=True)
+        journal = Journal(directory)
+        replayed = 0
+        for record in journal.records():
+            self._replay(record)
+            replayed += 1
+        if replayed and not enabled:  # fold the journal into the saved state before writing without it
+            self._save()
+            journal.reset()
+        self._journal = journal if enabled else None
+        if not enabled:
+            journal.close()
+
+    def _replay(self, record: JournalRecord) -> None:
+        """Apply one journaled change, per id (add if absent, replace, remove): idempotent by construction."""
+        ids = record.ids
+        if not ids:
+            return
+        kind: IdType = "str" if isinstance(ids[0], str) else "int"
+        if record.op == "delete":
+            if self._id_type is not None:
+                self._delete(ids)
+            return
+        assert record.vectors is not None and record.metas is not None
+        vectors, metas = record.vectors, record.metas
+        if record.op == "add" and self._id_type is not None:
+            taken = set(self._existing(ids))
+            if taken:
+                keep = [i for i, id_ in enumerate(ids) if id_ not in taken]
+                ids, vectors, metas = [ids[i] for i in keep], vectors[keep], [metas[i] for i in keep]
+                if not ids:
+                    return
+        self._insert(vectors, ids, metas, replace=record.op == "upsert" and self._id_type is not None)
+        self._commit_ids(ids, kind)
+
+    def _log(self, record: JournalRecord) -> int:
+        """Journal a change already applied (under the lock); the ticket to wait on, 0 without a journal."""
+        return 0 if self._journal is None else self._journal.append(record)
+
+    def _durable(self, ticket: int) -> None:
+        """Wait (outside the lock) until the journaled change ``ticket`` is on disk."""
+        if ticket and self._journal is not None:
+            self._journal.wait(ticket)
+
+    @property
+    def journaled(self) -> bool:
+        """Whether each change is on disk (in the store's journal) before the call that made it returns."""
+        return self._journal is not None
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _check_open(self) -> None:
@@ -403,7 +463,9 @@ class BaseVectorStore(ABC):
                     raise self._duplicates_error(taken)
             self._insert(x, new_ids, metas, replace=False)
             self._commit_ids(new_ids, kind)
-            return new_ids
+            ticket = self._log(JournalRecord("add", new_ids, x, metas))
+        self._durable(ticket)
+        return new_ids
 
     def upsert(self, vectors: ArrayLike, ids: IdsArg, metadata: MetadataArg = None) -> list[Id]:
         """Insert records, replacing (vector and metadata) those whose id already exists.
@@ -433,7 +495,9 @@ class BaseVectorStore(ABC):
                 return []
             self._insert(x, new_ids, metas, replace=self._id_type is not None)
             self._commit_ids(new_ids, kind)
-            return new_ids
+            ticket = self._log(JournalRecord("upsert", new_ids, x, metas))
+        self._durable(ticket)
+        return new_ids
 
     def search(
         self,
@@ -514,9 +578,18 @@ class BaseVectorStore(ABC):
             if (ids is None) == (filter is None):
                 raise ConfigError("delete needs exactly one of ids= or filter=")
             if filter is not None:
-                return self._delete_where(parse_filter(filter))
-            wanted = self._lookup_ids(ids)  # type: ignore[arg-type]
-            return self._delete(wanted) if wanted else 0
+                flt = parse_filter(filter)
+                if self._journal is None:
+                    return self._delete_where(flt)
+                wanted = self._ids_where(flt)
+            else:
+                wanted = self._lookup_ids(ids)  # type: ignore[arg-type]
+            if not wanted:
+                return 0
+            n = self._delete(wanted)
+            ticket = self._log(JournalRecord("delete", wanted)) if n else 0
+        self._durable(ticket)
+        return n
 
     def count(self, filter: FilterLike | None = None) -> int:
         """The number of records (that match ``filter``, when given).
@@ -537,8 +610,14 @@ class BaseVectorStore(ABC):
         """
         with self._lock:
             self._check_open()
-            if self.path is not None:
-                self._save()
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Save the whole state, then remove the journal it now contains (under the lock)."""
+        if self.path is not None:
+            self._save()
+            if self._journal is not None:
+                self._journal.reset()
 
     def close(self) -> None:
         """Save (for stores with a path) and release resources. Closing twice is harmless."""
@@ -546,10 +625,11 @@ class BaseVectorStore(ABC):
             if self._closed:
                 return
             try:
-                if self.path is not None:
-                    self._save()
+                self._checkpoint()
             finally:
                 self._closed = True
+                if self._journal is not None:
+                    self._journal.close()
                 self._release()
 
     def __enter__(self) -> BaseVectorStore:
@@ -612,6 +692,10 @@ class BaseVectorStore(ABC):
     @abstractmethod
     def _delete_where(self, flt: Filter) -> int:
         """Delete every record matching ``flt``; return how many."""
+
+    def _ids_where(self, flt: Filter) -> list[Id]:
+        """The ids of every record matching ``flt`` (journaled stores delete by filter through these ids)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list the ids matching a filter")
 
     @abstractmethod
     def _count(self, flt: Filter | None) -> int:

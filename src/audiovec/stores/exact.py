@@ -49,6 +49,9 @@ class ExactStore(BaseVectorStore):
         metric: ``"cosine"`` (default for new stores), ``"ip"`` or ``"l2"``; checked against an existing one.
         index: Only ``"flat"`` (the default) is accepted.
         id_type: Fix the id kind (``"int"`` or ``"str"``) up front; by default the first batch decides.
+        journal: Write every change to the directory's write-ahead journal, flushed to disk, before the call
+            returns (see :mod:`audiovec.stores.journal`); ``False`` makes changes durable only at
+            :meth:`save` / :meth:`close` (faster bulk loads, at the price of losing unsaved work in a crash).
 
     Raises:
         ConfigError: Missing ``dim`` for a new store, an unknown metric, an index other than flat, or an
@@ -78,6 +81,7 @@ class ExactStore(BaseVectorStore):
         metric: str | None = None,
         index: IndexArg = None,
         id_type: str | None = None,
+        journal: bool = True,
     ) -> None:
         super().__init__()
         self._vecs: NDArray[np.float32] = np.zeros((0, 0), np.float32)
@@ -88,7 +92,7 @@ class ExactStore(BaseVectorStore):
         self._meta_text: list[str] = []
         self._meta: list[dict[str, Any]] = []
         self._dirty = False
-        self._open_or_create(path, dim=dim, metric=metric, index=index, id_type=id_type)
+        self._open_or_create(path, dim=dim, metric=metric, index=index, id_type=id_type, journal=journal)
 
     # ------------------------------------------------------------------ storage
     def _reserve(self, extra: int) -> None:
@@ -233,6 +237,9 @@ class ExactStore(BaseVectorStore):
 
     def _delete_where(self, flt: Filter) -> int:
         return self._drop_rows(np.flatnonzero(self._mask(flt)))
+
+    def _ids_where(self, flt: Filter) -> list[Id]:
+        return [self._ids[r] for r in np.flatnonzero(self._mask(flt)).tolist()]
 
     def _count(self, flt: Filter | None) -> int:
         return self._n if flt is None else int(self._mask(flt).sum())

@@ -177,6 +177,9 @@ class FaissStore(BaseVectorStore):
         compact_ratio: :meth:`save` rebuilds an HNSW index when tombstones exceed this fraction of it.
         exact_threshold: A filtered search is done exactly, over the matching vectors, when at most this many
             records match.
+        journal: Write every change to the directory's write-ahead journal, flushed to disk, before the call
+            returns (see :mod:`audiovec.stores.journal`); ``False`` makes changes durable only at
+            :meth:`save` / :meth:`close` (faster bulk loads, at the price of losing unsaved work in a crash).
 
     Raises:
         ConfigError: Invalid arguments, or an existing store opened with another metric or index structure.
@@ -210,6 +213,7 @@ class FaissStore(BaseVectorStore):
         threads: int | None = None,
         compact_ratio: float = 0.2,
         exact_threshold: int = 4096,
+        journal: bool = True,
     ) -> None:
         super().__init__()
         if threads is not None:
@@ -233,7 +237,7 @@ class FaissStore(BaseVectorStore):
         self._fkeys: OrderedDict[int, tuple[Filter, str]] = OrderedDict()
         self._pcache: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._dirty = False
-        self._open_or_create(path, dim=dim, metric=metric, index=index, id_type=id_type)
+        self._open_or_create(path, dim=dim, metric=metric, index=index, id_type=id_type, journal=journal)
 
     # ------------------------------------------------------------------ properties
     is_trained: ReadOnly[bool] = ReadOnly(
@@ -356,9 +360,9 @@ class FaissStore(BaseVectorStore):
                 f"{directory} is inconsistent: the index holds {self._fx.ntotal} {self._fx.d}-d vectors, the "
                 f"metadata {self._n_live} records and {len(self._tomb)} tombstones"
             )
-        for leftover in directory.iterdir():  # files of generations that never committed, interrupted writes
+        for leftover in directory.iterdir():  # files of generations that never committed
             m = _INDEX_RE.match(leftover.name)
-            if (m and int(m.group(1)) != self._gen) or (leftover.name.startswith(".") and leftover.suffix == ".tmp"):
+            if m and int(m.group(1)) != self._gen:
                 leftover.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ helpers
@@ -653,6 +657,13 @@ class FaissStore(BaseVectorStore):
 
     def _delete_where(self, flt: Filter) -> int:
         return self._delete_fids(self._matching(flt).fids.copy())
+
+    def _ids_where(self, flt: Filter) -> list[Id]:
+        fids = self._matching(flt).fids.tolist()
+        rows = self._conn.execute(
+            "SELECT uid FROM records WHERE fid IN (SELECT value FROM json_each(?)) ORDER BY fid", (json.dumps(fids),)
+        )
+        return [u for (u,) in rows]
 
     def _count(self, flt: Filter | None) -> int:
         if flt is None:

@@ -70,9 +70,10 @@ database at ``d/milvus.db``, or, given a server ``uri``, uses the server.
 the number of ids *sent*, or a list of keys on Lite, not the number removed.
 
 **Errors.** An unreachable server raises :class:`~audiovec.errors.StoreConnectionError` within ``timeout``; a Milvus
-Lite path held by another process raises :class:`~audiovec.errors.StoreError` naming the lock (and the holder's pid
-when ``/proc/locks`` shows it); a dimension above 32768 (the server's limit, which Lite does not enforce) raises
-:class:`~audiovec.errors.DimensionMismatchError` before anything is contacted.
+Lite path held by another process raises :class:`~audiovec.errors.StoreLockedError` at once, before Lite is started,
+naming the database and the holder (its pid and command line when ``/proc`` shows them); a dimension above 32768
+(the server's limit, which Lite does not enforce) raises :class:`~audiovec.errors.DimensionMismatchError` before
+anything is contacted.
 
 **Milvus Lite** releases its in-process server (and the directory lock) when the last store on that path in this
 process closes, so another process can open it afterwards. Lite pays tens of milliseconds per search at 100k rows
@@ -194,8 +195,9 @@ class MilvusStore(BaseVectorStore):
         ConfigError: Invalid arguments; an existing store opened with another metric, index structure or
             ``id_type``; ``ivf_pq`` on Milvus Lite.
         StoreConnectionError: The server cannot be reached within ``timeout``.
-        StoreError: The Milvus Lite path is locked by another process, is a file, or is a directory that is not a
-            Milvus Lite database; the collection was not created by audiovec or does not match its manifest.
+        StoreLockedError: Another process has the Milvus Lite database open (the message names it).
+        StoreError: The Milvus Lite path is a file, or a directory that is not a Milvus Lite database; the
+            collection was not created by audiovec or does not match its manifest.
         MissingDependencyError: ``pymilvus`` (or ``milvus-lite`` for a local path, or ``faiss-cpu`` for an HNSW/IVF
             index on Milvus Lite) is not installed.
 
@@ -322,6 +324,7 @@ class MilvusStore(BaseVectorStore):
         is_lite = not target.lower().startswith(_SERVER_SCHEMES)
         if is_lite:
             require("milvus_lite", "milvus", "MilvusStore on a local .db path (Milvus Lite)", package="milvus-lite")
+            lite.check_unlocked(target)
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {"uri": target, "timeout": self._timeout, "dedicated": True}
         if not is_lite:

@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from audiovec._files import fsync_dir
 from audiovec._hashing import sha256_bytes
 from audiovec.audio.formats import FORMATS, AudioFormat, sniff
 from audiovec.embedders import Embedder
@@ -289,6 +290,7 @@ class Collection:
         self._items = Ingest(embedder, lock=lock, max_duration_s=settings.max_duration_s, hash_content=True)
         self._queries = Ingest(embedder, lock=lock, max_duration_s=settings.max_query_duration_s)
         self.store = self._open_store()
+        self._remove_orphan_audio()
 
     # ------------------------------------------------------------------ on its own
     @classmethod
@@ -445,6 +447,32 @@ class Collection:
                 directory = self.root
         return get_store(spec.backend, params, directory=directory)
 
+    def _remove_orphan_audio(self) -> None:
+        """Remove stored audio that no item owns.
+
+        Such files are left by uploads a crash interrupted before their vectors were stored, or deletes it
+        interrupted after the vectors were gone: the store is the record of what exists.
+        """
+        if not self.audio_dir.is_dir():
+            return
+        files: dict[str, list[Path]] = {}
+        for f in self.audio_dir.iterdir():
+            if f.name.endswith(".part"):  # a copy that never finished
+                f.unlink(missing_ok=True)
+            elif f.is_file() and _ITEM_ID_RE.match(f.stem):
+                files.setdefault(f.stem, []).append(f)
+        ids = list(files)
+        kept: set[str] = set()
+        for s in range(0, len(ids), 4096):
+            kept |= self.stored_items(ids[s : s + 4096])
+        orphans = [f for item, paths in files.items() if item not in kept for f in paths]
+        for f in orphans:
+            f.unlink(missing_ok=True)
+        if orphans:
+            log.warning(
+                "collection %r: removed %d audio file(s) of items that were never stored", self.name, len(orphans)
+            )
+
     @_dropped_is_not_found
     def describe(self) -> dict[str, Any]:
         """Name, config, dimension, item and vector counts, embedder identity."""
@@ -550,11 +578,15 @@ class Collection:
             ids = self.vector_ids(item_id, len(ids))
         path = self.audio_dir / f"{item_id}{kind.extension}"
         t0 = time.perf_counter()
-        if self.config.keep_audio:
+        if self.config.keep_audio:  # on disk before the vectors: an acknowledged item always has its audio
             self.audio_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + ".part")
-            tmp.write_bytes(data)
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fdatasync(fh.fileno())
             os.replace(tmp, path)
+            fsync_dir(self.audio_dir)
         try:
             self.store.add(pooled.vectors, ids=ids, metadata=metas)
         except BaseException:

@@ -9,10 +9,13 @@ For every audio file under the given paths it
 3. pools each item's frames with the collection's pipeline and **stores** the vectors in batches, with the record
    fields of :mod:`audiovec.ingest.records`, the file's name (``_file``) and absolute path (``_path``), and
    metadata from the path: ``folder`` (the parent folder's name) and the fields a ``label_from`` pattern parses;
-4. **saves** the store every ``checkpoint_s`` seconds and at the end; a file that cannot be read or embedded is
-   recorded as a failure (also written to ``failures.jsonl`` in the collection's folder) and the run goes on.
+4. writes each batch to the store's journal, flushed to disk, at least every 2 seconds (so a crash loses at most
+   the last seconds of embedding work), and **saves** the whole store every ``checkpoint_s`` seconds and at the end
+   (which empties the journal); a file that cannot be read or embedded is recorded as a failure (also written to
+   ``failures.jsonl`` in the collection's folder) and the run goes on.
 
-After a crash or a kill, the items stored at the last checkpoint are kept and the run resumes from there.
+After a crash or a kill, every batch written before it is kept (replayed from the journal when the store is
+opened) and the run resumes from there: nothing is stored twice.
 
 Path patterns (``label_from``) name fields in the path relative to the folder given, e.g. ``"{label}/*"`` (the
 folder a file is in), ``"{digit}_{speaker}_*"`` (parts of the file name, as in ``7_jackson_32.wav``) or
@@ -55,8 +58,10 @@ log = logging.getLogger(__name__)
 
 #: Files hashed and checked against the store at a time.
 _CHECK_CHUNK = 256
-#: Vectors written to the store per ``add`` call.
+#: Vectors written to the store per ``add`` call (at most).
 _STORE_BATCH = 2048
+#: Seconds between writes to the store (at most): what a crash can make the next run embed again.
+_FLUSH_S = 2.0
 _FIELD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
@@ -334,7 +339,7 @@ class _Writer:
         self.audio: list[tuple[Path, Path]] = []  # (source file, copy in the collection) when audio is kept
         self.items = 0
         self.audio_s = 0.0
-        self.last_save = time.monotonic()
+        self.last_save = self.last_flush = time.monotonic()
 
     def add(self, item: ItemResult, label: str, added: str) -> None:
         failure = item.failures.get(label)
@@ -363,7 +368,7 @@ class _Writer:
         self.metas.extend(metas)
         self.items += 1
         self.audio_s += item.duration or 0.0
-        if len(self.ids) >= _STORE_BATCH:
+        if len(self.ids) >= _STORE_BATCH or time.monotonic() - self.last_flush >= _FLUSH_S:
             self.flush()
         if time.monotonic() - self.last_save >= self.checkpoint_s:
             self.save()
@@ -377,6 +382,7 @@ class _Writer:
         return kind.name
 
     def flush(self) -> None:
+        self.last_flush = time.monotonic()
         if not self.ids:
             return
         for src, dst in self.audio:

@@ -5,8 +5,15 @@ more without any system package. Resampling uses ``soxr`` (the SoX resampler, "h
 for :func:`load` and as a continuous stream for :func:`stream`, so blocks join without clicks.
 
 Every function checks its input and raises a typed error from :mod:`audiovec.errors` whose message names the
-source: a missing file, undecodable or truncated data, a known but unsupported format (MP4/AAC, WMA...), zero
-samples, NaN/Inf samples, or an implausible sample rate.
+source: a missing file, a path that cannot be opened (with the system's reason), undecodable data, a known but
+unsupported format (MP4/AAC, WMA...), zero samples, NaN/Inf samples, or an implausible sample rate.
+
+Truncated files are caught too, although libsndfile decodes whatever is there without complaint: when decoding
+stops, the position it reached is compared with the length the container declares
+(:mod:`audiovec.audio._lengths`), and a shortfall of more than
+:data:`~audiovec.audio._lengths.TRUNCATION_TOLERANCE` samples raises :class:`~audiovec.errors.AudioDecodeError`
+unless the caller passes ``allow_truncated=True``. The same holds when libsndfile itself stops short (an MP3
+without a length header, whose length it only estimates).
 
 Example:
     >>> from audiovec.audio import Audio
@@ -18,12 +25,14 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import io
+import logging
 import os
+import stat
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, TypeAlias
 
 import numpy as np
@@ -31,6 +40,13 @@ import soundfile as sf
 import soxr
 from numpy.typing import NDArray
 
+from audiovec.audio._lengths import (
+    TRUNCATION_TOLERANCE,
+    DeclaredLength,
+    count_mpeg_samples,
+    declared_frames,
+    read_declared_length,
+)
 from audiovec.audio.formats import describe_unreadable
 from audiovec.errors import (
     AudioDecodeError,
@@ -63,6 +79,10 @@ MIN_SAMPLE_RATE = 100
 #: ultrasonic recorders.
 MAX_SAMPLE_RATE = 1_000_000
 _RESAMPLE_QUALITY = "HQ"
+#: Frames decoded per libsndfile call (so that buffers stay bounded, and a decode error is located to a chunk).
+_READ_CHUNK = 1 << 16
+
+log = logging.getLogger(__name__)
 
 #: What :func:`load`, :func:`stream` and :func:`info` accept: a path, raw bytes, or a binary file object.
 AudioSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
@@ -217,11 +237,14 @@ def _describe(source: AudioSource) -> str:
     return str(name) if isinstance(name, str) else "<file object>"
 
 
+_SAMPLE_RATE_RULE = f"expected an integer in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}]"
+
+
 def _check_sample_rate(sr: float, source: str | None, exc: type[Exception] = InvalidSampleRateError) -> None:
     if not (isinstance(sr, (int, np.integer)) or float(sr).is_integer()) or not (
         MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE
     ):
-        msg = f"implausible sample rate {sr!r} Hz (expected an integer in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}])"
+        msg = f"implausible sample rate {sr!r} Hz ({_SAMPLE_RATE_RULE})"
         if exc is InvalidSampleRateError:
             raise InvalidSampleRateError(msg, source)
         raise exc(f"{source}: {msg}" if source else msg)
@@ -248,21 +271,47 @@ def _riff_sample_rate(head: bytes) -> int | None:
     return None
 
 
-class _Opened:
-    """Open a source with libsndfile, turning every failure into a typed error that names the source."""
+def _os_error(err: OSError, name: str) -> AudioError:
+    """The typed error for a path the system refuses to open: "not found" only when it does not exist."""
+    if err.errno == errno.ENOENT:
+        return AudioFileNotFoundError("no such file", name)
+    code = errno.errorcode.get(err.errno or 0, "")
+    reason = f"{err.strerror or err} ({code})" if code else str(err.strerror or err)
+    return AudioDecodeError(f"cannot open: {reason}", name)
 
-    def __init__(self, source: AudioSource) -> None:
+
+def _open_path(path: str | os.PathLike[str], name: str) -> tuple[IO[bytes], int]:
+    """Open a regular file for reading, with its size; every refusal is a typed error with the system's reason."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise AudioDecodeError("is a directory, not an audio file", name)
+        if not stat.S_ISREG(mode):
+            raise AudioDecodeError(
+                "not a regular file (a pipe, device or socket); pass its bytes or a file object instead", name
+            )
+        fileobj = open(path, "rb")  # noqa: SIM115 - closed by _Opened.close()
+        return fileobj, os.fstat(fileobj.fileno()).st_size
+    except OSError as err:
+        raise _os_error(err, name) from err
+    except ValueError as err:  # a NUL byte in the path
+        raise AudioDecodeError(f"cannot open: {err}", name) from err
+
+
+class _Opened:
+    """Open a source with libsndfile, turning every failure into a typed error that names the source.
+
+    It also keeps track of the decoding position, so that it can tell where decoding stops and compare that
+    with the length the container declares (see :meth:`read`).
+    """
+
+    def __init__(self, source: AudioSource, *, allow_truncated: bool = False) -> None:
         self.name = _describe(source)
         self.size: int | None = None
+        self.allow_truncated = allow_truncated
         fileobj: IO[bytes]
         if isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            if not path.exists():
-                raise AudioFileNotFoundError("no such file", self.name)
-            if path.is_dir():
-                raise AudioDecodeError("is a directory, not an audio file", self.name)
-            self.size = path.stat().st_size
-            fileobj = open(path, "rb")  # noqa: SIM115 - closed in close()
+            fileobj, self.size = _open_path(source, self.name)
         elif isinstance(source, (bytes, bytearray, memoryview)):
             self.size = len(source)
             fileobj = io.BytesIO(bytes(source))
@@ -275,8 +324,9 @@ class _Opened:
         self._owned = fileobj is not source
         self._fileobj = fileobj
         try:
-            start = fileobj.tell()
+            start = self._start = fileobj.tell()
             head = fileobj.read(4096)
+            declared = read_declared_length(fileobj, start, head) if head else None
             fileobj.seek(start)
         except OSError as err:
             self.close()
@@ -288,34 +338,167 @@ class _Opened:
             self.sf = sf.SoundFile(fileobj)
         except (sf.LibsndfileError, RuntimeError, TypeError) as err:
             self.close()
-            fmt = describe_unreadable(head, self.name)
-            if fmt is not None:
-                raise UnsupportedFormatError(
-                    f"{fmt} is not supported by the decoder (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF "
-                    "and more); convert it first, e.g. `ffmpeg -i INPUT output.flac`",
-                    self.name,
-                ) from err
-            riff_sr = _riff_sample_rate(head)
-            if riff_sr is not None and not (MIN_SAMPLE_RATE <= riff_sr <= MAX_SAMPLE_RATE):
-                raise InvalidSampleRateError(
-                    f"WAV header declares an implausible sample rate of {riff_sr} Hz", self.name
-                ) from err
-            raise AudioDecodeError(f"not decodable as audio ({_sf_message(err)})", self.name) from err
+            raise self._open_error(head, declared, err) from err
         try:
             _check_sample_rate(self.sf.samplerate, self.name)
         except AudioError:
             self.close()
             raise
+        self._declared = declared
+        self._declared_frames = (
+            declared_frames(declared, int(self.sf.frames), str(self.sf.subtype), int(self.sf.channels))
+            if declared is not None
+            else None
+        )
+        self._pos = 0  # the decoder's position, in frames
+        self._seek_pos = 0  # where the last seek went (nothing decoded since, while _pos == _seek_pos)
+        self._ended = False
+        self._warned = False
+
+    def _open_error(self, head: bytes, declared: DeclaredLength | None, err: BaseException) -> AudioError:
+        fmt = describe_unreadable(head, self.name)
+        if fmt is not None:
+            return UnsupportedFormatError(
+                f"{fmt} is not supported by the decoder (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF "
+                "and more); convert it first, e.g. `ffmpeg -i INPUT output.flac`",
+                self.name,
+            )
+        riff_sr = _riff_sample_rate(head)
+        if riff_sr is not None and not (MIN_SAMPLE_RATE <= riff_sr <= MAX_SAMPLE_RATE):
+            return InvalidSampleRateError(
+                f"WAV header declares an implausible sample rate of {riff_sr} Hz ({_SAMPLE_RATE_RULE})", self.name
+            )
+        if declared is not None and declared.cut is not None:
+            return AudioDecodeError(
+                f"not decodable as audio: truncated file, {declared.cut} ({_sf_message(err)})", self.name
+            )
+        return AudioDecodeError(f"not decodable as audio ({_sf_message(err)})", self.name)
 
     def read(self, frames: int) -> NDArray[np.float32]:
-        """Read up to ``frames`` frames as ``[channels, frames]`` float32."""
-        try:
-            data = self.sf.read(frames, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise AudioDecodeError(
-                f"decoding failed, data corrupt or truncated ({_sf_message(err)})", self.name
-            ) from err
+        """Read up to ``frames`` frames (``-1``: to the end) as ``[channels, frames]`` float32.
+
+        Fewer frames than asked means that decoding has stopped, and the position it stopped at is checked
+        against the declared length (see :meth:`_check_end`).
+        """
+        channels = int(self.sf.channels)
+        parts: list[NDArray[np.float32]] = []
+        got = 0
+        while not self._ended and (frames < 0 or got < frames):
+            want = _READ_CHUNK if frames < 0 else min(_READ_CHUNK, frames - got)
+            part, failure = self._read_chunk(np.empty((want, channels), np.float32))
+            self._pos += len(part)
+            got += len(part)
+            if len(part):
+                parts.append(part)
+            if failure is not None:
+                self._ended = True
+                self._warn(failure)
+            elif len(part) < want:
+                self._ended = True
+                self._check_end()
+        data = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros((0, channels), np.float32)
         return np.ascontiguousarray(data.T)
+
+    def _read_chunk(self, buf: NDArray[np.float32]) -> tuple[NDArray[np.float32], str | None]:
+        """Decode into ``buf``: the frames read, and why decoding failed (when it did and that is allowed).
+
+        Raises:
+            AudioDecodeError: Decoding failed, and ``allow_truncated`` is off or nothing was decoded before.
+        """
+        try:
+            return np.asarray(self.sf.read(out=buf), dtype=np.float32), None
+        except (sf.LibsndfileError, RuntimeError) as err:
+            kept = self._salvage(len(buf)) if self.allow_truncated else buf[:0]
+            message = f"decoding failed after {self._seconds(self._pos + len(kept))}"
+            if self._declared_frames is not None and self._declared is not None:
+                message += f" of the {self._seconds(self._declared_frames)} {self._declared.where} declares"
+            message += f", data corrupt or truncated ({_sf_message(err)})"
+            if not self.allow_truncated or self._pos + len(kept) == 0:
+                raise AudioDecodeError(message, self.name) from err
+            return kept, message
+
+    def _salvage(self, frames: int) -> NDArray[np.float32]:
+        """After a decode error, decode the failed chunk again in small steps: the audio before the damage."""
+        step = 1024
+        kept: list[NDArray[np.float32]] = []
+        try:
+            self.sf.close()
+            self._fileobj.seek(self._start)
+            self.sf = sf.SoundFile(self._fileobj)
+            self.sf.seek(self._pos)
+            while sum(map(len, kept)) + step <= frames:
+                part = self.sf.read(out=np.empty((step, self.sf.channels), np.float32))
+                kept.append(part)
+                if len(part) < step:
+                    break
+        except (sf.LibsndfileError, RuntimeError, OSError):
+            pass  # what was decoded before this failure is kept
+        return np.concatenate(kept) if kept else np.zeros((0, self.sf.channels), np.float32)
+
+    def _check_end(self) -> None:
+        """Decoding stopped at ``self._pos``: a file that declares more is truncated.
+
+        Raises:
+            AudioDecodeError: The file is truncated and ``allow_truncated`` is off (otherwise a warning is logged).
+        """
+        problem = self._truncation()
+        if problem is None:
+            return
+        if not self.allow_truncated:
+            raise AudioDecodeError(f"{problem}; pass allow_truncated=True to keep the decoded part", self.name)
+        self._warn(problem)
+
+    def _truncation(self) -> str | None:
+        """Why decoding that stops at ``self._pos`` has not decoded the whole file, or ``None``."""
+        declared = self._declared
+        if declared is None:
+            return None
+        nothing_since_seek = self._pos == self._seek_pos and self._pos > 0
+        ends = f"the audio ends {'before' if nothing_since_seek else 'at'} {self._seconds(self._pos)}"
+        if declared.cut is not None:
+            return (
+                f"truncated file: {declared.cut}; {ends}, and {declared.where} declares no total length, "
+                "so how much is missing is unknown"
+            )
+        if declared.mpeg_start is not None:
+            return self._stopped_early(declared.mpeg_start, ends)
+        if self._declared_frames is None or self._declared_frames - self._pos <= TRUNCATION_TOLERANCE:
+            return None
+        return (
+            f"truncated file: {ends}, but {declared.where} declares {self._seconds(self._declared_frames)} "
+            f"(at most {TRUNCATION_TOLERANCE} samples may be missing)"
+        )
+
+    def _stopped_early(self, mpeg_start: int, ends: str) -> str | None:
+        """Why libsndfile stopped short of the frames of an MP3 without a length header, or ``None``.
+
+        It estimates the length of such a file from the first frame's bitrate alone, and decodes no further.
+        """
+        here = self._fileobj.tell()
+        try:
+            counted = count_mpeg_samples(self._fileobj, self._start, mpeg_start)
+        except OSError:
+            return None
+        finally:
+            self._fileobj.seek(here)
+        if counted is None or counted - self._pos <= TRUNCATION_TOLERANCE:
+            return None
+        return (
+            f"the decoder stopped early: {ends}, but the MPEG frames of the file hold {self._seconds(counted)}; "
+            "libsndfile estimates the length of an MP3 without a Xing, Info or VBRI header from its first frame, "
+            "which fails for a variable bitrate, so give the file such a header "
+            "(e.g. `ffmpeg -i INPUT.mp3 -c:a copy OUTPUT.mp3`)"
+        )
+
+    def _seconds(self, frames: int) -> str:
+        return f"{frames / self.sf.samplerate:.3f} s"
+
+    def _warn(self, problem: str) -> None:
+        if not self._warned:
+            log.warning(
+                "%s: %s; keeping the %s decoded (allow_truncated=True)", self.name, problem, self._seconds(self._pos)
+            )
+            self._warned = True
 
     def seek_seconds(self, offset: float) -> None:
         if offset < 0:
@@ -324,6 +507,8 @@ class _Opened:
             return
         frame = round(offset * self.sf.samplerate)
         if self.sf.frames and frame >= self.sf.frames:
+            self._pos = int(self.sf.frames)
+            self._check_end()  # past the audio that is there, but not past what the header declares: truncated
             raise EmptyAudioError(
                 f"offset {offset:.3f}s is past the end of the audio ({self.sf.frames / self.sf.samplerate:.3f}s)",
                 self.name,
@@ -332,6 +517,7 @@ class _Opened:
             self.sf.seek(frame)
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioDecodeError(f"cannot seek to {offset:.3f}s ({_sf_message(err)})", self.name) from err
+        self._pos = self._seek_pos = frame
 
     def close(self) -> None:
         if hasattr(self, "sf"):
@@ -386,8 +572,14 @@ def load(
     mono: bool = True,
     offset: float = 0.0,
     duration: float | None = None,
+    *,
+    allow_truncated: bool = False,
 ) -> Audio:
     """Decode audio into memory.
+
+    A truncated file (one that stops before the length its header declares, see ``docs/audio.md``) raises
+    :class:`~audiovec.errors.AudioDecodeError` when decoding reaches the cut; a window (``offset``,
+    ``duration``) that ends before the cut is returned.
 
     Args:
         source: A path, raw bytes, or a binary file object.
@@ -395,13 +587,17 @@ def load(
         mono: Average all channels into one.
         offset: Start reading at this time, in seconds.
         duration: Read at most this many seconds (``None``: to the end).
+        allow_truncated: Instead of raising, return the audio decoded up to where decoding stops in a truncated
+            file (or, after some audio, in a damaged one, or in an MP3 the decoder cannot read whole), and log a
+            warning.
 
     Returns:
         The decoded :class:`Audio`; ``offset`` is recorded on it.
 
     Raises:
         AudioFileNotFoundError: The path does not exist.
-        AudioDecodeError: The data is corrupt, truncated or not audio.
+        AudioDecodeError: The data is corrupt, truncated or not audio, or the path cannot be opened (the message
+            gives the system's reason: permission denied, a symbolic link loop, a directory...).
         UnsupportedFormatError: A known format the decoder cannot read (MP4/AAC, WMA...).
         EmptyAudioError: No samples (or ``offset`` beyond the end).
         NonFiniteAudioError: NaN or infinite samples.
@@ -413,7 +609,7 @@ def load(
     """
     if sr is not None:
         _check_sample_rate(sr, "target sample rate", exc=ConfigError)
-    with _Opened(source) as f:
+    with _Opened(source, allow_truncated=allow_truncated) as f:
         f.seek_seconds(offset)
         data = f.read(_frames_for(duration, f.sf.samplerate))
         file_sr = int(f.sf.samplerate)
@@ -436,6 +632,8 @@ def stream(
     mono: bool = True,
     offset: float = 0.0,
     duration: float | None = None,
+    *,
+    allow_truncated: bool = False,
 ) -> Iterator[Audio]:
     """Yield consecutive blocks of a long source without loading it whole.
 
@@ -450,18 +648,21 @@ def stream(
         mono: Average all channels into one.
         offset: Start at this time, in seconds.
         duration: Stop after this many seconds (``None``: at the end).
+        allow_truncated: As :func:`load`: end the stream at the cut of a truncated file (with a warning)
+            instead of raising.
 
     Yields:
         :class:`Audio` blocks.
 
     Raises:
-        AudioError: As :func:`load`; a problem discovered mid-file is raised when that block is reached.
+        AudioError: As :func:`load`; a problem discovered mid-file is raised when that block is reached: a
+            truncated file raises :class:`~audiovec.errors.AudioDecodeError` after the blocks before its cut.
     """
     if block_s <= 0:
         raise ConfigError(f"block_s must be > 0, got {block_s}")
     if sr is not None:
         _check_sample_rate(sr, "target sample rate", exc=ConfigError)
-    with _Opened(source) as f:
+    with _Opened(source, allow_truncated=allow_truncated) as f:
         f.seek_seconds(offset)
         file_sr = int(f.sf.samplerate)
         out_sr = sr or file_sr

@@ -22,8 +22,11 @@ POST     ``/api/v1/collections/{name}/search/vector``     search by a vector (no
 GET      ``/``                                            the search page
 =======  ===============================================  =====================================================
 
-Errors are ``{"error": {"type": ..., "status": ..., "message": ...}}`` with a 4xx status for anything the client
-can fix (415 not audio, 413 too large/long, 422 undecodable, 404 unknown collection/item, 409 exists, 401 key).
+With an API key set, the schema and the docs need it too (unless ``public_docs``); the page asks the user for it.
+
+Every error is ``{"error": {"type": ..., "status": ..., "message": ...}}``, with a 4xx status for anything the
+client can fix (415 not audio, 413 too large/long, 422 undecodable, 404 unknown collection/item, 409 exists, 401 key,
+408 a body too slow to arrive) and a 500 that says nothing about an unexpected failure (the log has it).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +48,7 @@ require("fastapi", "serve", "the search service")
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html  # noqa: E402
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
@@ -54,6 +59,7 @@ from audiovec.errors import (  # noqa: E402
     AudiovecError,
     ConfigError,
     FilterError,
+    FilterTooLargeError,
     InvalidMetadataError,
     UnsupportedUploadError,
     UploadTooLargeError,
@@ -61,7 +67,14 @@ from audiovec.errors import (  # noqa: E402
 from audiovec.service.collection import Collection, CollectionConfig, Timings  # noqa: E402
 from audiovec.service.manager import CollectionManager  # noqa: E402
 from audiovec.service.metrics import Metrics  # noqa: E402
-from audiovec.service.middleware import BodyLimit, MetricsAndHeaders, error_response, status_for  # noqa: E402
+from audiovec.service.middleware import (  # noqa: E402
+    BodyLimit,
+    JSONErrors,
+    MetricsAndHeaders,
+    error_response,
+    internal_error_response,
+    status_for,
+)
 from audiovec.service.schemas import (  # noqa: E402
     AddResponse,
     CollectionInfo,
@@ -128,6 +141,7 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
         description="Index audio into collections and search them by clip, text or item. "
         "See https://github.com/audiovec/audiovec/blob/main/docs/service.md",
         lifespan=lifespan,
+        openapi_url=None,  # served below, behind the key unless settings.public_docs
         responses={
             400: {"model": ErrorResponse, "description": "Invalid request"},
             401: {"model": ErrorResponse, "description": "Missing or wrong API key"},
@@ -158,6 +172,11 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
         headers = getattr(err, "headers", None)
         return error_response(err.status_code, "HTTPError", str(err.detail), headers=headers)
 
+    @app.exception_handler(Exception)
+    async def _unexpected_response(request: Request, err: Exception) -> JSONResponse:
+        # the last resort, outside every middleware (JSONErrors answers the failures inside them); the server logs it
+        return internal_error_response()
+
     # ---------------------------------------------------------------- auth
     def check_key(request: Request) -> None:
         if api_key is None:
@@ -181,11 +200,8 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
         if text is None or not text.strip():
             return None
         if len(text) > 16384:
-            raise FilterError("filter is longer than 16 KiB")
-        try:
-            value = json.loads(text)
-        except ValueError as err:
-            raise FilterError(f"filter is not valid JSON: {err}") from None
+            raise FilterTooLargeError(f"filter is {len(text)} characters long; the limit is 16384 (16 KiB)")
+        value = _parse_json(text, "filter", FilterError, FilterTooLargeError)
         if not isinstance(value, dict):
             raise FilterError("filter must be a JSON object")
         return value
@@ -227,6 +243,21 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
     def prometheus_metrics() -> str:
         """Request counts and latency quantiles per route, and per-step times, in Prometheus' text format."""
         return metrics.prometheus()
+
+    # ---------------------------------------------------------------- schema and docs
+    docs_auth = [] if settings.public_docs else [Depends(check_key)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=docs_auth)
+    def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=docs_auth)
+    def swagger_docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=docs_auth)
+    def redoc_docs() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
     static = resources.files("audiovec.service") / "static"
 
@@ -306,10 +337,7 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
             raise ConfigError(f"at most {settings.max_files_per_request} files per request, got {len(files)}")
         parsed: Any = None
         if metadata is not None and metadata.strip():
-            try:
-                parsed = json.loads(metadata)
-            except ValueError as err:
-                raise InvalidMetadataError(f"metadata is not valid JSON: {err}") from None
+            parsed = _parse_json(metadata, "metadata", InvalidMetadataError)
         metas: list[Any]
         if isinstance(parsed, list):
             if len(parsed) != len(files):
@@ -413,8 +441,8 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
 
     app.include_router(api)
 
-    # outermost last: metrics/headers see every response, including the body limit's 413
-    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    # outermost last: metrics/headers see every response, including the body limits' 413/408 and JSONErrors' 500
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -423,5 +451,17 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
             allow_headers=["X-API-Key", "Authorization", "Content-Type"],
             max_age=600,
         )
+    app.add_middleware(JSONErrors)
     app.add_middleware(MetricsAndHeaders, metrics=metrics)
     return app
+
+
+def _parse_json(text: str, what: str, error: type[AudiovecError], too_deep: type[AudiovecError] | None = None) -> Any:
+    """Parse a JSON form field, raising ``error`` (or ``too_deep`` for nesting the parser refuses) naming ``what``."""
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise error(f"{what} is not valid JSON: {err}") from None
+    except RecursionError:
+        limit = sys.getrecursionlimit()
+        raise (too_deep or error)(f"{what} is nested too deeply: JSON may nest at most about {limit} levels") from None

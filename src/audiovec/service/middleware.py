@@ -1,15 +1,20 @@
-"""HTTP plumbing of the service: error statuses and bodies, the request-body limit, metrics and security headers.
+"""HTTP plumbing of the service: error statuses and bodies, the request-body limits, metrics and security headers.
 
-Typed errors (:mod:`audiovec.errors`) become a status code and a JSON body (``{"error": {...}}``); request bodies
-over the limit are refused from their header or while they stream in; every request is counted and timed.
+Typed errors (:mod:`audiovec.errors`) become a status code and a JSON body (``{"error": {...}}``), and so does
+every other error: an unexpected exception is a logged 500, and an error another component answers in plain text
+is rewritten. Request bodies over the size limit are refused from their header or while they stream in, and bodies
+that arrive too slowly get a 408; every request is counted and timed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from http import HTTPStatus
+from typing import Any, NoReturn
 
 from fastapi.responses import JSONResponse
 
@@ -23,18 +28,34 @@ from audiovec.errors import (
     DuplicateIdError,
     EmbeddingError,
     FilterError,
+    InvalidIdError,
     InvalidMetadataError,
     InvalidVectorError,
     ItemNotFoundError,
     MissingDependencyError,
     ModelLoadError,
     StoreConnectionError,
+    StoreLockedError,
     UnsupportedUploadError,
     UploadTooLargeError,
 )
 from audiovec.service.metrics import Metrics
 
-__all__ = ["BodyLimit", "MetricsAndHeaders", "error_response", "status_for"]
+__all__ = [
+    "INTERNAL_ERROR",
+    "BodyLimit",
+    "JSONErrors",
+    "MetricsAndHeaders",
+    "error_body",
+    "error_response",
+    "internal_error_response",
+    "status_for",
+]
+
+log = logging.getLogger("audiovec.service")
+
+INTERNAL_ERROR = "the server failed to handle this request; the error is logged on the server"
+"""The message of every 500: what went wrong stays in the server's log, never in the response."""
 
 
 def status_for(err: BaseException) -> int:
@@ -53,9 +74,11 @@ def status_for(err: BaseException) -> int:
         (EmbeddingError, 422),
         (FilterError, 400),
         (InvalidMetadataError, 400),
+        (InvalidIdError, 400),
         (MissingDependencyError, 503),
         (ModelLoadError, 503),
         (StoreConnectionError, 503),
+        (StoreLockedError, 503),
         (ConfigError, 400),
     ]
     for cls, status in table:
@@ -64,18 +87,28 @@ def status_for(err: BaseException) -> int:
     return 500
 
 
-def error_response(
-    status: int, type_: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """A JSON error response: ``{"error": {"type", "status", "message"[, "detail"]}}``."""
+def error_body(status: int, type_: str, message: str, detail: Any = None) -> dict[str, Any]:
+    """The JSON body of every error: ``{"error": {"type", "status", "message"[, "detail"]}}``."""
     error: dict[str, Any] = {"type": type_, "status": status, "message": message}
     if detail is not None:
         error["detail"] = detail
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+    return {"error": error}
 
 
-class _PayloadTooLarge(Exception):
-    pass
+def error_response(
+    status: int, type_: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A JSON error response (:func:`error_body`)."""
+    return JSONResponse(error_body(status, type_, message, detail), status_code=status, headers=headers)
+
+
+def internal_error_response() -> JSONResponse:
+    """The JSON 500 that stands for any unexpected failure (it tells the client nothing about the failure)."""
+    return error_response(500, "InternalServerError", INTERNAL_ERROR)
+
+
+class _Rejected(Exception):
+    """A request body broke a limit; the error response is already on its way."""
 
 
 _App = Callable[..., Awaitable[None]]
@@ -100,49 +133,139 @@ class _HTTPMiddleware:
 
 
 class BodyLimit(_HTTPMiddleware):
-    """Reject request bodies over ``limit`` bytes (413) from the header, or while they stream in."""
+    """Reject request bodies over ``limit`` bytes (413) or that arrive too slowly (408).
 
-    def __init__(self, app: _App, limit: int) -> None:
+    The size is checked from ``Content-Length`` and while the body streams in. The whole body must have arrived
+    ``timeout_s`` seconds after the request head; a body that has not gets a 408 and its connection is closed.
+    """
+
+    def __init__(self, app: _App, limit: int, timeout_s: float = 60.0) -> None:
         super().__init__(app)
         self.limit = limit
+        self.timeout_s = timeout_s
 
     async def http(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        """Refuse an over-long body from ``Content-Length``, or as soon as the streamed body crosses the limit."""
-        msg = f"request body larger than {self.limit / 2**20:g} MiB"
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.limit
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await error_response(413, "PayloadTooLarge", msg)(scope, receive, send)
-                    return
+        """Refuse an over-long body from its header; watch its size and its deadline while it arrives."""
+        too_large = f"request body larger than {self.limit / 2**20:g} MiB"
+        if self._declared_length(scope) > self.limit:
+            await error_response(413, "PayloadTooLarge", too_large)(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.timeout_s
         seen = 0
-        started = rejected = False
+        started = complete = rejected = False
 
-        async def counted_receive() -> MutableMapping[str, Any]:
-            nonlocal seen, rejected
-            message: MutableMapping[str, Any] = await receive()
-            if message["type"] == "http.request":
+        async def reject(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> NoReturn:
+            nonlocal rejected
+            rejected = True
+            if not started:  # answer now: the body parser would report any error as a 400
+                await error_response(status, type_, message, headers=headers)(scope, receive, send)
+            raise _Rejected
+
+        async def guarded_receive() -> MutableMapping[str, Any]:
+            nonlocal seen, complete
+            if complete or rejected:
+                return await receive()  # type: ignore[no-any-return]
+            try:
+                message: MutableMapping[str, Any] = await asyncio.wait_for(
+                    receive(), max(deadline - time.monotonic(), 0.0)
+                )
+            except asyncio.TimeoutError:
+                await reject(
+                    408,
+                    "RequestTimeout",
+                    f"the request body did not arrive within {self.timeout_s:g} s (the service's body timeout)",
+                    {"Connection": "close"},
+                )
+            if message["type"] != "http.request":
+                complete = True  # the client went away
+            else:
                 seen += len(message.get("body", b""))
-                if seen > self.limit and not rejected:
-                    rejected = True
-                    if not started:  # answer now: the body parser would report any error as a 400
-                        await error_response(413, "PayloadTooLarge", msg)(scope, receive, send)
-                    raise _PayloadTooLarge
+                if seen > self.limit:
+                    await reject(413, "PayloadTooLarge", too_large)
+                complete = not message.get("more_body", False)
             return message
 
         async def tracked_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
             if rejected:
-                return  # the 413 is already on its way; drop what the app answers after the aborted read
+                return  # the error is already on its way; drop what the app answers after the aborted read
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        with contextlib.suppress(_PayloadTooLarge):  # the 413 was sent when the limit was crossed
-            await self.app(scope, counted_receive, tracked_send)
+        with contextlib.suppress(_Rejected):  # the error was sent when the limit was broken
+            await self.app(scope, guarded_receive, tracked_send)
+
+    @staticmethod
+    def _declared_length(scope: MutableMapping[str, Any]) -> int:
+        """The request's ``Content-Length`` (0 when absent or not a number)."""
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                with contextlib.suppress(ValueError):
+                    return int(value)
+        return 0
+
+
+class JSONErrors(_HTTPMiddleware):
+    """Make every error response the JSON error format.
+
+    An unexpected exception is logged with its traceback and answered with a JSON 500 that says nothing about it.
+    An error response that another component wrote in plain text (a malformed ``Range`` header, a refused CORS
+    preflight) is rewritten as JSON with the same status and headers.
+    """
+
+    _DROP = frozenset({b"content-type", b"content-length"})
+    _MAX_MESSAGE = 500
+
+    async def http(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Run the request; turn a failure or a non-JSON error response into a JSON error."""
+        sent = False  # something went out to the client
+        held: MutableMapping[str, Any] | None = None  # the start of a non-JSON error response, held back
+        body = bytearray()
+
+        async def json_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal sent, held
+            if message["type"] == "http.response.start" and int(message["status"]) >= 400:
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                if not content_type.startswith(b"application/json"):
+                    held = message
+                    return
+            if held is not None and message["type"] == "http.response.body":
+                body.extend(message.get("body", b"")[: self._MAX_MESSAGE])
+                if not message.get("more_body", False):
+                    response = self._rewritten(held, bytes(body))
+                    held = None
+                    sent = True
+                    await response(scope, receive, send)
+                return
+            sent = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, json_send)
+        except Exception:
+            log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=True)
+            if sent:
+                raise  # the response is half-sent: the server aborts the connection
+            await internal_error_response()(scope, receive, send)
+            return
+        if not sent:
+            log.error("%s %s: the app sent no response", scope.get("method"), scope.get("path"))
+            await internal_error_response()(scope, receive, send)
+
+    def _rewritten(self, start: MutableMapping[str, Any], text: bytes) -> JSONResponse:
+        """A JSON error with the status and headers of ``start``; its plain-text body (if any) is the message."""
+        status = int(start["status"])
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in self._DROP]
+        content_type = dict(start.get("headers", [])).get(b"content-type", b"")
+        message = text.decode("utf-8", "replace").strip() if content_type.startswith(b"text/plain") else ""
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "error"
+        response = error_response(status, "HTTPError", message[: self._MAX_MESSAGE] or phrase)
+        response.raw_headers.extend(headers)
+        return response
 
 
 class MetricsAndHeaders(_HTTPMiddleware):

@@ -46,8 +46,6 @@ class ErrorResponse(BaseModel):
 class Item(BaseModel):
     """A stored item (one uploaded file) and its metadata."""
 
-    """A stored item (one uploaded file)."""
-
     id: str
     filename: str | None = None
     duration: float | None = None

@@ -10,6 +10,7 @@ from types import TracebackType
 
 from audiovec._optional import require
 from audiovec.errors import AudiovecError
+from audiovec.service._http import guarded_protocol
 from audiovec.service.app import create_app
 from audiovec.service.manager import CollectionManager
 from audiovec.service.settings import ServiceSettings
@@ -32,6 +33,9 @@ def _uvicorn_config(
         access_log=log_level in ("debug", "trace"),  # the access log prints paths and query strings only
         timeout_graceful_shutdown=10,
         server_header=False,
+        http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
+        ws="none",  # the service has no WebSocket routes
+        timeout_keep_alive=settings.keep_alive_timeout_s,
     )
 
 

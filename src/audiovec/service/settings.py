@@ -73,6 +73,15 @@ class ServiceSettings(BaseModel):
         embedders: Presets new collections may choose from (name -> preset).
         index_roots: Folders that ``audiovec collection index`` may read (empty = any folder the admin names).
         autosave_s: Seconds between background saves of changed collections (also saved at shutdown).
+        header_timeout_s: A connection that has not sent a complete request head this many seconds after it opened
+            (or after its previous response) is closed, so slow clients cannot hold connections open.
+        body_timeout_s: A request body that has not fully arrived this many seconds after its head gets a 408 and
+            its connection is closed. An upload of ``max_request_mb`` needs at least ``max_request_mb /
+            body_timeout_s`` MiB/s; raise it for large uploads over slow links.
+        keep_alive_timeout_s: An idle keep-alive connection is closed after this many seconds.
+        max_connections: Most connections open at once; a connection beyond it is answered 503 and closed at once.
+        public_docs: Serve the OpenAPI schema and the interactive docs (``/openapi.json``, ``/docs``, ``/redoc``)
+            without the API key. By default they need it when a key is set.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -94,6 +103,11 @@ class ServiceSettings(BaseModel):
     embedders: dict[str, EmbedderPreset] = Field(default_factory=_default_presets)
     index_roots: list[Path] = Field(default_factory=list)
     autosave_s: float = Field(2.0, gt=0)
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(60.0, gt=0)
+    keep_alive_timeout_s: float = Field(5.0, gt=0)
+    max_connections: int = Field(256, ge=1)
+    public_docs: bool = False
 
     @field_validator("embedders")
     @classmethod

@@ -18,19 +18,25 @@ Pooling modes:
   concatenated and L2-normalised, ``[n * dim]`` — the scheme of the ESC-50 vector-search experiment (64 frames ×
   512 = 32768). With fewer than ``n`` frames, frames are repeated (each of the ``n`` evenly spaced positions takes
   its nearest frame), so the dimension is always ``n * dim`` and the order of frames is kept.
+
+No pooled vector is ever NaN or infinite: a :class:`Pipeline` refuses non-finite frames and a non-finite result
+with :class:`~audiovec.errors.NonFiniteEmbeddingError` (naming the source), and the arithmetic is done so that
+finite frames never overflow (means and deviations in float64, L2 norms of vectors scaled to a largest magnitude
+of 1).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from audiovec.embedders.framing import check_finite_frames, nonfinite_rows
 from audiovec.embeddings import FrameEmbeddings, PooledEmbeddings
-from audiovec.errors import ConfigError
+from audiovec.errors import ConfigError, NonFiniteEmbeddingError
 
 __all__ = [
     "POOLING_MODES",
@@ -102,11 +108,27 @@ def linear_concat(vectors: NDArray[np.float32], n: int = 64, normalize: bool = T
     return l2_normalize(out) if normalize else out
 
 
-def l2_normalize(x: NDArray[np.float32], axis: int = -1, eps: float = 1e-12) -> NDArray[np.float32]:
-    """Divide by the L2 norm along ``axis``; an all-zero vector stays zero."""
-    a = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(a.astype(np.float64), axis=axis, keepdims=True)
-    out: NDArray[np.float32] = (a / np.maximum(norm, eps)).astype(np.float32)
+def l2_normalize(x: NDArray[np.floating[Any]], axis: int = -1, eps: float = 1e-12) -> NDArray[np.float32]:
+    """Divide by the L2 norm along ``axis``; an all-zero vector stays zero.
+
+    Every vector is first divided by its largest magnitude (in float64), so the norm neither overflows nor
+    underflows: any finite non-zero vector, however large or tiny its values, comes out with unit length.
+
+    Args:
+        x: Vectors, e.g. ``[rows, dim]``.
+        axis: The axis along which vectors lie.
+        eps: Smallest norm divided by (after the scaling, only an all-zero vector has a norm below 1).
+
+    Returns:
+        ``float32``, the shape of ``x``.
+    """
+    a = np.array(x, dtype=np.float64)  # a copy, scaled in place
+    if a.size == 0:
+        return a.astype(np.float32)
+    peak = np.maximum(a.max(axis=axis, keepdims=True), -a.min(axis=axis, keepdims=True))
+    a /= np.where(peak > 0, peak, 1.0)
+    a /= np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)
+    out: NDArray[np.float32] = a.astype(np.float32)
     return out
 
 
@@ -243,9 +265,15 @@ class Pipeline(BaseModel):
         return self.pool_step.output_dim(dim)
 
     def __call__(self, frames: FrameEmbeddings) -> PooledEmbeddings:
-        """Apply the pipeline to one input's frame embeddings."""
+        """Apply the pipeline to one input's frame embeddings.
+
+        Raises:
+            ConfigError: There are no frames.
+            NonFiniteEmbeddingError: A frame, or a pooled vector, holds NaN or Inf (the message names the source).
+        """
         if len(frames) == 0:
             raise ConfigError(f"cannot pool zero frames (source {frames.source!r})")
+        check_finite_frames(frames)
         seg = next((s for s in self.steps if isinstance(s, Segments)), None)
         p = self.pool_step
         if seg is None:
@@ -255,9 +283,11 @@ class Pipeline(BaseModel):
         else:
             starts, ends = segment_bounds(frames.duration, seg.window_s, seg.hop_s)
             groups = [_segment_frames(frames, s, e) for s, e in zip(starts, ends, strict=False)]
-        vectors = np.stack([pool(g, p.mode, p.n) for g in groups]).astype(np.float32)
-        if any(isinstance(s, L2Normalize) for s in self.steps):
-            vectors = l2_normalize(vectors, axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, with its source
+            vectors = np.stack([pool(g, p.mode, p.n) for g in groups]).astype(np.float32)
+            if any(isinstance(s, L2Normalize) for s in self.steps):
+                vectors = l2_normalize(vectors, axis=1)
+        self._check_finite(vectors, starts, ends, frames.source)
         return PooledEmbeddings(
             vectors=vectors,
             starts=starts,
@@ -266,6 +296,20 @@ class Pipeline(BaseModel):
             model=frames.model,
             steps=[s.model_dump() for s in self.steps],
         )
+
+    def _check_finite(
+        self, vectors: NDArray[np.float32], starts: NDArray[np.float64], ends: NDArray[np.float64], source: str | None
+    ) -> None:
+        """Refuse pooled vectors that hold NaN or Inf (finite ``float32`` frames never give one; larger ones may)."""
+        bad = nonfinite_rows(vectors)
+        if len(bad):
+            i = int(bad[0])
+            raise NonFiniteEmbeddingError(
+                f"pooling {self.describe()} produced NaN or infinite values in {len(bad)} of {len(vectors)} "
+                f"vector(s), the first for {starts[i]:.3f}-{ends[i]:.3f} s; pooled vectors must be finite, so none "
+                "are returned",
+                source,
+            )
 
     def describe(self) -> str:
         """A short human-readable form, e.g. ``segments(10s/5s)+mean+l2``."""

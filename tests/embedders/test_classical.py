@@ -22,7 +22,7 @@ CONFIGS = [
 @pytest.mark.parametrize(("name", "params"), CONFIGS)
 def test_conformance(name, params):
     results = check_embedder(get_embedder(name, **params))
-    assert all(r.passed for r in results) and len(results) == 10
+    assert all(r.passed for r in results) and len(results) == 11
 
 
 def _librosa_logmel(x: np.ndarray, sr: int, n_fft: int, hop: int, n_mels: int) -> np.ndarray:

@@ -134,7 +134,7 @@ CONFORMANCE = [
 def test_conformance(request, cls, model, params, long_s):
     emb = cls(model=request.getfixturevalue(model), local_files_only=True, **params)
     results = check_embedder(emb, long_input_s=long_s)
-    assert len(results) == 10 and all(r.passed for r in results)
+    assert len(results) == 11 and all(r.passed for r in results)
 
 
 @pytest.mark.slow

@@ -111,7 +111,7 @@ def music(shared_file):
 
 def test_conformance(emb):
     results = check_embedder(emb)
-    assert len(results) == 10 and all(r.passed for r in results)
+    assert len(results) == 11 and all(r.passed for r in results)
     assert (emb.dim, emb.sample_rate, emb.frame_length, emb.hop_length) == (512, SR, SR, 4800)
 
 

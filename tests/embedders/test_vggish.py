@@ -79,7 +79,7 @@ def _signal(n_samples: int, seed: int = 0) -> np.ndarray:
 
 def test_conformance(emb):
     results = check_embedder(emb)
-    assert len(results) == 10 and all(r.passed for r in results)
+    assert len(results) == 11 and all(r.passed for r in results)
     assert emb.dim == 128 and emb.sample_rate == SR
     assert emb.window_s == pytest.approx(0.975) and emb.hop_s == pytest.approx(0.96)
 

@@ -52,9 +52,9 @@ def test_each_file_is_read_once_and_decoded_once_for_every_model(two_rates, monk
     real_opened = audio_io._Opened
 
     class Opened(real_opened):  # type: ignore[misc, valid-type]
-        def __init__(self, source):
+        def __init__(self, source, **kwargs):
             opened.append(source)
-            super().__init__(source)
+            super().__init__(source, **kwargs)
 
     decodes: list[str] = []
     real_load = engine.load

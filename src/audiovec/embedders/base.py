@@ -5,6 +5,8 @@ Implementations usually subclass :class:`FramedEmbedder`, which owns everything 
 
 * validating the configuration (a pydantic :class:`EmbedderConfig`) and describing the output (:meth:`spec`);
 * mixing down to mono, resampling to the model's rate and refusing NaN/Inf, in that order, for every input;
+* refusing NaN/Inf in the model's output (:class:`~audiovec.errors.NonFiniteEmbeddingError`, naming the input):
+  no embedding is ever non-finite, even when finite but enormous samples overflow the model;
 * a fixed framing (frames start every ``hop_length`` samples and span ``frame_length`` samples; input shorter
   than one frame is zero-padded to one frame, and the tail is zero-padded to complete the last frame);
 * bounded memory for long inputs: samples are processed in chunks of ``chunk_frames`` frames, and
@@ -250,6 +252,7 @@ class WindowedEmbedder(ABC):
         Raises:
             EmptyAudioError: The audio has no samples.
             NonFiniteAudioError: The audio contains NaN or Inf.
+            NonFiniteEmbeddingError: The model produced NaN or Inf (e.g. from enormous sample values).
             EmbeddingError: The model failed.
         """
         return self._embed_audios([audio], self._inputs_per_call(batch=False))[0]
@@ -263,6 +266,7 @@ class WindowedEmbedder(ABC):
         Raises:
             EmptyAudioError: An input has no samples.
             NonFiniteAudioError: An input contains NaN or Inf.
+            NonFiniteEmbeddingError: The model produced NaN or Inf for an input (the message names it).
             EmbeddingError: The model failed.
         """
         return self._embed_audios(audios, self._inputs_per_call(batch=True))
@@ -281,6 +285,7 @@ class WindowedEmbedder(ABC):
         Raises:
             EmptyAudioError: The stream has no samples.
             NonFiniteAudioError: A block contains NaN or Inf.
+            NonFiniteEmbeddingError: The model produced NaN or Inf.
             ConfigError: The blocks change sample rate.
         """
         framing = self._framing()
@@ -322,9 +327,15 @@ class WindowedEmbedder(ABC):
         return [self._result(batcher.take(a, b), framing, n, source) for source, n, a, b in plans]
 
     def _run(self, inputs: Sequence[ModelInput]) -> list[NDArray[np.float32]]:
-        """:meth:`_embed_inputs` with failures raised as :class:`EmbeddingError` and every shape checked."""
+        """:meth:`_embed_inputs` with failures raised as :class:`EmbeddingError` and every shape checked.
+
+        NumPy's overflow and invalid-value warnings are silenced in the model: a non-finite result is refused
+        with a :class:`~audiovec.errors.NonFiniteEmbeddingError` that names the input (see :meth:`_result`),
+        which tells more than a warning (or, where warnings are errors, an :class:`EmbeddingError`) would.
+        """
         try:
-            outs = self._embed_inputs(inputs)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+                outs = self._embed_inputs(inputs)
         except (EmbeddingError, MemoryError):
             raise
         except Exception as err:
@@ -344,6 +355,11 @@ class WindowedEmbedder(ABC):
     def _result(
         self, parts: list[NDArray[np.float32]], framing: Framing, num_samples: int, source: str | None
     ) -> FrameEmbeddings:
+        """One input's frame embeddings, refused when non-finite (:func:`~audiovec.embedders.framing.frame_embeddings`).
+
+        Raises:
+            NonFiniteEmbeddingError: A vector holds NaN or Inf; the message names ``source``.
+        """
         return frame_embeddings(
             parts,
             framing,

@@ -14,6 +14,10 @@ frames can differ in the last bits from the same frame computed in a chunk of 30
 goes through the same calls with the same data whatever the chunking, and the last, partial block of an input is
 the same partial block in every path.
 
+Range. The power spectrum is computed in ``float32``, which finite but enormous samples overflow (beyond about
+1e17 with the default 25 ms window; audio is expected in [-1, 1]): such input is refused with
+:class:`~audiovec.errors.NonFiniteEmbeddingError`, like any model output holding NaN or Inf, never returned.
+
 These are the first-stage embedding of a fingerprint-style search and the speed baseline for neural models.
 """
 

@@ -23,20 +23,25 @@ The same :class:`Cutter` serves one-shot, batched and streamed embedding (``feed
 beyond the block it is given. :func:`prepare_samples` is the one mono → resample → finiteness order for whole
 inputs (:func:`audiovec.audio.resample_blocks` checks streams in the same order), and :func:`frame_embeddings` builds
 every result.
+
+No embedding is ever NaN or infinite: :func:`frame_embeddings` refuses a model's non-finite output with
+:class:`~audiovec.errors.NonFiniteEmbeddingError` (:func:`check_finite_frames`, the rule every consumer of frames
+applies; :func:`nonfinite_rows` finds the offending rows). Finite input can still overflow a model: audio whose
+samples are enormous (say ±1e19, far outside [-1, 1]) makes a spectrogram's power overflow ``float32``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from audiovec.audio import Audio
 from audiovec.embeddings import FrameEmbeddings
-from audiovec.errors import EmbeddingError, EmptyAudioError, NonFiniteAudioError
+from audiovec.errors import EmbeddingError, EmptyAudioError, NonFiniteAudioError, NonFiniteEmbeddingError
 
 __all__ = [
     "Cutter",
@@ -44,8 +49,10 @@ __all__ = [
     "Framing",
     "ModelInput",
     "check_finite",
+    "check_finite_frames",
     "frame_count",
     "frame_embeddings",
+    "nonfinite_rows",
     "prepare_samples",
 ]
 
@@ -267,6 +274,36 @@ def check_finite(x: NDArray[np.float32], source: str | None) -> NDArray[np.float
     return x
 
 
+def nonfinite_rows(vectors: NDArray[np.floating[Any]]) -> NDArray[np.intp]:
+    """Indices of the rows of ``[rows, dim]`` vectors that hold a NaN or an infinity (empty when none does).
+
+    All-finite input, the usual case, costs one float64 sum and no temporary array (see :func:`prepare_samples`).
+    """
+    v = np.asarray(vectors)
+    if v.size == 0 or np.isfinite(v.sum(dtype=np.float64)):
+        return np.zeros(0, dtype=np.intp)
+    rows: NDArray[np.intp] = np.flatnonzero(~np.isfinite(v.reshape(len(v), -1)).all(axis=1))
+    return rows
+
+
+def check_finite_frames(frames: FrameEmbeddings) -> FrameEmbeddings:
+    """``frames`` if every vector is finite: the rule for a model's output, wherever frames come from.
+
+    Raises:
+        NonFiniteEmbeddingError: A vector holds NaN or Inf; the message names the source, the model, how many
+            frames are affected and the time of the first one.
+    """
+    bad = nonfinite_rows(frames.vectors)
+    if len(bad):
+        raise NonFiniteEmbeddingError(
+            f"{frames.model or 'the embedder'} produced NaN or infinite values in {len(bad)} of {len(frames)} "
+            f"frame(s), the first at {frames.timestamps[bad[0]]:.3f} s; embeddings must be finite, so none are "
+            "returned (audio with enormous sample values, far outside [-1, 1], overflows a model: scale it first)",
+            frames.source,
+        )
+    return frames
+
+
 def frame_embeddings(
     parts: list[NDArray[np.float32]],
     framing: Framing,
@@ -283,12 +320,13 @@ def frame_embeddings(
 
     Raises:
         EmbeddingError: The vectors do not number one per frame (an implementation bug).
+        NonFiniteEmbeddingError: A vector holds NaN or Inf (see :func:`check_finite_frames`).
     """
     vectors = np.concatenate(parts, axis=0) if parts else np.zeros((0, dim), np.float32)
     expected = framing.count(num_samples)
     if len(vectors) != expected:
         raise EmbeddingError(f"{model}: {len(vectors)} vectors for {expected} frames (implementation bug)")
-    return FrameEmbeddings(
+    result = FrameEmbeddings(
         vectors=vectors,
         timestamps=framing.timestamps(num_samples) / sample_rate,
         duration=num_samples / sample_rate,
@@ -297,3 +335,4 @@ def frame_embeddings(
         source=source,
         model=model,
     )
+    return check_finite_frames(result)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from audiovec.embedders.base import EmbedderSpec
+from audiovec.embedders.framing import nonfinite_rows
 from audiovec.embeddings import FrameEmbeddings
 
 __all__ = ["EmbeddingCache"]
@@ -60,7 +61,11 @@ class EmbeddingCache:
         return self._path(*key).is_file()
 
     def get(self, spec: EmbedderSpec, digest: str) -> tuple[FrameEmbeddings, dict[str, Any]] | None:
-        """The cached frames and their metadata, or ``None`` (also for an unreadable entry, which is removed)."""
+        """The cached frames and their metadata, or ``None``.
+
+        An unreadable entry, or one holding NaN or infinite vectors (which audiovec no longer produces), is a miss
+        and is removed.
+        """
         path = self._path(spec, digest)
         try:
             data = path.read_bytes()
@@ -74,6 +79,8 @@ class EmbeddingCache:
             rows, dim = int(header["rows"]), int(header["dim"])
             start = 16 + n
             vectors = np.frombuffer(data, np.float32, rows * dim, start).reshape(rows, dim)
+            if len(nonfinite_rows(vectors)):
+                raise ValueError("non-finite vectors")
             timestamps = np.frombuffer(data, np.float64, rows, start + 4 * rows * dim)
             meta = dict(header["meta"])
             fe = FrameEmbeddings(

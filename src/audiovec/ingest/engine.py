@@ -16,6 +16,10 @@ service — goes through :class:`Ingest`. For each :class:`~audiovec.ingest.Sour
 5. returns one :class:`ItemResult` per source, in input order: the frames per model, the time each step took
    (and resource measurements when a monitor is given), and typed failures instead of exceptions.
 
+Frames are never NaN or infinite: whatever the embedder (one built on :class:`~audiovec.FramedEmbedder` refuses
+them itself, a plugin's own ``embed`` is checked here), non-finite output is recorded as a
+:class:`~audiovec.errors.NonFiniteEmbeddingError` failure of that item and never cached.
+
 The work is done by :meth:`Ingest.process` on a batch of sources: a pure step (sources in, results out, no shared
 state but the cache), so the same code runs in one process, in a pool of worker processes or in actors on a
 cluster. :meth:`Ingest.run` streams any number of sources through it with bounded memory, in ``workers`` processes
@@ -48,8 +52,9 @@ from audiovec._hashing import sha256_bytes, sha256_file
 from audiovec._threads import available_cores
 from audiovec.audio import Audio, AudioInfo, AudioSource, info, load
 from audiovec.embedders.base import Embedder, EmbedderSpec
+from audiovec.embedders.framing import check_finite_frames
 from audiovec.embeddings import FrameEmbeddings
-from audiovec.errors import AudioTooLongError, AudiovecError, ConfigError
+from audiovec.errors import AudioTooLongError, AudiovecError, ConfigError, NonFiniteEmbeddingError
 from audiovec.ingest.cache import EmbeddingCache
 from audiovec.ingest.results import EmbedStats, Failure, ItemResult, Monitor
 from audiovec.ingest.sources import Source
@@ -348,7 +353,12 @@ class Ingest:
             self._done(label, it, frames, EmbedStats(decode_s, share, wait_s))
 
     def _done(self, label: str, it: _Item, frames: FrameEmbeddings, stats: EmbedStats) -> None:
-        frames = _named(frames, it.source)
+        try:
+            frames = check_finite_frames(_named(frames, it.source))
+        except NonFiniteEmbeddingError as err:  # an embedder that does not check its own output
+            log.info("%s failed on %s: %s", label, it.source.label, err)
+            it.result.failures[label] = Failure.of(it.source, label, err)
+            return
         it.result.frames[label] = frames
         it.result.stats[label] = stats
         if self.cache is not None and it.result.digest is not None:

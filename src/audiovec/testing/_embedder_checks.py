@@ -16,11 +16,14 @@ from numpy.typing import NDArray
 from audiovec.audio import Audio, load
 from audiovec.embedders.base import Embedder, EmbedderSpec
 from audiovec.embeddings import FrameEmbeddings
-from audiovec.errors import AudiovecError, EmptyAudioError, NonFiniteAudioError
+from audiovec.errors import AudioError, AudiovecError, EmptyAudioError, NonFiniteAudioError, NonFiniteEmbeddingError
 
-__all__ = ["CheckResult", "check_embedder", "embedder_checks", "run_checks", "synthetic_signal"]
+__all__ = ["EXTREME_AMPLITUDES", "CheckResult", "check_embedder", "embedder_checks", "run_checks", "synthetic_signal"]
 
 Check = Callable[[Embedder], None]
+
+#: Peak sample values of the extreme-input check: finite, but far outside [-1, 1], up to nearly the largest float32.
+EXTREME_AMPLITUDES = (1e19, 1e30, 3e38)
 
 
 def synthetic_signal(
@@ -189,6 +192,34 @@ def check_bad_input(emb: Embedder) -> None:
         raise AssertionError(f"{audio.source} input did not raise {exc.__name__}")
 
 
+def check_extreme_input(emb: Embedder) -> None:
+    """Finite but enormous samples give finite vectors or a typed error, never NaN or Inf.
+
+    The inputs peak at each of :data:`EXTREME_AMPLITUDES`, plus one of tiny values (1e-30) with every seventh
+    sample at ±3e38. A model may overflow on them; it must then raise
+    :class:`~audiovec.errors.NonFiniteEmbeddingError` (or an :class:`~audiovec.errors.AudioError`, for an embedder
+    that refuses such audio up front).
+    """
+    sr = emb.sample_rate
+    x = synthetic_signal(1.0, sr, seed=6).astype(np.float64)
+    x /= np.abs(x).max()
+    mixed = x * 1e-30
+    mixed[::7] = np.where(x[::7] >= 0, 3e38, -3e38)
+    cases = {f"peak {a:g}": x * a for a in EXTREME_AMPLITUDES}
+    cases["tiny and 3e+38 mixed"] = mixed
+    for what, samples in cases.items():
+        audio = Audio(samples.astype(np.float32), sr, what)
+        try:
+            fe = emb.embed(audio)
+        except (NonFiniteEmbeddingError, AudioError):
+            continue
+        except AudiovecError as err:
+            raise AssertionError(
+                f"{what} input raised {type(err).__name__} ({err}); expected finite vectors or NonFiniteEmbeddingError"
+            ) from err
+        _assert_frames(fe, emb, audio.duration, f"{what} input")
+
+
 def check_embed_file(emb: Embedder) -> None:
     """``embed_file`` (streamed in blocks) agrees with ``embed(load(file))`` for a stereo file at another rate.
 
@@ -273,6 +304,7 @@ def embedder_checks(long_input_s: float = 600.0, budget_mb: float = 256.0) -> li
         ("short_input", check_short_input),
         ("monotone_timestamps", check_monotone_timestamps),
         ("bad_input", check_bad_input),
+        ("extreme_input", check_extreme_input),
         ("embed_file", check_embed_file),
         ("long_input", make_long_input_check(long_input_s, budget_mb)),
     ]

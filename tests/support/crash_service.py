@@ -42,7 +42,7 @@ def wav(seed: int, seconds: float = 0.5, sr: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def _multipart(data: bytes, name: str) -> tuple[bytes, str]:
+def multipart(data: bytes, name: str) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
@@ -54,15 +54,17 @@ def _multipart(data: bytes, name: str) -> tuple[bytes, str]:
 class Server:
     """``python -m audiovec.cli serve`` on 127.0.0.1 in its own process group."""
 
-    def __init__(self, data_dir: Path, port: int, log: Path) -> None:
-        self.data_dir, self.port, self.log = data_dir, port, log
+    def __init__(self, data_dir: Path, port: int, log: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir, self.port, self.log, self.env = data_dir, port, log, env
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> None:
         cmd = [sys.executable, "-m", "audiovec", "serve", "--data-dir", str(self.data_dir)]
         cmd += ["--port", str(self.port), "--log-level", "warning"]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=self.env
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -75,6 +77,16 @@ class Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError("the server did not start")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM (a graceful shutdown that saves), SIGKILL after ``timeout``."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -127,7 +139,7 @@ def _client(port: int, seed: int, stop: threading.Event, ledger: Ledger) -> None
                 if status == 204:
                     ledger.deleted.add(item)
             continue
-        body, ctype = _multipart(wav(seed * 100_000 + n), f"c{seed}-{n}.wav")
+        body, ctype = multipart(wav(seed * 100_000 + n), f"c{seed}-{n}.wav")
         n += 1
         with ledger.lock:
             ledger.in_flight_adds += 1

@@ -72,7 +72,9 @@ class ServiceSettings(BaseModel):
         milvus_prefix: Prefix of the Milvus collection names this service creates.
         embedders: Presets new collections may choose from (name -> preset).
         index_roots: Folders that ``audiovec collection index`` may read (empty = any folder the admin names).
-        autosave_s: Seconds between background saves of changed collections (also saved at shutdown).
+        autosave_s: Seconds between background saves of changed collections (also saved at shutdown). Every
+            acknowledged change is already on disk in the store's journal; a save folds the journal into the
+            store's files, which keeps the journal short and the next start fast.
         header_timeout_s: A connection that has not sent a complete request head this many seconds after it opened
             (or after its previous response) is closed, so slow clients cannot hold connections open.
         body_timeout_s: A request body that has not fully arrived this many seconds after its head gets a 408 and
@@ -102,7 +104,7 @@ class ServiceSettings(BaseModel):
     milvus_prefix: str = Field("audiovec_", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     embedders: dict[str, EmbedderPreset] = Field(default_factory=_default_presets)
     index_roots: list[Path] = Field(default_factory=list)
-    autosave_s: float = Field(2.0, gt=0)
+    autosave_s: float = Field(30.0, gt=0)
     header_timeout_s: float = Field(10.0, gt=0)
     body_timeout_s: float = Field(60.0, gt=0)
     keep_alive_timeout_s: float = Field(5.0, gt=0)

@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from audiovec._files import fsync_dir
+from audiovec._files import GroupSync, fsync_dir
 from audiovec._hashing import sha256_bytes
 from audiovec.audio.formats import FORMATS, AudioFormat, sniff
 from audiovec.embedders import Embedder
@@ -280,6 +280,7 @@ class Collection:
         self.pipeline = Pipeline.parse(config.pooling, config.segments)
         self.dim = self.pipeline.output_dim(shared.embedder.dim)
         self.audio_dir = root / "audio"
+        self._audio_sync = GroupSync(functools.partial(fsync_dir, self.audio_dir))  # new names in audio/, at once
         self.created = ""
         #: The embedder preset recorded in ``collection.json`` (``None`` for collections that did not record one).
         self.preset: EmbedderPreset | None = None
@@ -586,7 +587,7 @@ class Collection:
                 fh.flush()
                 os.fdatasync(fh.fileno())
             os.replace(tmp, path)
-            fsync_dir(self.audio_dir)
+            self._audio_sync.wait(self._audio_sync.ticket())
         try:
             self.store.add(pooled.vectors, ids=ids, metadata=metas)
         except BaseException:

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from audiovec._files import fsync_dir
+from audiovec._files import GroupSync, fsync_dir
 from audiovec.errors import JournalError
 from audiovec.stores.records import Id
 
@@ -155,9 +155,7 @@ class Journal:
         self.sync_writes = sync
         self._fd: int | None = None
         self._cond = threading.Condition()
-        self._written = 0  # records appended (tickets)
-        self._durable = 0  # records known to be on disk
-        self._flushing = False
+        self._sync = GroupSync(self._flush)
         self._failed: BaseException | None = None
         self._size = 0
 
@@ -248,8 +246,7 @@ class Journal:
                 self._failed = err
                 raise JournalError(f"cannot write the store journal {self.path}: {err}") from err
             self._size += len(head) + len(payload)
-            self._written += 1
-            return self._written
+            return self._sync.ticket()
 
     def wait(self, ticket: int) -> None:
         """Return once record ``ticket`` is on disk (group commit: one flush serves every waiting writer).
@@ -257,28 +254,20 @@ class Journal:
         Raises:
             JournalError: The flush failed; the change may not be durable and the store refuses further writes.
         """
-        if not self.sync_writes:
-            return
+        if self.sync_writes:
+            self._sync.wait(ticket)
+
+    def _flush(self) -> None:
         with self._cond:
-            while self._durable < ticket:
-                self._check()
-                if self._flushing:
-                    self._cond.wait()
-                    continue
-                self._flushing = True
-                target, fd = self._written, self._fd
-                self._cond.release()
-                try:
-                    if fd is not None:
-                        os.fdatasync(fd)
-                except OSError as err:
-                    self._failed = err
-                finally:
-                    self._cond.acquire()
-                    self._flushing = False
-                    self._cond.notify_all()
-                self._check()
-                self._durable = max(self._durable, target)
+            self._check()
+            fd = self._fd
+        if fd is None:
+            return
+        try:
+            os.fdatasync(fd)
+        except OSError as err:
+            self._failed = err
+            self._check()
 
     def _check(self) -> None:
         if self._failed is not None:
@@ -293,9 +282,8 @@ class Journal:
 
     def reset(self) -> None:
         """Remove the journal after the store's state was saved (call under the store's lock)."""
+        self._sync.settle()  # no flush in progress; every record is in the saved state now
         with self._cond:
-            while self._flushing:
-                self._cond.wait()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -303,13 +291,11 @@ class Journal:
                 self.path.unlink()
                 fsync_dir(self.path.parent)
             self._size = 0
-            self._durable = self._written
 
     def close(self) -> None:
         """Close the file (the journal stays on disk until the next :meth:`reset`)."""
+        self._sync.settle()
         with self._cond:
-            while self._flushing:
-                self._cond.wait()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None

@@ -55,8 +55,11 @@ class Failure:
 
     @classmethod
     def of(cls, source: Source, embedder: str | None, err: BaseException) -> Failure:
-        """A failure record for ``err``."""
-        return cls(source.key, source.label, embedder, type(err).__name__, str(err), err)
+        """A failure record for ``err`` (its message without the source prefix typed errors start with)."""
+        message, named = str(err), getattr(err, "source", None)
+        if named and message.startswith(f"{named}: "):
+            message = message[len(named) + 2 :]
+        return cls(source.key, source.label, embedder, type(err).__name__, message, err)
 
     def raise_error(self) -> None:
         """Raise the original exception (or an :class:`~audiovec.errors.AudiovecError` with the message)."""

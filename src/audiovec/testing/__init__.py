@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from audiovec.metrics import recall_at_k
 from audiovec.testing._embedder_checks import (
+    EXTREME_AMPLITUDES,
     CheckResult,
     check_embedder,
     embedder_checks,
@@ -34,6 +35,7 @@ from audiovec.testing._store_checks import (
 )
 
 __all__ = [
+    "EXTREME_AMPLITUDES",
     "CheckResult",
     "StoreFactory",
     "check_embedder",

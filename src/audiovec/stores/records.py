@@ -14,7 +14,9 @@ __all__ = [
     "INT64_MIN",
     "MAX_K",
     "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
     "MAX_STR_ID_BYTES",
+    "MAX_VECTOR_NORM",
     "Hit",
     "Id",
     "IdType",
@@ -43,8 +45,20 @@ MAX_STR_ID_BYTES = 512
 MAX_METADATA_BYTES = 65536
 """Largest metadata record, as compact UTF-8 JSON (Milvus' JSON field limit)."""
 
+MAX_METADATA_DEPTH = 32
+"""Deepest nesting of lists and objects inside one metadata record."""
+
+MAX_VECTOR_NORM = 1e18
+"""Longest vector (L2 norm) an ``ip`` or ``l2`` store accepts, so that no score or distance overflows ``float32``.
+
+A cosine store normalises every vector itself and accepts any finite vector other than zero."""
+
 MAX_K = 16384
-"""Largest ``k`` a search accepts (Milvus' top-k limit, enforced everywhere for consistency)."""
+"""The most hits one Milvus search returns (the server's top-k limit).
+
+``k`` itself has no upper bound: every store returns ``min(k, matching records)`` hits. A Milvus store asks the
+server for ``min(k, MAX_K)``, and refuses a ``k`` above ``MAX_K`` (ConfigError) only when more than ``MAX_K``
+records match, since it could not return them all."""
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 """The range of int ids (and of integers in metadata)."""

@@ -9,7 +9,7 @@ import json
 import json.encoder
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from typing import Any, NoReturn
 
 import numpy as np
@@ -25,16 +25,26 @@ from audiovec.errors import (
 from audiovec.stores.records import (
     INT64_MAX,
     INT64_MIN,
-    MAX_K,
     MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
     MAX_STR_ID_BYTES,
+    MAX_VECTOR_NORM,
     Id,
     IdsArg,
     IdType,
     MetadataArg,
 )
 
-__all__ = ["check_k", "dump_metadata", "load_metadata", "prepare_ids", "prepare_metadata", "prepare_vectors"]
+__all__ = [
+    "cap_k",
+    "check_k",
+    "dump_metadata",
+    "load_metadata",
+    "prepare_ids",
+    "prepare_metadata",
+    "prepare_vectors",
+    "short_repr",
+]
 
 _INT_ONLY = {int}
 _STR_ONLY = {str}
@@ -48,12 +58,15 @@ def prepare_vectors(
     Args:
         vectors: ``[n, dim]`` or one ``[dim]`` vector; any real float or integer dtype.
         dim: Expected dimension.
-        normalize: Scale every row to unit L2 norm (cosine stores); the input is never modified.
+        normalize: Scale every row to unit L2 norm (cosine stores); the input is never modified. Any finite
+            vector other than zero is accepted, however large or small its components: a row whose squared norm
+            overflows or underflows ``float32`` is scaled by its largest component first.
         what: Name used in error messages.
 
     Raises:
-        InvalidVectorError: Not a numeric 1-D/2-D array, NaN/Inf (also after conversion to float32), or a zero
-            vector when ``normalize`` is set.
+        InvalidVectorError: Not a numeric 1-D/2-D array, NaN/Inf (also after conversion to float32), a zero
+            vector when ``normalize`` is set, or (without ``normalize``) a vector longer than
+            :data:`~audiovec.stores.records.MAX_VECTOR_NORM`, whose scores could overflow ``float32``.
         DimensionMismatchError: Rows are not ``dim`` wide.
     """
     try:
@@ -76,27 +89,64 @@ def prepare_vectors(
     if not out.size:
         return out
     if not normalize:
-        if not np.isfinite(out).all():
-            _raise_non_finite(out, what)
+        # one pass (vdot: BLAS, and no overflow warning): NaN and Inf propagate into the sum of squares
+        if not float(np.vdot(out, out)) <= _SQ_LIMIT:
+            _check_lengths(out, what)
         return out
     # One pass gives both checks: a row's sum of squares is finite only if every element is (NaN and Inf
-    # propagate). A non-finite sum either has NaN/Inf inside or overflowed; the second is a zero-norm error.
+    # propagate). Outside [tiny, inf) it is NaN/Inf inside, a zero vector, or a norm that over- or underflowed.
     sq = np.einsum("ij,ij->i", out, out)
     if len(sq) == 1:  # one vector (a query): a Python comparison instead of two reductions
         one = float(sq[0])
-        valid = 0.0 < one < math.inf  # NaN fails it
+        valid = _SQ_TINY <= one < math.inf  # NaN fails it
     else:
-        valid = sq.min() > 0 and sq.max() < np.inf
+        valid = sq.min() >= _SQ_TINY and sq.max() < math.inf
     if not valid:
         if not np.isfinite(out).all():
             _raise_non_finite(out, what)
-        zero = np.flatnonzero(~(sq > 0) | ~np.isfinite(sq))
-        raise InvalidVectorError(
-            f"{what}: {len(zero)} vector(s) have zero norm (first at row {int(zero[0])}); "
-            "cosine similarity is undefined for them"
-        )
+        return _unit_rows(out, sq, what)
     unit: NDArray[np.float32] = np.divide(out, np.sqrt(sq)[:, None])
     return unit
+
+
+_SQ_TINY = float(np.finfo(np.float32).tiny)  # smallest normal float32: below it a sum of squares loses bits
+_SQ_LIMIT = float(np.float32(MAX_VECTOR_NORM) ** 2)
+
+
+def _unit_rows(out: NDArray[np.float32], sq: NDArray[np.float32], what: str) -> NDArray[np.float32]:
+    """Unit rows of finite ``out`` whose squared norms ``sq`` are not all normal ``float32`` numbers.
+
+    Rows that are all zero are rejected; the others are scaled by their largest component before their norm is
+    taken, so neither the squares of huge components (``3e38``) overflow nor those of tiny ones (``1e-30``)
+    vanish.
+    """
+    zero = np.flatnonzero(~out.any(axis=1))
+    if len(zero):
+        raise InvalidVectorError(
+            f"{what}: {len(zero)} vector(s) have zero norm, every component 0 (first at row {int(zero[0])}); "
+            "cosine similarity is undefined for them"
+        )
+    unit = np.empty_like(out)
+    ok = (sq >= _SQ_TINY) & (sq < math.inf)
+    unit[ok] = out[ok] / np.sqrt(sq[ok])[:, None]
+    rescale = ~ok
+    scaled = out[rescale] / np.abs(out[rescale]).max(axis=1, keepdims=True)
+    unit[rescale] = scaled / np.sqrt(np.einsum("ij,ij->i", scaled, scaled))[:, None]
+    return unit
+
+
+def _check_lengths(out: NDArray[np.float32], what: str) -> None:
+    """Refuse rows with NaN/Inf or longer than :data:`~audiovec.stores.records.MAX_VECTOR_NORM`."""
+    if not np.isfinite(out).all():
+        _raise_non_finite(out, what)
+    sq = np.einsum("ij,ij->i", out, out)  # per row: a whole batch may sum beyond the limit, its rows not
+    bad = np.flatnonzero(~(sq <= _SQ_LIMIT))
+    if len(bad):
+        length = float(np.linalg.norm(out[bad[0]].astype(np.float64)))
+        raise InvalidVectorError(
+            f"{what}: {len(bad)} vector(s) are longer than {MAX_VECTOR_NORM:g} (first at row {int(bad[0])}, length "
+            f"{length:.3g}); scores against them could overflow float32"
+        )
 
 
 def _raise_non_finite(out: NDArray[np.float32], what: str) -> NoReturn:
@@ -119,10 +169,15 @@ def prepare_ids(ids: IdsArg, n: int | None = None, *, what: str = "ids") -> tupl
 
     Raises:
         InvalidIdError: Booleans, floats or other types, a mix of ``int`` and ``str``, an int outside int64, an
-            empty or too long string, or a length different from ``n``.
+            empty or too long string, a length different from ``n``, or (with ``n``: one id per vector) an
+            unordered collection such as a set.
     """
     if isinstance(ids, (str, int, np.integer, np.str_)):
         ids = [ids]
+    if n is not None and isinstance(ids, Set):
+        raise InvalidIdError(
+            f"{what} must be an ordered sequence, one per vector; a {type(ids).__name__} has no order to pair them"
+        )
     if isinstance(ids, np.ndarray):
         if ids.ndim != 1:
             raise InvalidIdError(f"{what} must be one-dimensional, got shape {ids.shape}")
@@ -172,13 +227,15 @@ def prepare_ids(ids: IdsArg, n: int | None = None, *, what: str = "ids") -> tupl
             values[i] = str(v)
             has_str = True
         else:
-            raise InvalidIdError(f"{what}[{i}] is {type(v).__name__} {v!r}; ids must be int or str")
+            raise InvalidIdError(f"{what}[{i}] is {type(v).__name__} {short_repr(v)}; ids must be int or str")
     if has_int and has_str:
         raise InvalidIdError(f"{what} mix int and str; a store holds one kind of id")
     if has_int:
         lo, hi = min(values), max(values)
         if lo < INT64_MIN or hi > INT64_MAX:
-            raise InvalidIdError(f"{what}: integer ids must fit in int64, got {lo if lo < INT64_MIN else hi}")
+            raise InvalidIdError(
+                f"{what}: integer ids must fit in int64, got {short_repr(lo if lo < INT64_MIN else hi)}"
+            )
         return values, "int"
     if has_str:
         for i, s in enumerate(values):
@@ -189,7 +246,7 @@ def prepare_ids(ids: IdsArg, n: int | None = None, *, what: str = "ids") -> tupl
             try:
                 size = len(s.encode("utf-8"))
             except UnicodeEncodeError:
-                raise InvalidIdError(f"{what}[{i}] {s!r} is not valid Unicode") from None
+                raise InvalidIdError(f"{what}[{i}] {short_repr(s)} is not valid Unicode") from None
             if size > MAX_STR_ID_BYTES:
                 raise InvalidIdError(
                     f"{what}[{i}] is {size} bytes long; string ids may have at most {MAX_STR_ID_BYTES}"
@@ -198,42 +255,91 @@ def prepare_ids(ids: IdsArg, n: int | None = None, *, what: str = "ids") -> tupl
     return values, None
 
 
-def _to_json(v: Any, where: str, depth: int) -> Any:
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for an error message, at most about ``limit`` characters whatever the value.
+
+    Inputs may be megabytes long (a string, a list) or integers too long for ``repr`` (Python refuses to print
+    more than 4300 digits); those are described instead (``<list of 100000 items>``, ``<a 16610-bit integer>``).
+    """
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"<a {value.bit_length()}-bit integer>"
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 8:
+        return f"<{type(value).__name__} of {len(value)} items>"
+    if isinstance(value, np.ndarray) and value.size > 8:
+        return f"<array of shape {value.shape}>"
+    try:
+        text = repr(value)
+    except Exception:  # a repr that fails (an int inside a container, a broken object) still gets a message
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
+
+
+_MAX_ITEMS = MAX_METADATA_BYTES // 2  # a JSON list of more items (each a value and a comma) exceeds the limit
+
+
+def _to_json(v: Any, where: str, depth: int, active: set[int] | None = None) -> Any:
+    """``v`` as plain JSON values, checked in detail; ``where`` names it in messages.
+
+    ``active`` holds the ids of the containers being converted (the path to ``v``), so that a container holding
+    itself is reported as such. Containers with more items than fit in :data:`MAX_METADATA_BYTES` are refused
+    before they are converted.
+    """
     t = type(v)
     if t is str or t is bool or v is None:
         return v
     if t is int:
         if not INT64_MIN <= v <= INT64_MAX:
-            raise InvalidMetadataError(f"{where}: integer {v} is outside the int64 range")
+            raise InvalidMetadataError(f"{where}: integer {short_repr(v)} is outside the int64 range")
         return v
     if t is float:
         if not math.isfinite(v):
             raise InvalidMetadataError(f"{where}: {v!r} is not valid JSON (only finite numbers are)")
         return v
-    if depth > 32:
-        raise InvalidMetadataError(f"{where}: nested more than 32 levels deep")
-    if isinstance(v, Mapping):
-        out = {}
-        for key, val in v.items():
-            if not isinstance(key, str):
-                raise InvalidMetadataError(f"{where}: key {key!r} is {type(key).__name__}; JSON keys must be str")
-            out[str(key)] = _to_json(val, f"{where}.{key}", depth + 1)
-        return out
-    if isinstance(v, (list, tuple)):
-        return [_to_json(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(v)]
-    if isinstance(v, (np.generic, np.ndarray)):
-        return _to_json(v.tolist() if isinstance(v, np.ndarray) else v.item(), where, depth)
+    if isinstance(v, (Mapping, list, tuple, np.ndarray)):
+        return _container_to_json(v, where, depth, set() if active is None else active)
+    if isinstance(v, np.generic):
+        return _to_json(v.item(), where, depth, active)
     if isinstance(v, bool):
         return bool(v)
     if isinstance(v, int):
-        return _to_json(int(v), where, depth)
+        return _to_json(int(v), where, depth, active)
     if isinstance(v, float):
-        return _to_json(float(v), where, depth)
+        return _to_json(float(v), where, depth, active)
     if isinstance(v, str):
         return str(v)
     if isinstance(v, os.PathLike):
-        return os.fspath(v) if isinstance(os.fspath(v), str) else _to_json(os.fsdecode(v), where, depth)
-    raise InvalidMetadataError(f"{where}: {type(v).__name__} {v!r} is not JSON-serialisable")
+        path = os.fspath(v)
+        return path if isinstance(path, str) else _to_json(os.fsdecode(path), where, depth, active)
+    raise InvalidMetadataError(f"{where}: {type(v).__name__} {short_repr(v)} is not JSON-serialisable")
+
+
+def _container_to_json(v: Any, where: str, depth: int, active: set[int]) -> Any:
+    """A mapping, list, tuple or array as JSON (see :func:`_to_json`)."""
+    if id(v) in active:
+        raise InvalidMetadataError(f"{where}: contains itself (a reference cycle); metadata must be a tree")
+    if depth > MAX_METADATA_DEPTH:
+        raise InvalidMetadataError(f"{where}: nested more than {MAX_METADATA_DEPTH} levels deep")
+    size = v.size if isinstance(v, np.ndarray) else len(v)
+    if size > _MAX_ITEMS:
+        raise InvalidMetadataError(
+            f"{where}: {size} items cannot fit in a metadata record of at most {MAX_METADATA_BYTES} bytes of JSON"
+        )
+    if isinstance(v, np.ndarray):
+        return _to_json(v.tolist(), where, depth, active)
+    active.add(id(v))
+    try:
+        if not isinstance(v, Mapping):
+            return [_to_json(x, f"{where}[{i}]", depth + 1, active) for i, x in enumerate(v)]
+        out = {}
+        for key, val in v.items():
+            if not isinstance(key, str):
+                raise InvalidMetadataError(
+                    f"{where}: key {short_repr(key)} is {type(key).__name__}; JSON keys must be str"
+                )
+            out[str(key)] = _to_json(val, f"{where}.{short_repr(key, 40) if len(key) > 40 else key}", depth + 1, active)
+        return out
+    finally:
+        active.discard(id(v))
 
 
 def _no_default(value: Any) -> Any:
@@ -371,13 +477,43 @@ def prepare_metadata(metadata: MetadataArg, n: int) -> list[str]:
 
 
 def check_k(k: object) -> int:
-    """Validate a search's ``k`` (an int from 1 to :data:`~audiovec.stores.records.MAX_K`).
+    """Validate a search's ``k``: an int of at least 1.
+
+    ``k`` has no upper bound: a search returns ``min(k, matching records)`` hits, so a ``k`` above the store's
+    size returns every record (see :func:`cap_k` for backends with a top-k limit).
 
     Raises:
-        ConfigError: Not an int, or out of range.
+        ConfigError: Not an int, or below 1.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ConfigError(f"k must be an int, got {type(k).__name__} {k!r}")
-    if not 1 <= int(k) <= MAX_K:
-        raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
+        raise ConfigError(f"k must be an int, got {type(k).__name__} {short_repr(k)}")
+    if k < 1:
+        raise ConfigError(f"k must be at least 1, got {k}")
     return int(k)
+
+
+def cap_k(k: int, limit: int, matching: Callable[[], int], what: str) -> int:
+    """The ``k`` to ask a backend that returns at most ``limit`` hits per search (Milvus: ``MAX_K``).
+
+    Args:
+        k: The ``k`` asked for (valid, see :func:`check_k`).
+        limit: The backend's top-k limit.
+        matching: Counts the records the search could return (those matching its filter); called only when
+            ``k > limit``.
+        what: The backend, for the message (``"a Milvus search"``).
+
+    Returns:
+        ``k`` up to ``limit``; above it ``limit``, which returns every matching record when no more match.
+
+    Raises:
+        ConfigError: ``k > limit`` and more than ``limit`` records match, so not all of them can be returned.
+    """
+    if k <= limit:
+        return k
+    n = matching()
+    if n > limit:
+        raise ConfigError(
+            f"k={k} asks for more than {limit} hits, the most {what} returns, and {n} records match; ask for "
+            f"k <= {limit} (or narrow the filter to {limit} records or fewer)"
+        )
+    return limit

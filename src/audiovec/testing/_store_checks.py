@@ -46,12 +46,31 @@ from audiovec.errors import (
     ConfigError,
     DimensionMismatchError,
     DuplicateIdError,
+    FilterError,
+    FilterTooLargeError,
+    InvalidIdError,
+    InvalidMetadataError,
     InvalidVectorError,
     StoreError,
 )
 from audiovec.metrics import recall_at_k
 from audiovec.stores import ExactStore, Hit, SearchParams, VectorStore
-from audiovec.stores.filters import Eq, FilterLike, In, Not, Or, Range, compile_filter
+from audiovec.stores.filters import (
+    MAX_FILTER_BYTES,
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_TERMS,
+    MAX_FILTER_VALUES,
+    And,
+    Eq,
+    FilterLike,
+    In,
+    Not,
+    Or,
+    Range,
+    compile_filter,
+)
+from audiovec.stores.records import MAX_K, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_VECTOR_NORM
+from audiovec.stores.validation import short_repr
 from audiovec.testing._embedder_checks import CheckResult, run_checks
 
 __all__ = [
@@ -141,11 +160,14 @@ def _flags(store: VectorStore) -> tuple[bool, bool]:
     return bool(getattr(index, "exact", False)), bool(getattr(index, "lossy", False))
 
 
-def _raises(exc: type[BaseException] | tuple[type[BaseException], ...], what: str, fn: Callable[[], object]) -> None:
+def _raises(
+    exc: type[BaseException] | tuple[type[BaseException], ...], what: str, fn: Callable[[], object]
+) -> BaseException:
+    """Call ``fn``; return the exception it raised when it is an ``exc``, else fail with ``what``."""
     try:
         fn()
-    except exc:
-        return
+    except exc as err:
+        return err
     except Exception as err:
         names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
         raise AssertionError(f"{what}: raised {type(err).__name__} ({err}), expected {names}") from err
@@ -402,13 +424,18 @@ def _check_metadata_round_trip(factory: StoreFactory, workdir: Path, dim: int) -
 
 
 def _check_k_larger_than_store(factory: StoreFactory, workdir: Path, dim: int) -> None:
-    """A k above the number of records returns every record once; k < 1 is rejected."""
+    """Any k above the number of records (also above MAX_K) returns every record once; k < 1 is rejected."""
     with factory(workdir / "s", dim, "l2") as s:
         s.add(_rand(5, dim, 11), ids=[10, 11, 12, 13, 14])
-        rows = _assert_hits(s.search(_rand(3, dim, 12), k=50), 3, "k=50 over 5 records")
-        for row in rows:
-            assert sorted(h.id for h in row) == [10, 11, 12, 13, 14], f"k=50 over 5 records returned {row}"
-        _raises((ValueError, AudiovecError), "k=0", lambda: s.search(_rand(1, dim, 13), k=0))
+        for k in (50, MAX_K + 1, 10**6):
+            rows = _assert_hits(s.search(_rand(3, dim, 12), k=k), 3, f"k={k} over 5 records")
+            for row in rows:
+                assert sorted(h.id for h in row) == [10, 11, 12, 13, 14], f"k={k} over 5 records returned {row}"
+        filtered = s.search(_rand(1, dim, 12), k=MAX_K + 1, filter=In("nope", [1]))
+        assert filtered == [[]], f"k={MAX_K + 1} with a filter matching nothing returned {filtered}"
+        bad_k: tuple[Any, ...] = (0, -1, 2.0, True, "10")
+        for bad in bad_k:
+            _raises(ConfigError, f"k={bad!r}", partial(s.search, _rand(1, dim, 13), k=bad))
 
 
 def _check_delete(factory: StoreFactory, workdir: Path, dim: int) -> None:
@@ -662,6 +689,220 @@ def _check_large_batch(factory: StoreFactory, workdir: Path, dim: int) -> None:
         assert len(s.search(x[:3], k=10)[0]) == 10
 
 
+def _nested(op: str, depth: int) -> dict[str, Any]:
+    """A dict filter nesting ``op`` (``$and``/``$or``/``$not``) ``depth`` times around one equality."""
+    f: dict[str, Any] = {"label": "a"}
+    for _ in range(depth):
+        f = {op: f} if op == "$not" else {op: [f]}
+    return f
+
+
+def _check_hostile_ids(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Ids of the wrong type, kind, shape or range raise InvalidIdError from add, upsert, get and delete."""
+    bad: list[Any] = [
+        [1.5],
+        [float("nan")],
+        [True],
+        [np.bool_(False)],
+        [2**63],
+        [-(2**63) - 1],
+        [10**5000],  # too long for repr: the message must still be made
+        [b"ab"],
+        [None],
+        [[1]],
+        [(1, 2)],
+        ["a"],  # a str id in an int store
+        [np.float64(3.0)],
+        np.array([[3]]),
+        np.array([3.0]),
+        np.array([b"x"]),
+        b"x",
+        1.5,
+    ]
+    with factory(workdir / "s", dim, "cosine") as s:
+        s.add(_rand(2, dim, 40), ids=[1, 2])
+        one = _rand(1, dim, 41)
+        for ids in bad:
+            _raises(InvalidIdError, f"add(ids={short_repr(ids)})", partial(s.add, one, ids))
+            _raises(InvalidIdError, f"upsert(ids={short_repr(ids)})", partial(s.upsert, one, ids))
+            _raises(InvalidIdError, f"get({short_repr(ids)})", partial(s.get, ids))
+            _raises(InvalidIdError, f"delete({short_repr(ids)})", partial(s.delete, ids))
+        unordered: Any = {3}
+        _raises(InvalidIdError, "add(ids={3}): one id per vector needs an order", partial(s.add, one, unordered))
+        _raises(InvalidIdError, "upsert(ids=None)", partial(s.upsert, one, None))  # type: ignore[arg-type]
+        _raises(InvalidIdError, "get(None)", partial(s.get, None))  # type: ignore[arg-type]
+        _raises(InvalidIdError, "add with more ids than vectors", partial(s.add, one, [7, 8]))
+        assert s.count() == 2 and [r.id for r in s.get([1, 2])] == [1, 2], "a rejected call changed the store"
+    with factory(workdir / "t", dim, "cosine") as s:
+        s.add(_rand(1, dim, 42), ids=["a"])
+        for ids in ([""], ["x" * 513], ["é" * 257], ["\ud800"], ["a\x00b"], [7]):
+            _raises(InvalidIdError, f"str store: add(ids={short_repr(ids)})", partial(s.add, _rand(1, dim, 43), ids))
+            _raises(InvalidIdError, f"str store: get({short_repr(ids)})", partial(s.get, ids))
+        assert s.count() == 1, f"count() {s.count()} after rejected str ids"
+
+
+def _check_hostile_metadata(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Metadata that is not a JSON object within the limits raises InvalidMetadataError and stores nothing."""
+    cycle: dict[str, Any] = {"label": "loop"}
+    cycle["self"] = cycle
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(MAX_METADATA_DEPTH + 5):
+        node["x"] = {}
+        node = node["x"]
+    bad: list[Any] = [
+        {"x": float("nan")},
+        {"x": -float("inf")},
+        {"x": np.float32("nan")},
+        {"x": [1, float("nan")]},
+        {1: "non-str key"},
+        {("t",): 1},
+        {None: 1},
+        cycle,
+        [cycle],  # not a mapping
+        deep,
+        {"x": "y" * (MAX_METADATA_BYTES + 1)},
+        {"x": "é" * (MAX_METADATA_BYTES // 2 + 1)},  # few characters, too many bytes
+        {"x": np.zeros(MAX_METADATA_BYTES, np.float32)},
+        {f"k{i}": i for i in range(MAX_METADATA_BYTES // 4)},
+        {"x": {1, 2}},
+        {"x": b"bytes"},
+        {"x": object()},
+        {"x": 1 + 2j},
+        {"x": "\ud800"},
+        {"\udc80": 1},
+        {"x": ["ok", {"y": "\ud83d"}]},
+        {"x": 2**63},
+        {"x": [-(2**63) - 1]},
+        {"x": 10**5000},  # too long for repr: the message must still be made
+        {"x": np.uint64(2**64 - 1)},
+        "not a mapping",
+        42,
+    ]
+    with factory(workdir / "s", dim, "cosine") as s:
+        s.add(_rand(1, dim, 44), ids=[1], metadata=[{"keep": True}])
+        one = _rand(1, dim, 45)
+        for meta in bad:
+            what = f"metadata {short_repr(meta)}"
+            _raises(InvalidMetadataError, f"add with {what}", partial(s.add, one, [2], [meta]))
+            _raises(InvalidMetadataError, f"upsert with {what}", partial(s.upsert, one, [1], [meta]))
+        _raises(InvalidMetadataError, "two metadata records for one vector", partial(s.add, one, [3], [{}, {}]))
+        _raises(InvalidMetadataError, "metadata as a string", partial(s.add, one, [3], "text"))  # type: ignore[arg-type]
+        err = _raises(InvalidMetadataError, "a metadata cycle", partial(s.add, one, [3], [cycle]))
+        assert "itself" in str(err), f"a metadata cycle is reported as {err}, not as a record containing itself"
+        assert s.count() == 1, f"count() {s.count()} after rejected metadata"
+        assert s.get([1])[0].metadata == {"keep": True}, "a rejected upsert changed the stored metadata"
+
+
+def _check_filter_limits(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Filters beyond the documented limits raise FilterTooLargeError from search, count and delete."""
+    too_large: list[tuple[str, Any]] = [
+        (f"$and nested {MAX_FILTER_DEPTH + 1} deep", _nested("$and", MAX_FILTER_DEPTH + 1)),
+        ("$or nested 1000 deep", _nested("$or", 1000)),
+        ("$not nested 5000 deep", _nested("$not", 5000)),
+        (f"$or of {MAX_FILTER_TERMS + 1} terms", {"$or": [{"label": f"x{i}"} for i in range(MAX_FILTER_TERMS + 1)]}),
+        (f"$in of {MAX_FILTER_VALUES + 1} values", {"group": {"$in": list(range(MAX_FILTER_VALUES + 1))}}),
+        (
+            f"$nin lists of {MAX_FILTER_VALUES + 2} values",
+            {"a": {"$nin": list(range(MAX_FILTER_VALUES // 2 + 1))}, "b": list(range(MAX_FILTER_VALUES // 2 + 1))},
+        ),
+        (f"a string of {MAX_FILTER_BYTES + 1} bytes", {"label": "x" * (MAX_FILTER_BYTES + 1)}),
+    ]
+    cycle: dict[str, Any] = {"label": "a"}
+    cycle["$or"] = [cycle]
+    malformed: list[tuple[str, Any]] = [
+        ("a filter containing itself", cycle),
+        ("a list as a value in a list", {"label": [[1]]}),
+        ("bytes", {"label": b"x"}),
+        ("NaN", {"duration": {"gt": float("nan")}}),
+        ("an int beyond int64", {"group": 2**64}),
+        ("a 5000-digit int", {"group": 10**5000}),
+        ("a lone surrogate", {"label": "\ud800"}),
+        ("a non-str field", {1: "a"}),
+        ("an unknown operator", {"label": {"$regex": "a"}}),
+        ("$and of a mapping", {"$and": {"label": "a"}}),
+        ("an empty $or", {"$or": []}),
+        ("None", {"label": None}),
+    ]
+    with factory(workdir / "s", dim, "cosine") as s:
+        s.add(_rand(4, dim, 46), ids=[1, 2, 3, 4], metadata=[{"label": "a", "group": i} for i in range(4)])
+        q = _rand(1, dim, 47)
+        for what, f in too_large:
+            _raises(FilterTooLargeError, f"search with {what}", partial(s.search, q, 3, f))
+            _raises(FilterTooLargeError, f"count with {what}", partial(s.count, f))
+            _raises(FilterTooLargeError, f"delete with {what}", partial(s.delete, filter=f))
+        for what, f in malformed:
+            _raises(FilterError, f"search with {what}", partial(s.search, q, 3, f))
+            _raises(FilterError, f"count with {what}", partial(s.count, f))
+        assert s.count() == 4, f"count() {s.count()} after rejected filters"
+
+
+def _check_wide_filters(factory: StoreFactory, workdir: Path, dim: int) -> None:
+    """Wide $in/$nin lists (10,000 to 20,000 values), a wide $or and the deepest filter allowed work exactly."""
+    n = 5  # few records: Milvus Lite evaluates an $in as one comparison per value and record
+    metas = [{"label": f"l{i % 4}", "group": i, "tag": f"t{i}", "flag": i % 2 == 0} for i in range(n)]
+    deepest: dict[str, Any] = {"tag": {"$in": ["t1", "t2", "t3", 5, True]}}
+    for level in range(MAX_FILTER_DEPTH):  # alternating $and/$or, each beside one comparison
+        if level % 2:
+            deepest = {"$or": [deepest, {"group": -level}]}
+        else:
+            deepest = {"$and": [deepest, {"group": {"$gte": 0, "$lt": n - level % 3}}]}
+    filters: list[tuple[str, FilterLike]] = [
+        ("$in of 20,002 ints", In("group", [*range(100, 20100), 3, 5])),
+        ("$in of 10,001 strings", {"tag": {"$in": [f"x{i}" for i in range(10000)] + ["t1"]}}),
+        ("$nin of 10,002 ints", {"group": {"$nin": [*range(1000, 11000), 1, 2]}}),
+        ("$or of 1000 equalities of one field", Or(*[Eq("label", f"l{i}") for i in range(2, 1002)])),
+        ("$or of 300 fields", Or(*[Eq(f"f{i}", i) for i in range(300)], Eq("group", 4))),
+        ("$and of 500 negations", And(*[Not(Eq(f"f{i}", i)) for i in range(499)], Not(Eq("group", 4)))),
+        (f"$and/$or nested {MAX_FILTER_DEPTH} deep", deepest),
+    ]
+    x = _rand(n, dim, 48)
+    q = _rand(2, dim, 49)
+    with factory(workdir / "s", dim, "cosine") as s:
+        exact, _ = _flags(s)
+        s.add(x, ids=list(range(n)), metadata=metas)
+        truth = _metric_truth("cosine", q, x)
+        for what, f in filters:
+            pred = compile_filter(f)
+            expected = {i for i in range(n) if pred(metas[i])}
+            assert 0 < len(expected) < n, f"{what}: the check's filter should match some records, not all"
+            _assert_filtered(s, q, f, expected, truth, exact, f" ({what})")
+
+
+def _check_huge_vectors(factory: StoreFactory, workdir: Path, dim: int, metrics: Sequence[str]) -> None:
+    """A cosine store takes any finite non-zero vector (3e38, 1e-30); ip/l2 refuse vectors longer than the limit."""
+    if "cosine" in metrics:
+        x = np.zeros((4, dim), np.float32)
+        x[0] = 3e38  # its squared norm overflows float32
+        x[1, :2] = (1e-30, -1e-30)  # its squared norm underflows
+        x[2, 0] = 1e-45  # the smallest float32
+        x[3, 1] = 1.0
+        with factory(workdir / "cos", dim, "cosine") as s:
+            _, lossy = _flags(s)
+            assert s.add(x, ids=[0, 1, 2, 3]) == [0, 1, 2, 3]
+            if not lossy:
+                for r in s.get([0, 1, 2]):
+                    assert np.allclose(r.vector, _unit(x[int(r.id)].astype(np.float64)), atol=1e-5), (
+                        f"id {r.id}: stored {r.vector[:4]}, expected the unit vector of the input"
+                    )
+            hits = _assert_hits(s.search(x[:3], k=4), 3, "huge and tiny queries")
+            for j, row in enumerate(hits):
+                assert j in [h.id for h in row[:2]], f"the vector {j} (huge or tiny) does not find itself: {row}"
+            _raises(InvalidVectorError, "a zero vector", partial(s.add, np.zeros((1, dim), np.float32)))
+    for metric in [m for m in metrics if m != "cosine"]:
+        long = np.zeros((1, dim), np.float32)
+        long[0, 0] = MAX_VECTOR_NORM * 4
+        fine = np.full((1, dim), MAX_VECTOR_NORM / (2 * math.sqrt(dim)), np.float32)
+        with factory(workdir / metric, dim, metric) as s:
+            s.add(_rand(3, dim, 50), ids=[1, 2, 3])
+            _raises(InvalidVectorError, f"{metric}: a vector of length {long[0, 0]:g}", partial(s.add, long, [4]))
+            _raises(InvalidVectorError, f"{metric}: a query of length {long[0, 0]:g}", partial(s.search, long))
+            _raises(InvalidVectorError, f"{metric}: 3e38", partial(s.add, np.full((1, dim), 3e38, np.float32), [4]))
+            assert s.add(fine, ids=[5]) == [5], f"{metric}: a vector of length {MAX_VECTOR_NORM / 2:g} was refused"
+            _assert_hits(s.search(np.concatenate([fine, _rand(1, dim, 51)]), k=4), 2, f"{metric}: long vectors")
+            assert s.count() == 4, f"{metric}: count() {s.count()} after rejected vectors"
+
+
 def _make_recall_check(min_recall: float, n: int, n_queries: int) -> Callable[[StoreFactory, Path, int], None]:
     def check_recall(factory: StoreFactory, workdir: Path, dim: int) -> None:
         base, queries = clustered_vectors(n, dim, n_queries=n_queries, seed=38)
@@ -723,7 +964,12 @@ def store_checks(
         ("duplicate_ids", _check_duplicate_ids, ()),
         ("wrong_dimension", _check_wrong_dimension, ()),
         ("invalid_vectors", _check_invalid_vectors, ()),
+        ("huge_vectors", _check_huge_vectors, (tuple(metrics),)),
+        ("hostile_ids", _check_hostile_ids, ()),
+        ("hostile_metadata", _check_hostile_metadata, ()),
         ("filters", _check_filters, ()),
+        ("filter_limits", _check_filter_limits, ()),
+        ("wide_filters", _check_wide_filters, ()),
         ("persistence", _check_persistence, ()),
         ("close", _check_close, ()),
         ("search_params", _check_search_params, ()),

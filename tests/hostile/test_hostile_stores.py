@@ -327,20 +327,11 @@ VECTOR_CASES: list[Case] = [
 TABLES = {"ids": ID_CASES, "metadata": METADATA_CASES, "filters": FILTER_CASES, "k": K_CASES, "vectors": VECTOR_CASES}
 
 
-# MilvusStore hands k to Milvus unchanged (the server refuses more than MAX_K, Lite slows down with a huge k); it
-# should ask for validation.cap_k(k, MAX_K, ...): until then these cases are left to the test below
-_HUGE_K = {"k=100,000", f"k=MAX_K + 1 ({MAX_K + 1})", "k=2**70", "k=numpy int64", "k=10**5000"}
-
-
 @pytest.mark.parametrize("table", list(TABLES))
 def test_hostile_calls_get_their_typed_errors(store: Any, table: str) -> None:
-    cases = TABLES[table]
-    if store.name == "milvus":
-        cases = [c for c in cases if c[0] not in _HUGE_K]
-    run_cases(store, cases)
+    run_cases(store, TABLES[table])
 
 
-@pytest.mark.xfail(strict=True, reason="MilvusStore does not cap k yet (validation.cap_k)", raises=Exception)
 def test_milvus_lite_returns_every_record_for_a_huge_k(tmp_path: Path) -> None:
     with _make("milvus-lite", tmp_path) as s:
         s.add(rand(N, DIM, 5), ids=list(range(N)))

@@ -511,8 +511,8 @@ class BaseVectorStore(ABC):
 
         Args:
             queries: ``float32[q, dim]`` or one ``[dim]`` query (the result then has one list).
-            k: Hits per query, 1 to :data:`~audiovec.stores.records.MAX_K`; fewer are returned only when fewer
-                records match.
+            k: Hits per query, any int from 1: a search returns ``min(k, matching records)`` hits (Milvus returns
+                at most :data:`~audiovec.stores.records.MAX_K`; see :func:`~audiovec.stores.validation.cap_k`).
             filter: A filter node or its dict form (see :mod:`audiovec.stores.filters`).
             params: Per-query search parameters (``ef_search``, ``nprobe``); inapplicable ones are ignored.
 
@@ -648,7 +648,10 @@ class BaseVectorStore(ABC):
             return False
         if self._id_type is not None and self._id_type != ("int" if isinstance(id_, int) else "str"):
             return False
-        return bool(self.get([id_]))
+        try:
+            return bool(self.get([id_]))
+        except InvalidIdError:  # e.g. an int beyond int64: such an id cannot be stored
+            return False
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path is not None else "memory"

@@ -265,5 +265,5 @@ def parse_search_params(params: SearchParams | Mapping[str, Any] | None) -> Sear
         try:
             return SearchParams.model_validate(dict(params))
         except ValidationError as err:
-            raise ConfigError(f"invalid search params {dict(params)!r}: {pydantic_message(err)}") from None
+            raise ConfigError(f"invalid search params: {pydantic_message(err)}") from None
     raise ConfigError(f"search params must be SearchParams or a dict, got {type(params).__name__}")

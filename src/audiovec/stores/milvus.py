@@ -123,7 +123,8 @@ from audiovec.stores.config import (
 )
 from audiovec.stores.filters import Filter
 from audiovec.stores.persistence import StoreManifest
-from audiovec.stores.records import INT64_MAX, MAX_STR_ID_BYTES, Id, IdType, RawHit
+from audiovec.stores.records import INT64_MAX, MAX_K, MAX_STR_ID_BYTES, Id, IdType, RawHit
+from audiovec.stores.validation import cap_k
 
 __all__ = ["MAX_DIM", "Consistency", "MilvusStore", "lite_filter_expr", "server_filter_expr"]
 
@@ -673,6 +674,7 @@ class MilvusStore(BaseVectorStore):
     ) -> list[list[RawHit]]:
         if not self._has_collection:
             return [[] for _ in range(len(queries))]
+        k = cap_k(k, MAX_K, lambda: self._count_rows(flt, user_facing=True), "a Milvus search")
         expr = "" if flt is None else self._filter_expr(flt)
         search_params = self._search_params(k, params)
         read = self._read_kwargs(True)

@@ -134,7 +134,8 @@ def test_kill_9_loses_no_acknowledged_change(kind, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", STORES)
 def test_kill_9_loses_no_acknowledged_change_many_trials(kind, tmp_path):
-    _kill_trials(kind, tmp_path / "s", trials=20)
+    trials, acknowledged = _kill_trials(kind, tmp_path / "s", trials=20)
+    print(f"{kind}: {trials} kill -9 trials, {acknowledged} acknowledged changes, none lost")
 
 
 @pytest.mark.parametrize("cls", [ExactStore, FaissStore])

@@ -210,7 +210,7 @@ def test_ingest_records_the_failure_and_keeps_the_rest(folder):
     failed = {r.source.key: r.failures["mfcc"] for r in results if "mfcc" in r.failures}
     huge = str(folder / "kick" / "huge.wav")
     assert list(failed) == [huge]
-    assert failed[huge].error == "NonFiniteEmbeddingError" and failed[huge].message.startswith(f"{huge}: mfcc")
+    assert failed[huge].error == "NonFiniteEmbeddingError" and failed[huge].message.startswith("mfcc produced NaN")
     assert isinstance(failed[huge].exception, NonFiniteEmbeddingError)
     assert all(np.isfinite(r.frames["mfcc"].vectors).all() for r in results if r.source.key != huge)
 
@@ -270,7 +270,7 @@ def test_ingest_refuses_non_finite_frames_of_any_embedder_and_never_caches_them(
     huge = str(folder / "kick" / "huge.wav")
     assert [r.source.key for r in results if not r.ok] == [huge]
     failure = next(r for r in results if not r.ok).failures["plugin"]
-    assert failure.error == "NonFiniteEmbeddingError" and failure.message.startswith(f"{huge}: plugin produced")
+    assert failure.error == "NonFiniteEmbeddingError" and failure.message.startswith("plugin produced")
     assert len(list((tmp_path / "cache").rglob("*.frames"))) == len(sources) - 1
 
 

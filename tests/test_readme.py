@@ -6,10 +6,11 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
+
 from crash_service import wav
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,9 +69,7 @@ def test_quickstart_commands_run_as_written(tmp_path):
 def test_quickstart_python_runs_as_written(block, tmp_path):
     _folder(tmp_path)
     (tmp_path / "quickstart.py").write_text(block)
-    proc = subprocess.run(
-        [sys.executable, "quickstart.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
+    proc = subprocess.run([sys.executable, "quickstart.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert "added 12" in lines[0]

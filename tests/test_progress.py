@@ -63,3 +63,39 @@ def test_as_callback_chooses_by_argument_and_terminal(monkeypatch):
     assert isinstance(cb, TqdmCallback)
     cb.relative_update(3)
     cb.close()
+
+
+class _FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_to_a_non_terminal_stream_is_periodic_plain_lines(monkeypatch):
+    stream = io.StringIO()  # a log file, CI or a pipe: not a terminal
+    monkeypatch.setattr("sys.stderr", stream)
+    log = logging.getLogger("test.progress.stream")
+    handler = logging.StreamHandler(stream)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    clock = _FakeClock()
+    try:
+        assert isinstance(as_callback(True, 10_000, "embed", "file"), LogCallback)
+        cb = LogCallback(size=10_000, description="embed", unit="file", every_s=10.0, logger=log, clock=clock)
+        for _ in range(60):  # one minute of work, 20 files a second
+            clock.now += 1.0
+            cb.relative_update(20)
+        cb.close()
+    finally:
+        log.removeHandler(handler)
+    out = stream.getvalue()
+    lines = out.splitlines()
+    assert "\r" not in out
+    assert len(lines) == 7  # one every 10 s of the fake clock, and one at the end
+    assert lines[0] == "embed: 200/10,000 files (2%), 20.0 files/s, about 8 min 10 s left"
+    assert lines[-1].startswith("embed: 1,200/10,000 files (12%), 20.0 files/s, about 7 min")

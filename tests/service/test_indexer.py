@@ -15,9 +15,9 @@ import pytest
 from audiovec.cli import main
 from audiovec.data import demo_dir
 from audiovec.errors import ConfigError
+from audiovec.ingest import PathPattern
 from audiovec.service import CollectionManager, ServiceSettings
 from audiovec.service.collection import Collection
-from audiovec.service.indexer import PathPattern
 
 DEMO = sorted(demo_dir().rglob("*.flac"))
 

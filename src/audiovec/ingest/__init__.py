@@ -8,6 +8,7 @@ everywhere: files are read once, decoded once per model sample rate, streamed wh
 * :class:`Ingest` — sources to frame embeddings (:class:`ItemResult`, :class:`Failure`, :class:`EmbedStats`);
 * :class:`EmbeddingCache` — frames on disk, keyed by embedder spec and content hash;
 * :mod:`audiovec.ingest.records` — vector ids (``<item>#<segment>``) and the ``_``-prefixed record fields;
+* :class:`PathPattern` (:mod:`audiovec.ingest.paths`) — metadata fields (label, group...) parsed from a file's path;
 * :func:`extract` / :class:`ExtractResult` / :func:`load_vectors` — many files into one array (``audiovec embed``).
 
 Example:
@@ -23,6 +24,7 @@ from __future__ import annotations
 from audiovec.ingest.cache import EmbeddingCache
 from audiovec.ingest.engine import READ_WHOLE_BELOW_BYTES, STREAM_ABOVE_S, Ingest
 from audiovec.ingest.extract import ExtractResult, extract, load_vectors
+from audiovec.ingest.paths import PathPattern
 from audiovec.ingest.records import parse_vector_id, vector_id, vector_records
 from audiovec.ingest.results import EmbedStats, Failure, ItemResult, Monitor
 from audiovec.ingest.sources import Source, find_audio_files, sources_from_paths
@@ -37,6 +39,7 @@ __all__ = [
     "Ingest",
     "ItemResult",
     "Monitor",
+    "PathPattern",
     "Source",
     "extract",
     "find_audio_files",

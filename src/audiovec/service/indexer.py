@@ -17,11 +17,8 @@ For every audio file under the given paths it
 After a crash or a kill, every batch written before it is kept (replayed from the journal when the store is
 opened) and the run resumes from there: nothing is stored twice.
 
-Path patterns (``label_from``) name fields in the path relative to the folder given, e.g. ``"{label}/*"`` (the
-folder a file is in), ``"{digit}_{speaker}_*"`` (parts of the file name, as in ``7_jackson_32.wav``) or
-``"{genre}/**/*"``. ``{name}`` matches within one path component, ``*`` any characters within one component,
-``**`` any number of components; the pattern matches the end of the path. A regular expression with named
-groups (``(?P<label>...)``) is also accepted.
+Path patterns (``label_from``) name fields in the path relative to the folder given, e.g. ``"{label}/*"`` or
+``"{digit}_{speaker}_*"``: see :mod:`audiovec.ingest.paths` for the syntax.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ import functools
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -45,14 +41,14 @@ from audiovec._files import atomic_write
 from audiovec._hashing import sha256_file
 from audiovec.audio.formats import sniff
 from audiovec.errors import AudiovecError, ConfigError
-from audiovec.ingest import Failure, Ingest, ItemResult, Source, find_audio_files
+from audiovec.ingest import Failure, Ingest, ItemResult, PathPattern, Source, find_audio_files
 from audiovec.ingest.records import content_key, file_fields, vector_records
 from audiovec.progress import Callback, as_callback
 
 if TYPE_CHECKING:
     from audiovec.service.collection import Collection
 
-__all__ = ["IndexReport", "PathPattern", "index_paths"]
+__all__ = ["IndexReport", "index_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +58,6 @@ _CHECK_CHUNK = 256
 _STORE_BATCH = 2048
 #: Seconds between writes to the store (at most): what a crash can make the next run embed again.
 _FLUSH_S = 2.0
-_FIELD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 
 
 @dataclass
@@ -111,64 +106,6 @@ class IndexReport:
             "seconds": round(self.seconds, 3),
             "audio_seconds": round(self.audio_seconds, 3),
         }
-
-
-class PathPattern:
-    """Metadata fields parsed from a file's path (see the module docs for the syntax).
-
-    Example:
-        >>> PathPattern("{digit}_{speaker}_*")("recordings/7_jackson_32.wav")
-        {'digit': '7', 'speaker': 'jackson'}
-        >>> PathPattern("{label}/*")("dog/bark_01.flac")
-        {'label': 'dog'}
-
-    Raises:
-        ConfigError: An invalid pattern, no field in it, or a field name that is not a metadata key.
-    """
-
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        source = pattern if "(?P<" in pattern else _template(pattern)
-        try:
-            self._re = re.compile(source)
-        except re.error as err:
-            raise ConfigError(f"invalid path pattern {pattern!r}: {err}") from None
-        names = list(self._re.groupindex)
-        if not names:
-            raise ConfigError(f"path pattern {pattern!r} names no field (write e.g. '{{label}}/*')")
-        for name in names:
-            if not _FIELD_RE.match(name):
-                raise ConfigError(f"path pattern field {name!r} is not a metadata key (letters, digits, '_')")
-
-    def __call__(self, relative: str) -> dict[str, str]:
-        """The fields of a path (relative, ``/``-separated); empty when the path does not match."""
-        m = self._re.search(relative)
-        return {k: v for k, v in m.groupdict().items() if v is not None} if m else {}
-
-
-def _template(pattern: str) -> str:
-    """A ``{field}``/``*``/``**`` template as a regular expression that matches the end of a path."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "{":
-            end = pattern.find("}", i)
-            if end < 0:
-                raise ConfigError(f"unclosed '{{' in path pattern {pattern!r}")
-            out.append(f"(?P<{pattern[i + 1 : end]}>[^/]+?)")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "(?:^|/)" + "".join(out) + r"(?:\.[^/.]*)?\Z"
 
 
 def _files_with_paths(paths: Iterable[str | os.PathLike[str]], recursive: bool) -> list[tuple[Path, str]]:

@@ -4,12 +4,66 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from audiovec.progress import Callback, as_callback
 
-__all__ = ["add_embedder_flags", "add_progress_flag", "add_workers_flag", "parse_params", "progress"]
+__all__ = [
+    "Parser",
+    "PlainHelpFormatter",
+    "add_embedder_flags",
+    "add_progress_flag",
+    "add_workers_flag",
+    "parse_params",
+    "plain_text",
+    "progress",
+]
+
+#: ``:class:`~a.b.C```, ``:func:`f```... (Sphinx roles), with an optional ``title <target>`` form.
+_ROLE = re.compile(r":[\w.-]+:`~?(?:([^`<]*?)\s*<[^`>]*>|([^`]*))`")
+#: ````literal```` (reStructuredText) and ```code``` (Markdown).
+_LITERAL = re.compile(r"``([^`]+)``")
+_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*([^*]+)\*\*")
+
+
+def plain_text(text: str) -> str:
+    """Text for a terminal: reStructuredText and Markdown markup taken out of help texts and docstrings.
+
+    Roles keep their title, or the last part of a ``~``-shortened name (``:class:`~audiovec.Pipeline``` →
+    ``Pipeline``); literals and bold lose their markers; single-backtick code becomes quoted (``'audiovec list'``).
+    """
+
+    def role(match: re.Match[str]) -> str:
+        title, target = match.group(1), match.group(2)
+        if title:
+            return title
+        return target.rsplit(".", 1)[-1] if match.group(0).split("`", 1)[1].startswith("~") else target
+
+    text = _ROLE.sub(role, text)
+    text = _LITERAL.sub(r"\1", text)
+    text = _CODE.sub(r"'\1'", text)
+    return _BOLD.sub(r"\1", text)
+
+
+class PlainHelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, with markup taken out of descriptions, epilogs and option help (:func:`plain_text`)."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain_text(text))
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return plain_text(super()._expand_help(action))
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of ``audiovec`` and of its commands: help without markup (sub-commands inherit the class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", PlainHelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _value(text: str) -> Any:

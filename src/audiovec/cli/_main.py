@@ -27,6 +27,7 @@ import sys
 from collections.abc import Sequence
 
 from audiovec.cli import bench, embed, identify, index, info, service
+from audiovec.cli._common import Parser
 from audiovec.errors import AudiovecError
 
 __all__ = ["build_parser", "main"]
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audiovec`` command."""
     from audiovec._version import __version__
 
-    parser = argparse.ArgumentParser(prog="audiovec", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = Parser(prog="audiovec", description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"audiovec {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -7,10 +7,11 @@ registered the same way, through audiovec's ``pyproject.toml``) and from :meth:`
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Generic, TypeVar
@@ -22,10 +23,16 @@ if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
 else:  # pragma: no cover
     from importlib_metadata import entry_points
 
-__all__ = ["PluginInfo", "Registry"]
+__all__ = ["PluginInfo", "Registry", "did_you_mean"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """``"did you mean 'n_mfcc'?"`` when ``word`` looks like a misspelling of one of ``known``, else ``""``."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,10 @@ class Registry(Generic[T]):
         try:
             return self._infos[name]
         except KeyError:
+            hint = did_you_mean(name, self._infos)
             raise UnknownPluginError(
-                f"no {self.kind} named {name!r}; available: {', '.join(sorted(self._infos)) or '(none)'}"
+                f"no {self.kind} named {name!r}; {hint + ' ' if hint else ''}"
+                f"available: {', '.join(sorted(self._infos)) or '(none)'}"
             ) from None
 
     def mapping(self) -> MappingProxyType[str, PluginInfo]:

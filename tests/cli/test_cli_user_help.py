@@ -49,3 +49,30 @@ def test_plain_text_takes_out_roles_literals_and_code():
     assert (
         plain_text("``-p n_mfcc=13`` or `audiovec list`, **not** *.wav") == "-p n_mfcc=13 or 'audiovec list', not *.wav"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["-p", "n_mfc=40"], "unknown parameter 'n_mfc' for mfcc; did you mean 'n_mfcc'? known: chunk_s, fmax"),
+        (["-p", "chunk=5", "-p", "zzz=1"], "did you mean 'chunk_s'? unknown parameter 'zzz' for mfcc; known: "),
+        (["-e", "mfc"], "no embedder named 'mfc'; did you mean 'mfcc'? available: "),
+    ],
+    ids=["param", "two-params", "embedder"],
+)
+def test_misspelt_embedder_or_parameter_gets_a_suggestion(flags, expected, tmp_path, capsys):
+    status = main(["embed", "--demo", "-o", str(tmp_path / "out.npz"), "--no-progress", *flags])
+    err = capsys.readouterr().err
+    assert status == 2 and expected in err
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_misspelt_store_name_gets_a_suggestion():
+    from audiovec.errors import UnknownPluginError
+    from audiovec.stores import get_store
+
+    with pytest.raises(UnknownPluginError, match=r"no vector store named 'fais'; did you mean 'faiss'\? available"):
+        get_store("fais")
+    with pytest.raises(UnknownPluginError, match="no vector store named 'qqqqqq'; available") as far:
+        get_store("qqqqqq")  # nothing close: no suggestion
+    assert "did you mean" not in str(far.value)

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audiovec._hashing import json_digest
+from audiovec._registry import did_you_mean
 from audiovec.audio import Audio, AudioSource, resample_blocks, stream
 from audiovec.embedders.framing import (
     FrameGeometry,
@@ -115,6 +116,26 @@ class EmbedderConfig(BaseModel):
     )
 
 
+def _unknown_params_hint(name: str, config: type[EmbedderConfig], err: ValidationError) -> str:
+    """A line naming misspelt keys and their closest field ("... did you mean 'n_mfcc'? known: ..."), or ``""``.
+
+    Args:
+        name: The embedder's name, for the message.
+        config: Its configuration class.
+        err: What pydantic found; only its ``extra_forbidden`` errors are described.
+    """
+    unknown = [str(e["loc"][0]) for e in err.errors() if e["type"] == "extra_forbidden" and e["loc"]]
+    if not unknown:
+        return ""
+    fields = config.model_fields
+    known = sorted({*fields, *(f.alias for f in fields.values() if f.alias)})
+    parts = []
+    for key in unknown:
+        hint = did_you_mean(key, known)
+        parts.append(f"unknown parameter {key!r} for {name}" + (f"; {hint}" if hint else ";"))
+    return " ".join([*parts, f"known: {', '.join(known)}"]) + "\n"
+
+
 class EmbedderSpec(BaseModel):
     """Identity of an embedder's output: registry name, implementation version and parameters."""
 
@@ -163,7 +184,8 @@ class WindowedEmbedder(ABC):
         try:
             self.config = self.Config(**base)
         except ValidationError as err:
-            raise ConfigError(f"invalid {self.name} configuration: {err}") from err
+            hint = _unknown_params_hint(self.name, self.Config, err)
+            raise ConfigError(f"invalid {self.name} configuration: {hint}{err}") from err
         self._setup()
 
     def __reduce__(self) -> tuple[Any, ...]:

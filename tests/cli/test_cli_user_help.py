@@ -76,3 +76,17 @@ def test_misspelt_store_name_gets_a_suggestion():
     with pytest.raises(UnknownPluginError, match="no vector store named 'qqqqqq'; available") as far:
         get_store("qqqqqq")  # nothing close: no suggestion
     assert "did you mean" not in str(far.value)
+
+
+def test_vector_mode_on_a_fingerprint_only_index_says_how_to_add_vectors(tmp_path, capsys):
+    from audiovec.data import demo_dir
+    from audiovec.ingest import find_audio_files
+
+    track = find_audio_files([demo_dir()])[0]
+    db = tmp_path / "db"
+    assert main(["fingerprint", "index", str(track), "--db", str(db), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["identify", str(track), "--db", str(db), "--mode", "vector"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a vector store and an embedder, and this index has fingerprints only" in err
+    assert '"audiovec fingerprint index MUSIC_DIR --db NEW_DB --embedder mfcc"' in err

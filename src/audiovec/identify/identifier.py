@@ -173,7 +173,12 @@ class Identifier:
         if needs_fp and self.fingerprints is None:
             raise ConfigError(f"mode {mode!r} needs a fingerprint index, and this Identifier has none")
         if needs_vec and self.store is None:
-            raise ConfigError(f"mode {mode!r} needs a vector store and an embedder, and this Identifier has none")
+            raise ConfigError(
+                f"mode {mode!r} needs a vector store and an embedder, and this index has fingerprints only. "
+                "Vectors are added when an index is created: build one with "
+                '"audiovec fingerprint index MUSIC_DIR --db NEW_DB --embedder mfcc" '
+                "(in Python: Identifier.create(path, embedder='mfcc'))"
+            )
         return mode  # type: ignore[return-value]
 
     @classmethod

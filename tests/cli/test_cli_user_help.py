@@ -90,3 +90,21 @@ def test_vector_mode_on_a_fingerprint_only_index_says_how_to_add_vectors(tmp_pat
     err = capsys.readouterr().err
     assert "needs a vector store and an embedder, and this index has fingerprints only" in err
     assert '"audiovec fingerprint index MUSIC_DIR --db NEW_DB --embedder mfcc"' in err
+
+
+def test_list_check_names_the_extra_for_a_missing_package(monkeypatch, capsys):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, package=None):
+        return None if name in ("torch", "faiss") else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert main(["list", "--check"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    for name in ("hf", "wav2vec2", "whisper", "clap"):
+        assert rows[name].endswith('[missing: pip install "audiovec[transformers]" (torch not installed)]')
+    assert rows["ecapa"].endswith('[missing: pip install "audiovec[speaker]" (torch not installed)]')
+    assert rows["faiss"].endswith('[missing: pip install "audiovec[faiss]" (faiss not installed)]')
+    assert rows["mfcc"].endswith("[ok]") and rows["exact"].endswith("[ok]")

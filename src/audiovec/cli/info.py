@@ -11,6 +11,18 @@ from audiovec.errors import AudiovecError
 __all__ = ["add_commands"]
 
 
+def _check(reg: Any, name: str) -> str:
+    """``ok``, ``missing: pip install "audiovec[extra]" (...)`` or ``unavailable: why`` for one plugin."""
+    missing = reg.missing(name)
+    if missing is not None:
+        return str(missing)
+    try:
+        reg.load(name)
+    except AudiovecError as err:
+        return f"unavailable: {err}"
+    return "ok"
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from audiovec.embedders import registry as embedders
 
@@ -27,11 +39,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             info = reg.info(name)
             status = ""
             if args.check:
-                try:
-                    reg.load(name)
-                    status = "  [ok]"
-                except AudiovecError as err:
-                    status = f"  [unavailable: {err}]"
+                status = f"  [{_check(reg, name)}]"
             print(f"  {name:<14} {info.target}  ({info.distribution or 'runtime'}){status}")
     return 0
 
@@ -54,7 +62,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Add the commands of this module to the ``audiovec`` parser (``sub``: what ``add_subparsers()`` returned)."""
     p = sub.add_parser("list", help="list registered embedders and stores")
-    p.add_argument("--check", action="store_true", help="import each one and report whether it is usable")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check that the packages each one needs are installed, import it, and say what to install if not",
+    )
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("info", help="show format, sample rate, channels and duration of audio files")

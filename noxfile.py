@@ -35,8 +35,10 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Run the docstring examples and every script in examples/ (they must work as documented)."""
+    """Run the docstring examples and every script in examples/ (they must work as documented); build the site."""
     session.install("-e", ".[faiss,milvus,serve,test]")
     session.run("pytest", "--doctest-modules", "src/audiovec", "-o", "addopts=", "-q")
     for script in sorted(__import__("pathlib").Path("examples").glob("*.py")):
         session.run("python", str(script))
+    session.install("-r", "docs/requirements.txt")
+    session.run("mkdocs", "build", "--strict", "-d", "site")

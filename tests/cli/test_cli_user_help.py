@@ -86,8 +86,9 @@ def test_vector_mode_on_a_fingerprint_only_index_says_how_to_add_vectors(tmp_pat
     db = tmp_path / "db"
     assert main(["fingerprint", "index", str(track), "--db", str(db), "--no-progress"]) == 0
     capsys.readouterr()
-    assert main(["identify", str(track), "--db", str(db), "--mode", "vector"]) == 2
+    assert main(["identify", str(track), str(track), "--db", str(db), "--mode", "vector"]) == 2
     err = capsys.readouterr().err
+    assert err.count("ConfigError") == 1  # said once, not once per file
     assert "needs a vector store and an embedder, and this index has fingerprints only" in err
     assert '"audiovec fingerprint index MUSIC_DIR --db NEW_DB --embedder mfcc"' in err
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from audiovec.cli._common import add_progress_flag, parse_params, progress
-from audiovec.errors import AudiovecError
+from audiovec.errors import AudiovecError, ConfigError
 
 __all__ = ["add_commands"]
 
@@ -124,6 +124,9 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             r = ident.identify(path, mode=args.mode, top=args.top)
+        except ConfigError as err:  # a mode this index cannot run: every file would fail the same way
+            print(f"audiovec identify: error: {type(err).__name__}: {err}", file=sys.stderr)
+            return 2
         except AudiovecError as err:
             print(f"{path}: ERROR {type(err).__name__}: {err}", file=sys.stderr)
             status = 2

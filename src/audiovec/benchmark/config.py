@@ -9,7 +9,7 @@ A complete config in TOML::
 
     [dataset]
     kind = "manifest"                    # demo | folder | manifest | fsdd | list
-    path = "../shared/data/drums/metadata.tsv"
+    path = "drums/metadata.tsv"          # relative: read from the data root (--data-root DIR or $AUDIOVEC_DATA)
     group_col = "kit"
 
     [[embedders]]
@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from audiovec.benchmark.datasets import fields_pattern
 from audiovec.errors import ConfigError
 from audiovec.metrics import DEFAULT_WEIGHTS, METRICS
 from audiovec.pooling import Pipeline
@@ -60,10 +61,14 @@ class DatasetConfig(_Model):
     Attributes:
         kind: ``demo`` (bundled drums), ``folder`` (label = sub-folder), ``manifest`` (CSV/TSV), ``fsdd``
             (Free Spoken Digit Dataset folder) or ``list`` (explicit paths).
-        path: Folder or manifest (not for ``demo``/``list``).
-        paths / labels / groups: For ``list``.
+        path: Folder or manifest (not for ``demo``/``list``); a relative path is read from the data root
+            (:attr:`BenchmarkConfig.data_root`).
+        paths / labels / groups: For ``list`` (relative paths: from the data root as well).
         label_col / group_col / path_col: Manifest columns.
         group_pattern: For ``folder``: regex whose first group, applied to the file stem, is the group.
+        fields_from: For ``folder``: a path pattern over each file's path relative to ``path`` naming ``{label}``
+            and/or ``{group}`` (e.g. ``"{group}/{fsid}-{label}-*"`` for ``fold3/7061-6-0-0.wav``); the syntax of
+            ``audiovec index --label-from`` (:mod:`audiovec.ingest.paths`). Every file must match it.
         label: For ``fsdd``: ``digit`` (group = speaker) or ``speaker`` (group = digit).
         limit: Use only this many items (stratified subset) — handy for quick runs.
     """
@@ -77,6 +82,7 @@ class DatasetConfig(_Model):
     label_col: str | None = "label"
     group_col: str | None = None
     group_pattern: str | None = None
+    fields_from: str | None = None
     label: Literal["digit", "speaker"] = "digit"
     limit: int | None = Field(None, ge=1)
 
@@ -86,6 +92,10 @@ class DatasetConfig(_Model):
             raise ValueError(f"dataset kind {self.kind!r} needs 'path'")
         if self.kind == "list" and not self.paths:
             raise ValueError("dataset kind 'list' needs 'paths'")
+        if self.fields_from is not None:
+            if self.kind != "folder":
+                raise ValueError(f"'fields_from' is only for dataset kind 'folder', not {self.kind!r}")
+            fields_pattern(self.fields_from, self.group_pattern)  # a bad pattern fails when the config is read
         return self
 
 
@@ -164,6 +174,9 @@ class BenchmarkConfig(_Model):
         weights: Ranking weights (metric → weight); default :data:`audiovec.metrics.DEFAULT_WEIGHTS`
             (extraction 35, peak memory 25, CPU 20, insertion 15, RAM 5).
         output_dir: Where results and the report go.
+        data_root: The folder relative dataset paths are read from (``audiovec bench CONFIG --data-root DIR``
+            sets it); when unset, the ``AUDIOVEC_DATA`` environment variable, else the working directory. Keep it
+            out of shared configs and pass it per machine, so the same config works from any checkout.
         cache: Keep the frame embeddings on disk, keyed by content, so a second run re-extracts nothing and an
             interrupted run resumes; ``false`` computes everything and writes no cache (a one-off run).
         cache_dir: Embedding cache (default ``<output_dir>/cache``; set to share across runs).
@@ -192,6 +205,7 @@ class BenchmarkConfig(_Model):
     bootstrap: int = Field(1000, ge=10)
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     output_dir: str = "audiovec-results"
+    data_root: str | None = None
     cache: bool = True
     cache_dir: str | None = None
     trace_memory: bool = True
@@ -245,7 +259,11 @@ def _embedder_label(entry: EmbedderEntry, all_entries: list[EmbedderEntry]) -> s
 
 
 def load_config(path: str | os.PathLike[str], **overrides: Any) -> BenchmarkConfig:
-    """Read a benchmark config from ``.toml`` or ``.json``; relative paths stay relative to the working dir.
+    """Read a benchmark config from ``.toml`` or ``.json``.
+
+    Relative dataset paths are read from the data root (``data_root=`` here, ``--data-root`` on the command line,
+    else ``$AUDIOVEC_DATA``, else the working directory); other relative paths (``output_dir``, model files) from
+    the working directory.
 
     Raises:
         ConfigError: Unreadable file or invalid config (the message lists every problem).

@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from audiovec.errors import ConfigError
+from audiovec.ingest.paths import PathPattern
 
 if TYPE_CHECKING:  # pragma: no cover
     from audiovec.benchmark.config import DatasetConfig
 from audiovec.audio import AUDIO_EXTENSIONS
 
 __all__ = [
+    "DATA_ROOT_ENV",
     "Dataset",
     "FolderDataset",
     "Item",
@@ -38,7 +40,10 @@ __all__ = [
     "ManifestDataset",
     "build_dataset",
     "demo_dataset",
+    "fields_pattern",
     "fsdd_dataset",
+    "locate_data_root",
+    "resolve_data_path",
 ]
 
 
@@ -138,7 +143,13 @@ class ListDataset(Dataset):
 
 
 class FolderDataset(Dataset):
-    """Audio files under ``root``; the label is the first sub-folder (``root/<label>/.../file.wav``).
+    """Audio files under ``root``; by default the label is the first sub-folder (``root/<label>/.../file.wav``).
+
+    With ``fields_from``, a path pattern (the syntax of :mod:`audiovec.ingest.paths`, as ``audiovec index
+    --label-from``) over each file's path relative to ``root`` gives the label (its ``{label}`` field), the group
+    (its ``{group}`` field) or both; any other field goes to the item's metadata. For example
+    ``"{group}/{fsid}-{label}-*"`` reads ``fold3/7061-6-0-0.wav`` as group ``fold3``, label ``6``, ``fsid``
+    ``7061``. Every file must match the pattern.
 
     Args:
         root: The folder.
@@ -146,9 +157,11 @@ class FolderDataset(Dataset):
             capture group is the item's group (e.g. ``r"^([^_]+)__"`` for ``<kit>__<name>.wav``).
         extensions: File extensions to include.
         name: Dataset name (default: the folder name).
+        fields_from: A path pattern naming ``{label}`` and/or ``{group}``.
 
     Raises:
-        ConfigError: The folder does not exist or holds no audio.
+        ConfigError: The folder does not exist or holds no audio; the pattern is invalid, names neither ``{label}``
+            nor ``{group}``, or names ``{group}`` together with ``group_pattern``; a file does not match it.
     """
 
     def __init__(
@@ -157,13 +170,15 @@ class FolderDataset(Dataset):
         group_pattern: str | None = None,
         extensions: Sequence[str] = tuple(AUDIO_EXTENSIONS),
         name: str | None = None,
+        fields_from: str | PathPattern | None = None,
     ) -> None:
         base = Path(root)
         if not base.is_dir():
             raise ConfigError(f"dataset folder not found: {base}")
+        pattern = fields_pattern(fields_from, group_pattern)
         rx = re.compile(group_pattern) if group_pattern else None
         exts = {e.lower() for e in extensions}
-        items = []
+        items, unmatched = [], []
         for p in sorted(base.rglob("*")):
             if not p.is_file() or p.suffix.lower() not in exts or p.name.startswith("."):
                 continue
@@ -173,10 +188,64 @@ class FolderDataset(Dataset):
             if rx is not None:
                 m = rx.search(p.stem)
                 group = m.group(1) if m and m.groups() else None
-            items.append(Item(str(p), label, group))
+            meta: dict[str, Any] = {}
+            if pattern is not None:
+                fields = pattern(rel.as_posix())
+                if not _has_roles(pattern, fields):
+                    unmatched.append(rel.as_posix())
+                    continue
+                label = fields.pop("label", label)
+                group = fields.pop("group", group)
+                meta = dict(fields)
+            items.append(Item(str(p), label, group, meta))
+        if unmatched and pattern is not None:
+            raise _unmatched_error(base, pattern, unmatched, len(items) + len(unmatched))
         if not items:
             raise ConfigError(f"no audio files under {base}")
         super().__init__(items, name or base.name)
+
+
+#: The fields of a ``fields_from`` pattern that set an item's label and group.
+_ROLES = ("label", "group")
+
+
+def fields_pattern(fields_from: str | PathPattern | None, group_pattern: str | None) -> PathPattern | None:
+    """A folder dataset's ``fields_from`` pattern, checked (``None`` when not given).
+
+    Raises:
+        ConfigError: An invalid pattern, one naming neither ``{label}`` nor ``{group}``, or one naming
+            ``{group}`` when ``group_pattern`` is given too.
+    """
+    if fields_from is None:
+        return None
+    pattern = PathPattern(fields_from) if isinstance(fields_from, str) else fields_from
+    roles = [f for f in pattern.fields if f in _ROLES]
+    if not roles:
+        raise ConfigError(
+            f"path pattern {pattern.pattern!r} names neither {{label}} nor {{group}} (its fields: "
+            f"{', '.join(pattern.fields)}); name at least one, e.g. '{{group}}/{{label}}_*'"
+        )
+    if "group" in roles and group_pattern:
+        raise ConfigError(
+            f"the group comes either from the path pattern {pattern.pattern!r} or from group_pattern "
+            f"{group_pattern!r}, not both"
+        )
+    return pattern
+
+
+def _has_roles(pattern: PathPattern, fields: dict[str, str]) -> bool:
+    """Whether a file's fields hold every role (label, group) its pattern names."""
+    return all(f in fields for f in pattern.fields if f in _ROLES)
+
+
+def _unmatched_error(base: Path, pattern: PathPattern, unmatched: list[str], total: int) -> ConfigError:
+    """The error for files that a ``fields_from`` pattern does not match (naming the first few)."""
+    shown = ", ".join(unmatched[:5]) + (", ..." if len(unmatched) > 5 else "")
+    return ConfigError(
+        f"{len(unmatched)} of {total} files under {base} do not match the path pattern {pattern.pattern!r} "
+        f"(every file must give its {' and '.join(f for f in pattern.fields if f in _ROLES)}): {shown}; "
+        "fix the pattern, or move those files out of the folder"
+    )
 
 
 class ManifestDataset(Dataset):
@@ -258,17 +327,69 @@ def fsdd_dataset(root: str | os.PathLike[str], label: Literal["digit", "speaker"
     return Dataset(items, f"fsdd-{label}")
 
 
-def build_dataset(cfg: DatasetConfig, seed: int = 0) -> Dataset:
-    """Build the dataset a config describes (and apply its ``limit``)."""
+#: Environment variable naming the data root that relative dataset paths of a config are read from.
+DATA_ROOT_ENV = "AUDIOVEC_DATA"
+
+
+def locate_data_root(flag: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The folder relative dataset paths are read from, and where that choice came from (for messages).
+
+    The rule: ``flag`` (``audiovec bench --data-root DIR``, or a config's ``data_root``), else the
+    :data:`DATA_ROOT_ENV` environment variable, else the working directory.
+    """
+    if flag:
+        return Path(flag), f"the data root {flag} (--data-root or the config's data_root)"
+    env = os.environ.get(DATA_ROOT_ENV)
+    if env:
+        return Path(env), f"the data root {env} (from {DATA_ROOT_ENV})"
+    return Path.cwd(), f"the working directory {Path.cwd()} (no --data-root given and {DATA_ROOT_ENV} not set)"
+
+
+def resolve_data_path(value: str, root: str | os.PathLike[str] | None = None, *, must_exist: bool = True) -> Path:
+    """A dataset path of a config: absolute as written, or relative to the data root (see :func:`locate_data_root`).
+
+    Raises:
+        ConfigError: ``must_exist`` and nothing is there; the message names the path looked at, the config
+            value, and how to set the data root.
+    """
+    path = Path(os.path.expanduser(value))
+    if path.is_absolute():
+        if must_exist and not path.exists():
+            raise ConfigError(f"dataset path not found: {path} (config value {value!r}, an absolute path)")
+        return path
+    base, where = locate_data_root(root)
+    path = base / path
+    if must_exist and not path.exists():
+        raise ConfigError(
+            f"dataset path not found: {path} (config value {value!r}, relative to {where}); point the data "
+            f"root at the folder holding it: audiovec bench CONFIG --data-root DIR, or {DATA_ROOT_ENV}=DIR"
+        )
+    return path
+
+
+def build_dataset(cfg: DatasetConfig, seed: int = 0, data_root: str | os.PathLike[str] | None = None) -> Dataset:
+    """Build the dataset a config describes (and apply its ``limit``).
+
+    Args:
+        cfg: The dataset section of a config.
+        seed: Seed of the ``limit`` subset.
+        data_root: The folder relative paths are read from (default: ``$AUDIOVEC_DATA``, else the working
+            directory; see :func:`locate_data_root`).
+
+    Raises:
+        ConfigError: A path that does not exist (see :func:`resolve_data_path`), or a dataset that cannot be read.
+    """
     ds: Dataset
+    path = str(resolve_data_path(cfg.path, data_root)) if cfg.path else ""
     if cfg.kind == "demo":
         ds = demo_dataset()
     elif cfg.kind == "folder":
-        ds = FolderDataset(str(cfg.path), group_pattern=cfg.group_pattern)
+        ds = FolderDataset(path, group_pattern=cfg.group_pattern, fields_from=cfg.fields_from)
     elif cfg.kind == "manifest":
-        ds = ManifestDataset(str(cfg.path), cfg.path_col, cfg.label_col, cfg.group_col)
+        ds = ManifestDataset(path, cfg.path_col, cfg.label_col, cfg.group_col)
     elif cfg.kind == "fsdd":
-        ds = fsdd_dataset(str(cfg.path), cfg.label)
+        ds = fsdd_dataset(path, cfg.label)
     else:
-        ds = ListDataset(cfg.paths or [], cfg.labels, cfg.groups)
+        paths = [resolve_data_path(p, data_root, must_exist=False) for p in cfg.paths or []]
+        ds = ListDataset(paths, cfg.labels, cfg.groups)
     return ds.subset(cfg.limit, seed) if cfg.limit else ds

@@ -21,7 +21,7 @@ from audiovec._optional import require
 from audiovec.benchmark.result import BenchmarkResult
 from audiovec.benchmark.vectors import stratified_sample
 
-__all__ = ["CHARTS", "TSNE_ITERATIONS", "embedding_map", "error_free", "write_report"]
+__all__ = ["CHARTS", "TSNE_ITERATIONS", "check_report_dependencies", "embedding_map", "error_free", "write_report"]
 
 #: The charts the report draws (when the data for them exists).
 CHARTS = (
@@ -65,6 +65,24 @@ def embedding_map(
     tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, **{iters: TSNE_ITERATIONS})
     out: NDArray[np.float64] = tsne.fit_transform(pts)
     return out, rows
+
+
+def check_report_dependencies(png: bool = True, embedding_map: bool = True) -> None:
+    """Import what :func:`write_report` needs now, so a long run does not end on a missing package.
+
+    Args:
+        png: The PNG plots will be drawn (matplotlib).
+        embedding_map: The t-SNE map will be drawn (scikit-learn).
+
+    Raises:
+        MissingDependencyError: A package is missing; the message names the extra to install.
+    """
+    for module in ("plotly.offline", "plotly.graph_objects", "plotly.express", "plotly.subplots"):
+        require(module, extra="bench", feature="the HTML report", package="plotly")
+    if png:
+        require("matplotlib", extra="bench", feature="PNG plots")
+    if embedding_map:
+        require("sklearn.manifold", extra="bench", feature="the report's embedding map", package="scikit-learn")
 
 
 def error_free(df: Any) -> Any:

@@ -98,7 +98,7 @@ class Benchmark:
     def _run(self, out: Path) -> BenchmarkResult:
         cfg = self.config
         pd = self._pd
-        dataset = self._dataset if self._dataset is not None else build_dataset(cfg.dataset, cfg.seed)
+        dataset = self._dataset if self._dataset is not None else build_dataset(cfg.dataset, cfg.seed, cfg.data_root)
         log.info("benchmark %r on %s: %d items", cfg.name, dataset.name, len(dataset))
         cache = EmbeddingCache(cfg.cache_dir or out / "cache") if cfg.cache else None
         with as_callback(cfg.progress, len(dataset), "extract", "file", leave=False) as cb:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from audiovec.cli._common import add_progress_flag, add_workers_flag
-from audiovec.errors import AudiovecError
+from audiovec.errors import AudiovecError, ConfigError
 
 log = logging.getLogger("audiovec")
 
@@ -50,7 +50,7 @@ def _demo_config(args: argparse.Namespace) -> Any:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from audiovec.benchmark import Benchmark, load_config
-    from audiovec.benchmark.report import error_free, write_report
+    from audiovec.benchmark.report import check_report_dependencies, error_free, write_report
 
     if args.demo == bool(args.config):
         print("audiovec bench: give a CONFIG file or --demo (not both)", file=sys.stderr)
@@ -58,13 +58,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.demo:
         cfg = _demo_config(args)
     else:
-        cfg = load_config(args.config, output_dir=args.output)
+        cfg = load_config(args.config, output_dir=args.output, data_root=args.data_root)
         if args.no_progress:
             cfg = cfg.model_copy(update={"progress": False})
-    if args.limit:
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ConfigError(f"--limit must be at least 1 file, got {args.limit}")
         cfg = cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"limit": args.limit})})
     if args.workers is not None:
         cfg = cfg.model_copy(update={"workers": args.workers})
+    if not args.no_report:  # before extracting anything, not after
+        check_report_dependencies(embedding_map=cfg.embedding_map_points > 0)
     result = Benchmark(cfg).run()
     print(result.summary())
     if not args.no_report:
@@ -91,6 +95,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("config", nargs="?", help="benchmark config (.toml or .json)")
     p.add_argument("--demo", action="store_true", help="run on the bundled demo set with the default models")
     p.add_argument("-o", "--output", help="results folder (overrides the config's output_dir)")
+    p.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="folder the config's relative dataset paths are read from (default: $AUDIOVEC_DATA, else the "
+        "working directory)",
+    )
     p.add_argument("--limit", type=int, help="use only this many files (stratified subset)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report and plots")
     add_workers_flag(p)

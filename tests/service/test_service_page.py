@@ -1,5 +1,6 @@
 """The search page (``/``) in headless Chromium against a real service: searches by clip, recording, item and text,
-playback, the add form, API errors and the API key, with the page's console watched throughout."""
+playback, the add form and dropped files, creating and dropping collections, the empty states, API errors and the
+API key, with the page's console watched throughout."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ PLAYER_READY_OR_ERROR = (
 )
 API_KEY = "page-test-key-0123"
 PDF_BYTES = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+MISSING_MODEL = "/nonexistent/models/yamnet.tflite"
+# what a user's drag and drop delivers: a drop event whose DataTransfer holds the files
+DROP_FILES = """([target, files]) => {
+  const dt = new DataTransfer();
+  for (const [name, bytes] of files) dt.items.add(new File([new Uint8Array(bytes)], name, { type: "audio/flac" }));
+  const at = document.querySelector(target);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    at.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +118,7 @@ class Session:
 
     def assert_clean_console(self, provoked: list[tuple[int, str]]) -> None:
         """No console or page errors, except Chromium's network log of exactly the 4xx responses provoked."""
-        reasons = {401: "Unauthorized", 415: "Unsupported Media Type"}
+        reasons = {401: "Unauthorized", 409: "Conflict", 415: "Unsupported Media Type"}
         allowed = Counter(
             (f"Failed to load resource: the server responded with a status of {status} ({reasons[status]})", url)
             for status, url in provoked
@@ -357,3 +368,172 @@ def test_page_searches_by_text_when_the_embedder_has_a_text_tower(browser, demo_
     finally:
         registry._infos.pop("page-test-text", None)
         registry._loaded.pop("page-test-text", None)
+
+
+def _option_values(page: Any, select: str) -> list[str]:
+    values: list[str] = page.eval_on_selector_all(f"{select} option", "os => os.map((o) => o.value)")
+    return values
+
+
+def test_page_creates_fills_searches_and_drops_a_collection(browser, demo_clips, tmp_path):
+    import requests
+
+    from audiovec.service.server import BackgroundServer
+    from audiovec.service.settings import EmbedderPreset, ServiceSettings
+
+    presets = {
+        "mfcc": EmbedderPreset(name="mfcc", description="MFCC (20 coefficients), 16 kHz"),
+        "logmel": EmbedderPreset(name="logmel", description="log-mel spectrogram, 16 kHz"),
+        "yamnet": EmbedderPreset(name="yamnet", params={"model": MISSING_MODEL}, description="YAMNet, 1024-d"),
+    }
+    clips = [demo_clips[0], demo_clips[-1]]
+    key = {"X-API-Key": API_KEY}
+    settings = ServiceSettings(data_dir=tmp_path / "data", api_key=API_KEY, embedders=presets)
+    with BackgroundServer(settings) as server:
+        api = f"{server.url}/api/v1"
+        s = Session(browser, server.url)
+        page = s.page
+        try:
+            # the key: asked for where it is typed, then sent with every call
+            s.open()
+            assert "401" in s.status("error")
+            assert page.evaluate("() => document.activeElement.id") == "api-key"
+            page.keyboard.type(API_KEY)
+            page.keyboard.press("Enter")
+
+            # no collections: an explanation and the create form instead of the search panels
+            assert "No collections yet" in s.status("info")
+            # the status area's "info" kind is a plain box (the collection's facts are a grid, not every .info)
+            assert page.evaluate("() => getComputedStyle(document.getElementById('status')).display") == "block"
+            assert "A collection holds the sounds you search" in page.inner_text("#no-collections")
+            assert page.locator("#create-form").is_visible()
+            for hidden in ("#collection-row", "#add", "#query-panel", "#results-panel"):
+                assert page.locator(hidden).is_hidden(), hidden
+            # only the presets whose model is there; the others listed with the reason
+            assert _option_values(page, "#create-embedder") == ["logmel", "mfcc"]
+            unavailable = page.inner_text("#create-unavailable")
+            assert "yamnet" in unavailable and "not found" in unavailable and MISSING_MODEL in unavailable
+            s.screenshot(tmp_path, "service_page_no_collections.png")
+
+            # a name the service would refuse: said in the page, nothing sent
+            page.fill("#create-name", "Drums!")
+            page.click("#create-form button[type=submit]")
+            assert "“Drums!” is not a valid name" in s.status("error")
+            assert page.get_attribute("#create-name", "aria-invalid") == "true"
+            assert not [r for r in s.requests if r[0] == "POST"]
+
+            page.fill("#create-name", "drums")
+            page.select_option("#create-embedder", "mfcc")
+            assert page.inner_text("#create-embedder-about") == "MFCC (20 coefficients), 16 kHz"
+            with page.expect_response(lambda r: r.request.method == "POST" and r.url == f"{api}/collections") as info:
+                page.click("#create-form button[type=submit]")
+            created = info.value
+            assert created.status == 201 and created.request.headers.get("x-api-key") == API_KEY
+            assert created.request.post_data_json == {"name": "drums", "embedder": "mfcc"}
+            assert "Created the collection “drums” (mfcc)" in s.status("ok")
+            assert page.locator("#collection").input_value() == "drums"
+            assert page.locator("#query-panel").is_visible() and page.locator("#no-collections").is_hidden()
+
+            # the empty collection says how to fill it
+            assert "This collection is empty. Drop audio files here" in page.inner_text("#empty-collection")
+            command = f"AUDIOVEC_API_KEY=YOUR_KEY audiovec collection index drums /path/to/audio --url {server.url}"
+            assert page.inner_text("#index-command") == command
+            s.screenshot(tmp_path, "service_page_empty_collection.png")
+
+            # the same name again: the service's 409, in words
+            page.locator("#create summary").click()
+            page.fill("#create-name", "drums")
+            page.click("#create-form button[type=submit]")
+            assert "collection 'drums' already exists" in s.status("error")
+
+            # a file dropped on the empty collection is uploaded
+            with page.expect_response(lambda r: r.url == f"{api}/collections/drums/items") as info:
+                page.evaluate(DROP_FILES, ["#empty-collection", [[clips[0].name, list(clips[0].read_bytes())]]])
+            first_id = info.value.json()["added"][0]["id"]
+            assert s.status("ok") == "Added 1 of 1 file(s) to drums."
+            assert page.locator("#add-report .added strong").all_inner_texts() == [clips[0].name]
+            page.locator("#empty-collection").wait_for(state="hidden")
+            assert page.locator("#collection option").all_inner_texts() == ["drums (1 item)"]
+
+            # both files through the form: the stored one is skipped and said so
+            page.set_input_files(
+                "#add-files", [{"name": c.name, "mimeType": "audio/flac", "buffer": c.read_bytes()} for c in clips]
+            )
+            page.click("#add-form button[type=submit]")
+            assert s.status("ok") == "Added 1 of 2 file(s) to drums; 1 already stored (not added again)."
+            assert page.locator("#add-report .added strong").all_inner_texts() == [clips[1].name]
+            assert page.locator("#add-report .existing").text_content() == (
+                f"already stored {clips[0].name} — the same bytes are item {first_id}"
+            )
+
+            # both dropped on the panel again: nothing added twice
+            page.evaluate(DROP_FILES, ["#collection-panel", [[c.name, list(c.read_bytes())] for c in clips]])
+            assert s.status("ok") == "Added 0 of 2 file(s) to drums; 2 already stored (not added again)."
+            assert page.locator("#add-report .existing .mark").all_text_contents() == ["already stored"] * 2
+            assert requests.get(f"{api}/collections/drums", headers=key, timeout=10).json()["items"] == 2
+
+            resp = s.search(lambda: page.set_input_files("#clip-file", str(clips[1])))
+            assert resp.status == 200 and resp.request.headers.get("x-api-key") == API_KEY
+            hits = s.hits()
+            assert hits[0]["name"] == clips[1].name and len(hits) == 2
+            s.screenshot(tmp_path, "service_page_created_and_searched.png")
+
+            # dropping asks first; Cancel keeps the collection
+            page.click("#drop")
+            question = page.inner_text("#drop-question")
+            assert "Drop “drums” with its 2 items" in question and "cannot be undone" in question
+            assert page.evaluate("() => document.activeElement.id") == "drop-no"
+            s.screenshot(tmp_path, "service_page_drop_confirm.png")
+            page.click("#drop-no")
+            assert page.locator("#drop-confirm").is_hidden()
+            assert not [r for r in s.requests if r[0] == "DELETE"]
+
+            page.click("#drop")
+            with page.expect_response(lambda r: r.request.method == "DELETE") as info:
+                page.click("#drop-yes")
+            assert info.value.status == 204 and info.value.url == f"{api}/collections/drums"
+            assert "Dropped the collection “drums”" in s.status("ok")
+            assert requests.get(f"{api}/collections", headers=key, timeout=10).json()["collections"] == []
+            assert page.locator("#no-collections").is_visible() and page.locator("#results .hit").count() == 0
+
+            s.assert_clean_console([(401, f"{api}/collections"), (409, f"{api}/collections")])
+        finally:
+            s.close()
+
+
+def test_page_offers_yamnet_when_its_model_file_is_set(browser, shared_file, tmp_path):
+    import requests
+
+    from audiovec.service.server import BackgroundServer
+    from audiovec.service.settings import EmbedderPreset, ServiceSettings
+
+    model = shared_file("models/yamnet.tflite")
+    presets = {
+        "mfcc": EmbedderPreset(name="mfcc"),
+        "yamnet": EmbedderPreset(name="yamnet", params={"model": str(model)}, description="YAMNet (AudioSet), 1024-d"),
+        "yamnet_elsewhere": EmbedderPreset(name="yamnet", params={"model": str(tmp_path / "absent.tflite")}),
+    }
+    with BackgroundServer(ServiceSettings(data_dir=tmp_path / "data", embedders=presets)) as server:
+        listed = requests.get(f"{server.url}/api/v1/embedders", timeout=30).json()
+        assert [(p["name"], p["available"]) for p in listed] == [
+            ("mfcc", True),
+            ("yamnet", True),
+            ("yamnet_elsewhere", False),
+        ]
+        assert listed[1]["reason"] is None and "absent.tflite" in listed[2]["reason"]
+        s = Session(browser, server.url)
+        page = s.page
+        try:
+            s.open()
+            s.status("info")
+            assert _option_values(page, "#create-embedder") == ["mfcc", "yamnet"]
+            assert "yamnet_elsewhere (yamnet)" in page.inner_text("#create-unavailable")
+            page.select_option("#create-embedder", "yamnet")
+            assert page.inner_text("#create-embedder-about") == "YAMNet (AudioSet), 1024-d"
+            page.fill("#create-name", "birds")
+            page.click("#create-form button[type=submit]")
+            s.status("ok")
+            assert "yamnet" in page.inner_text("#collection-info")
+            s.assert_clean_console([])
+        finally:
+            s.close()

@@ -282,10 +282,24 @@ def create_app(settings: ServiceSettings | None = None, manager: CollectionManag
 
     @api.get("/embedders", response_model=list[EmbedderPresetInfo], tags=["collections"])
     def embedders() -> list[dict[str, Any]]:
-        """The embedder presets new collections may use (chosen by the operator)."""
-        return [
-            {"name": n, "embedder": p.name, "description": p.description} for n, p in sorted(settings.embedders.items())
-        ]
+        """The embedder presets new collections may use (chosen by the operator), and whether each is available.
+
+        A preset is ``available`` when its model and packages are there (it is loaded once to find out); when it is
+        not, ``reason`` says why.
+        """
+        presets = []
+        for n, p in sorted(settings.embedders.items()):
+            reason = manager.unavailable_reason(n)
+            presets.append(
+                {
+                    "name": n,
+                    "embedder": p.name,
+                    "description": p.description,
+                    "available": reason is None,
+                    "reason": reason,
+                }
+            )
+        return presets
 
     @api.get("/collections", response_model=CollectionList, tags=["collections"])
     def list_collections() -> dict[str, Any]:

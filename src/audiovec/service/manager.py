@@ -40,6 +40,7 @@ class CollectionManager:
         self._lock = threading.RLock()
         self._open: dict[str, Collection] = {}
         self._embedders: dict[str, SharedEmbedder] = {}
+        self._unavailable: dict[str, str] = {}  # preset key -> why its embedder could not be built
 
     def _dir(self, name: str) -> Path:
         if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
@@ -64,11 +65,38 @@ class CollectionManager:
 
     def _embedder(self, preset: EmbedderPreset) -> SharedEmbedder:
         """The loaded embedder of a preset, shared by every collection using the same model and parameters."""
-        key = json.dumps([preset.name, preset.params], sort_keys=True, default=str)
+        key = _preset_key(preset)
         with self._lock:
             if key not in self._embedders:
-                self._embedders[key] = SharedEmbedder(get_embedder(preset.name, dict(preset.params)))
+                try:
+                    self._embedders[key] = SharedEmbedder(get_embedder(preset.name, dict(preset.params)))
+                except AudiovecError as err:
+                    self._unavailable[key] = str(err)
+                    raise
+                self._unavailable.pop(key, None)
             return self._embedders[key]
+
+    def unavailable_reason(self, preset_name: str) -> str | None:
+        """Why new collections cannot use a preset here, or ``None`` when they can.
+
+        The preset's embedder is built once to find out (a missing optional package, a model file that is not
+        there, weights that cannot be downloaded); a success is kept and shared by the collections that use it. A
+        failure is remembered, so listing the presets does not retry it; creating a collection with the preset
+        tries again.
+
+        Raises:
+            ConfigError: No such preset.
+        """
+        preset = self._preset(preset_name)
+        key = _preset_key(preset)
+        with self._lock:
+            if key in self._unavailable:
+                return self._unavailable[key]
+        try:
+            self._embedder(preset)
+        except AudiovecError as err:
+            return str(err)
+        return None
 
     def get(self, name: str) -> Collection:
         """An existing collection (with the embedder preset it was created with, when it recorded one).
@@ -176,3 +204,8 @@ class CollectionManager:
                 col.close()
             except AudiovecError as err:
                 log.warning("could not close collection %s: %s", col.name, err)
+
+
+def _preset_key(preset: EmbedderPreset) -> str:
+    """The identity of a preset's embedder: its registry name and parameters (not its description)."""
+    return json.dumps([preset.name, preset.params], sort_keys=True, default=str)

@@ -146,11 +146,13 @@ class CollectionList(BaseModel):
 
 
 class EmbedderPresetInfo(BaseModel):
-    """An embedder preset new collections may use."""
+    """An embedder preset new collections may use, and whether its model and packages are available here."""
 
     name: str
     embedder: str
     description: str
+    available: bool = True
+    reason: str | None = Field(None, description="why the preset is not available (when it is not)")
 
 
 class Limits(BaseModel):

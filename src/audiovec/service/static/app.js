@@ -6,6 +6,7 @@
   const KEY_STORE = "audiovec.apiKey";
   const COLLECTION_STORE = "audiovec.collection";
   const MAX_RECORD_S = 30;
+  const NAME_RE = /^[a-z][a-z0-9_]{0,62}$/; // the service's rule for collection names
   // upload batches stay under the service's limits (read from /health at start-up; these are safe defaults)
   let UPLOAD_BATCH_FILES = 16;
   let UPLOAD_BATCH_BYTES = 48 * 1024 * 1024;
@@ -16,13 +17,34 @@
     keyForm: $("key-form"),
     keyForget: $("key-forget"),
     status: $("status"),
+    panel: $("collection-panel"),
+    noCollections: $("no-collections"),
+    collectionRow: $("collection-row"),
     collection: $("collection"),
     refresh: $("refresh"),
+    drop: $("drop"),
+    dropConfirm: $("drop-confirm"),
+    dropQuestion: $("drop-question"),
+    dropYes: $("drop-yes"),
+    dropNo: $("drop-no"),
     info: $("collection-info"),
+    emptyCollection: $("empty-collection"),
+    indexCommand: $("index-command"),
+    add: $("add"),
     addForm: $("add-form"),
     addFiles: $("add-files"),
     addMetadata: $("add-metadata"),
+    addSkip: $("add-skip"),
     addReport: $("add-report"),
+    create: $("create"),
+    createForm: $("create-form"),
+    createName: $("create-name"),
+    createEmbedder: $("create-embedder"),
+    createAbout: $("create-embedder-about"),
+    createUnavailable: $("create-unavailable"),
+    createDescription: $("create-description"),
+    queryPanel: $("query-panel"),
+    resultsPanel: $("results-panel"),
     k: $("k"),
     filter: $("filter"),
     clipForm: $("clip-form"),
@@ -39,6 +61,8 @@
   };
 
   let collections = new Map(); // name -> description
+  let presets = new Map(); // embedder presets new collections may use here: name -> preset
+  let authRequired = false; // from /health: the service wants an API key
   let searchSeq = 0; // only the latest search may draw results
   let playerUrl = null; // the blob: URL in the player, revoked when replaced
 
@@ -89,8 +113,11 @@
   }
 
   function fail(err, what) {
-    if (err instanceof ApiError && err.status === 401) ui.key.setAttribute("aria-invalid", "true");
     setStatus(explain(err, what), "error");
+    if (err instanceof ApiError && err.status === 401) {
+      ui.key.setAttribute("aria-invalid", "true");
+      ui.key.focus(); // ask for the key where it is typed
+    }
   }
 
   function headers(extra) {
@@ -207,6 +234,14 @@
   }
 
   // ------------------------------------------------------------------ collections
+  function itemsText(n) {
+    return `${n} item${n === 1 ? "" : "s"}`;
+  }
+
+  function optionText(c) {
+    return `${c.name} (${itemsText(c.items)})`;
+  }
+
   function embedderText(preset, emb, rate) {
     const parts = [];
     if (emb.name && emb.name !== preset) parts.push(emb.name);
@@ -218,6 +253,9 @@
   function describeCollection(c) {
     ui.info.replaceChildren();
     ui.textForm.hidden = !(c && c.text_search);
+    ui.drop.disabled = !c;
+    hideDropConfirm();
+    showEmptyCollection(c && c.items === 0 ? c : null);
     if (!c) return;
     const emb = c.embedder || {};
     const store = c.config.store;
@@ -233,8 +271,26 @@
     for (const [dt, dd] of rows) ui.info.append(el("div", {}, el("dt", { text: dt }), el("dd", { text: dd })));
   }
 
-  async function loadCollections() {
-    const wanted = ui.collection.value || storageGet(COLLECTION_STORE);
+  /** An empty collection says how to fill it: drop files on the panel, the form, or the index command. */
+  function showEmptyCollection(c) {
+    ui.emptyCollection.hidden = !c;
+    if (!c) return;
+    const key = authRequired ? "AUDIOVEC_API_KEY=YOUR_KEY " : "";
+    const url = window.location.origin;
+    ui.indexCommand.textContent = `${key}audiovec collection index ${c.name} /path/to/audio --url ${url}`;
+    ui.add.open = true;
+  }
+
+  /** No collections at all: an explanation and the create form instead of the search panels. */
+  function showNoCollections(none) {
+    ui.noCollections.hidden = !none;
+    for (const node of [ui.collectionRow, ui.add, ui.queryPanel, ui.resultsPanel]) node.hidden = none;
+    if (none) ui.create.open = true;
+  }
+
+  /** Load the collections (selecting `select`, else the current or remembered one), then say `done` or a count. */
+  async function loadCollections(select, done) {
+    const wanted = select || ui.collection.value || storageGet(COLLECTION_STORE);
     setStatus("Loading collections…", "busy");
     let list;
     try {
@@ -243,28 +299,28 @@
       collections = new Map();
       ui.collection.replaceChildren(el("option", { value: "", text: "(unavailable)" }));
       ui.collection.disabled = true;
+      showNoCollections(false);
       describeCollection(null);
       fail(err, "Loading the collections");
       return;
     }
     collections = new Map(list.map((c) => [c.name, c]));
     ui.collection.replaceChildren();
+    showNoCollections(!list.length);
     if (!list.length) {
       ui.collection.append(el("option", { value: "", text: "(no collections)" }));
       ui.collection.disabled = true;
       describeCollection(null);
-      setStatus(
-        "This service has no collections yet: create one with “audiovec collection create NAME” " +
-          "or POST /api/v1/collections.",
-        "info",
-      );
-      return;
+    } else {
+      for (const c of list) ui.collection.append(el("option", { value: c.name, text: optionText(c) }));
+      ui.collection.disabled = false;
+      ui.collection.value = collections.has(wanted) ? wanted : list[0].name;
+      describeCollection(currentCollection());
     }
-    for (const c of list) ui.collection.append(el("option", { value: c.name, text: `${c.name} (${c.items} items)` }));
-    ui.collection.disabled = false;
-    ui.collection.value = collections.has(wanted) ? wanted : list[0].name;
-    describeCollection(currentCollection());
-    setStatus(`${list.length} collection${list.length === 1 ? "" : "s"} available.`, "ok");
+    await loadPresets();
+    if (done) setStatus(done, "ok");
+    else if (!list.length) setStatus("No collections yet: create one below.", "info");
+    else setStatus(`${list.length} collection${list.length === 1 ? "" : "s"} available.`, "ok");
   }
 
   async function refreshCurrent() {
@@ -274,7 +330,7 @@
       const fresh = (await api(colPath(c.name))).body;
       collections.set(fresh.name, fresh);
       const opt = [...ui.collection.options].find((o) => o.value === fresh.name);
-      if (opt) opt.textContent = `${fresh.name} (${fresh.items} items)`;
+      if (opt) opt.textContent = optionText(fresh);
       if (ui.collection.value === fresh.name) describeCollection(fresh);
     } catch {
       /* the next action reports any problem */
@@ -299,10 +355,21 @@
     return out;
   }
 
-  async function addFiles(event) {
+  const MARKS = { added: "added", existing: "already stored", failed: "failed" };
+
+  function reportFile(kind, name, text) {
+    const mark = el("span", { class: "mark", text: MARKS[kind] });
+    ui.addReport.append(el("li", { class: kind }, mark, " ", el("strong", { text: name }), ` — ${text}`));
+  }
+
+  function onAddSubmit(event) {
     event.preventDefault();
+    return uploadFiles([...ui.addFiles.files]);
+  }
+
+  /** Upload files to the current collection in batches within the service's limits, reporting each file. */
+  async function uploadFiles(files) {
     const c = currentCollection();
-    const files = [...ui.addFiles.files];
     let metadata;
     try {
       if (!c) throw new Error("choose a collection first");
@@ -312,28 +379,17 @@
       setStatus(`Adding files: ${err.message}.`, "error");
       return;
     }
+    ui.add.open = true; // the per-file report is in it
     ui.addReport.replaceChildren();
-    let added = 0;
-    let failed = 0;
+    const count = { added: 0, existing: 0, failed: 0 };
     let done = 0;
     let authError = null;
-    const report = (ok, name, text) => {
-      ui.addReport.append(
-        el(
-          "li",
-          { class: ok ? "added" : "failed" },
-          el("span", { class: "mark", text: ok ? "added" : "failed" }),
-          " ",
-          el("strong", { text: name }),
-          ` — ${text}`,
-        ),
-      );
-    };
     for (const batch of batches(files)) {
       setStatus(`Uploading ${done + 1}–${done + batch.length} of ${files.length} file(s) to ${c.name}…`, "busy");
       const form = new FormData();
       for (const f of batch) form.append("files", f, f.name);
       if (metadata !== undefined) form.append("metadata", JSON.stringify(metadata));
+      form.append("if_exists", ui.addSkip.checked ? "skip" : "add");
       let body;
       try {
         body = (await api(`${colPath(c.name)}/items`, { method: "POST", form })).body;
@@ -341,8 +397,8 @@
         if (err instanceof ApiError && err.detail && Array.isArray(err.detail.failed)) {
           body = err.detail; // every file of the batch failed: the body lists why, per file
         } else {
-          for (const f of batch) report(false, f.name, explain(err, "upload"));
-          failed += batch.length;
+          for (const f of batch) reportFile("failed", f.name, explain(err, "upload"));
+          count.failed += batch.length;
           done += batch.length;
           if (err instanceof ApiError && err.status === 401) {
             authError = err;
@@ -352,26 +408,164 @@
         }
       }
       for (const item of body.added || []) {
-        report(true, item.filename, `${seconds(item.duration)}, ${item.format}`);
-        added += 1;
+        reportFile("added", item.filename, `${seconds(item.duration)}, ${item.format}`);
+      }
+      for (const item of body.existing || []) {
+        reportFile("existing", item.filename, `the same bytes are item ${item.id}`);
       }
       for (const f of body.failed || []) {
-        report(false, f.filename || batch[f.index].name, `${f.message} (HTTP ${f.status})`);
-        failed += 1;
+        reportFile("failed", f.filename || batch[f.index].name, `${f.message} (HTTP ${f.status})`);
       }
+      for (const kind of ["added", "existing", "failed"]) count[kind] += (body[kind] || []).length;
       done += batch.length;
     }
     if (authError) {
       fail(authError, "Adding files");
       return;
     }
-    const failures = failed ? `; ${failed} failed (see the list below the form)` : "";
-    const text = `Added ${added} of ${files.length} file(s) to ${c.name}${failures}.`;
-    setStatus(text, failed ? (added ? "warn" : "error") : "ok");
-    if (added) {
-      ui.addFiles.value = "";
-      await refreshCurrent();
+    const kind = count.failed ? (count.added || count.existing ? "warn" : "error") : "ok";
+    setStatus(uploadSummary(c.name, files.length, count), kind);
+    if (count.added || count.existing) ui.addFiles.value = "";
+    if (count.added) await refreshCurrent();
+  }
+
+  function uploadSummary(name, total, count) {
+    const parts = [`Added ${count.added} of ${total} file(s) to ${name}`];
+    if (count.existing) parts.push(`${count.existing} already stored (not added again)`);
+    if (count.failed) parts.push(`${count.failed} failed (see the list below the form)`);
+    return `${parts.join("; ")}.`;
+  }
+
+  /** Dragging files over the collection panel: dropped audio files are uploaded like the form's. */
+  function draggingFiles(event) {
+    return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
+  }
+
+  function onDragOver(event) {
+    if (!draggingFiles(event) || !currentCollection()) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    ui.panel.classList.add("dropping");
+  }
+
+  function onDragLeave(event) {
+    if (!ui.panel.contains(event.relatedTarget)) ui.panel.classList.remove("dropping");
+  }
+
+  function onDrop(event) {
+    if (!draggingFiles(event)) return;
+    event.preventDefault();
+    ui.panel.classList.remove("dropping");
+    return uploadFiles([...event.dataTransfer.files]);
+  }
+
+  // ------------------------------------------------------------------ creating and dropping collections
+  function presetLabel(p) {
+    return p.embedder && p.embedder !== p.name ? `${p.name} (${p.embedder})` : p.name;
+  }
+
+  /** Fill the create form's embedder choice with the presets usable here; list the others with why they are not. */
+  async function loadPresets() {
+    let list;
+    try {
+      list = (await api("/embedders")).body;
+    } catch (err) {
+      presets = new Map();
+      ui.createEmbedder.replaceChildren();
+      ui.createEmbedder.disabled = true;
+      ui.createAbout.textContent = explain(err, "Loading the embedders");
+      return;
     }
+    const usable = list.filter((p) => p.available !== false); // a service that does not say: all of them
+    const missing = list.filter((p) => p.available === false);
+    const previous = ui.createEmbedder.value;
+    presets = new Map(usable.map((p) => [p.name, p]));
+    ui.createEmbedder.replaceChildren(...usable.map((p) => el("option", { value: p.name, text: presetLabel(p) })));
+    ui.createEmbedder.disabled = !usable.length;
+    if (presets.has(previous)) ui.createEmbedder.value = previous;
+    describePreset();
+    ui.createUnavailable.hidden = !missing.length;
+    ui.createUnavailable.querySelector("ul").replaceChildren(
+      ...missing.map((p) => el("li", {}, el("strong", { text: presetLabel(p) }), ` — ${p.reason || "unavailable"}`)),
+    );
+  }
+
+  function describePreset() {
+    const p = presets.get(ui.createEmbedder.value);
+    if (p) ui.createAbout.textContent = p.description || "";
+    else ui.createAbout.textContent = "No embedder can be used on this service: ask its operator to install one.";
+  }
+
+  /** The new collection's name, checked against the service's rule before anything is sent. */
+  function readName() {
+    const name = ui.createName.value.trim();
+    ui.createName.removeAttribute("aria-invalid");
+    if (!NAME_RE.test(name)) {
+      ui.createName.setAttribute("aria-invalid", "true");
+      const what = name ? `“${name}” is not a valid name` : "the name is empty";
+      throw new Error(`${what}: use 1 to 63 lower-case letters, digits and _, starting with a letter`);
+    }
+    return name;
+  }
+
+  async function createCollection(event) {
+    event.preventDefault();
+    let json;
+    try {
+      json = { name: readName(), embedder: ui.createEmbedder.value };
+      if (!presets.has(json.embedder)) throw new Error("choose an embedder");
+    } catch (err) {
+      setStatus(`New collection: ${err.message}.`, "error");
+      return;
+    }
+    const description = ui.createDescription.value.trim();
+    if (description) json.description = description;
+    setStatus(`Creating ${json.name}…`, "busy");
+    try {
+      await api("/collections", { method: "POST", json });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) ui.createName.setAttribute("aria-invalid", "true");
+      fail(err, `Creating the collection “${json.name}”`);
+      return;
+    }
+    ui.createName.value = "";
+    ui.createDescription.value = "";
+    ui.create.open = false;
+    storageSet(COLLECTION_STORE, json.name);
+    const next = "add audio files: drop them on this panel, or choose them in the form.";
+    await loadCollections(json.name, `Created the collection “${json.name}” (${json.embedder}); ${next}`);
+  }
+
+  function askDrop() {
+    const c = currentCollection();
+    if (!c) return;
+    const what = `“${c.name}” with its ${itemsText(c.items)} and their stored audio`;
+    ui.dropQuestion.textContent = `Drop ${what}? This cannot be undone.`;
+    ui.dropConfirm.dataset.name = c.name;
+    ui.dropConfirm.hidden = false;
+    ui.dropNo.focus(); // the safe choice has the focus
+  }
+
+  function hideDropConfirm() {
+    ui.dropConfirm.hidden = true;
+    delete ui.dropConfirm.dataset.name;
+  }
+
+  async function dropCollection() {
+    const name = ui.dropConfirm.dataset.name;
+    hideDropConfirm();
+    if (!name) return;
+    setStatus(`Dropping ${name}…`, "busy");
+    try {
+      await api(colPath(name), { method: "DELETE" });
+    } catch (err) {
+      fail(err, `Dropping the collection “${name}”`);
+      return;
+    }
+    if (storageGet(COLLECTION_STORE) === name) storageSet(COLLECTION_STORE, "");
+    ui.results.replaceChildren(); // they were items of the dropped collection
+    ui.summary.textContent = "";
+    await loadCollections(null, `Dropped the collection “${name}” with its items.`);
   }
 
   // ------------------------------------------------------------------ searching
@@ -673,7 +867,24 @@
     ui.addReport.replaceChildren();
     refreshCurrent();
   });
-  ui.addForm.addEventListener("submit", addFiles);
+  ui.addForm.addEventListener("submit", onAddSubmit);
+  ui.createForm.addEventListener("submit", createCollection);
+  ui.createEmbedder.addEventListener("change", describePreset);
+  ui.drop.addEventListener("click", askDrop);
+  ui.dropYes.addEventListener("click", dropCollection);
+  ui.dropNo.addEventListener("click", () => {
+    hideDropConfirm();
+    ui.drop.focus();
+  });
+  ui.panel.addEventListener("dragover", onDragOver);
+  ui.panel.addEventListener("dragleave", onDragLeave);
+  ui.panel.addEventListener("drop", onDrop);
+  // a file dropped elsewhere would make the browser leave the page to open it (file inputs still take drops)
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (e) => {
+      if (draggingFiles(e) && !(e.target instanceof HTMLInputElement && e.target.type === "file")) e.preventDefault();
+    });
+  }
   ui.clipForm.addEventListener("submit", onClipSubmit);
   ui.clipFile.addEventListener("change", () => {
     if (ui.clipFile.files.length) ui.clipForm.requestSubmit();
@@ -683,7 +894,7 @@
     if (rec.recorder) stopRecording();
     else if (!rec.starting) startRecording();
   });
-  for (const input of [ui.filter, ui.addMetadata, ui.k, ui.key]) {
+  for (const input of [ui.filter, ui.addMetadata, ui.k, ui.key, ui.createName]) {
     input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
   }
 
@@ -691,6 +902,7 @@
   fetch("/health")
     .then((resp) => (resp.ok ? resp.json() : null))
     .then((health) => {
+      authRequired = Boolean(health && health.auth_required);
       const limits = health && health.limits;
       if (!limits) return;
       ui.k.max = String(limits.max_k);

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from audiovec.benchmark.datasets import fields_pattern
+from audiovec.benchmark.datasets import PATH_KINDS, fields_pattern
 from audiovec.errors import ConfigError
 from audiovec.metrics import DEFAULT_WEIGHTS, METRICS
 from audiovec.pooling import Pipeline
@@ -88,7 +88,7 @@ class DatasetConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
-        if self.kind in ("folder", "manifest", "fsdd") and not self.path:
+        if self.kind in PATH_KINDS and not self.path:
             raise ValueError(f"dataset kind {self.kind!r} needs 'path'")
         if self.kind == "list" and not self.paths:
             raise ValueError("dataset kind 'list' needs 'paths'")

@@ -46,6 +46,9 @@ __all__ = [
     "resolve_data_path",
 ]
 
+#: Dataset kinds read from a ``path`` (a folder or a manifest file).
+PATH_KINDS = ("folder", "manifest", "fsdd")
+
 
 @dataclass(frozen=True)
 class Item:
@@ -328,7 +331,6 @@ def fsdd_dataset(root: str | os.PathLike[str], label: Literal["digit", "speaker"
 
 
 #: Dataset kinds read from ``path``.
-_PATH_KINDS = ("folder", "manifest", "fsdd")
 
 #: Environment variable naming the data root that relative dataset paths of a config are read from.
 DATA_ROOT_ENV = "AUDIOVEC_DATA"
@@ -383,7 +385,7 @@ def build_dataset(cfg: DatasetConfig, seed: int = 0, data_root: str | os.PathLik
         ConfigError: A path that does not exist (see :func:`resolve_data_path`), or a dataset that cannot be read.
     """
     ds: Dataset
-    path = str(resolve_data_path(cfg.path, data_root)) if cfg.path and cfg.kind in _PATH_KINDS else ""
+    path = str(resolve_data_path(cfg.path, data_root)) if cfg.path and cfg.kind in PATH_KINDS else ""
     if cfg.kind == "demo":
         ds = demo_dataset()
     elif cfg.kind == "folder":

@@ -24,6 +24,8 @@ import numpy as np
 import soundfile as sf
 
 COLLECTION = "crash"
+#: What a request cut off by the server's death raises: a refused or reset connection, a truncated response.
+CUT_OFF = (OSError, http.client.HTTPException)
 
 
 def free_port() -> int:
@@ -132,7 +134,7 @@ def _client(port: int, seed: int, stop: threading.Event, ledger: Ledger) -> None
                 ledger.in_flight_deletes.add(item)
             try:
                 status, _ = request(port, "DELETE", f"{base}/{item}", timeout=10)
-            except OSError:
+            except CUT_OFF:
                 return  # the server died mid-request: outcome unknown
             with ledger.lock:
                 ledger.in_flight_deletes.discard(item)
@@ -145,7 +147,7 @@ def _client(port: int, seed: int, stop: threading.Event, ledger: Ledger) -> None
             ledger.in_flight_adds += 1
         try:
             status, resp = request(port, "POST", base, body, ctype, timeout=10)
-        except OSError:
+        except CUT_OFF:  # also a 201 whose body was cut off: never fully acknowledged
             return
         with ledger.lock:
             ledger.in_flight_adds -= 1

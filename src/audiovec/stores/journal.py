@@ -146,13 +146,10 @@ class Journal:
 
     Args:
         directory: The store's directory.
-        sync: Flush (``fdatasync``) before a write is acknowledged. ``False`` keeps the journal (a crash of the
-            process loses nothing) but not a power cut.
     """
 
-    def __init__(self, directory: Path, sync: bool = True) -> None:
+    def __init__(self, directory: Path) -> None:
         self.path = directory / JOURNAL_NAME
-        self.sync_writes = sync
         self._fd: int | None = None
         self._cond = threading.Condition()
         self._sync = GroupSync(self._flush)
@@ -254,8 +251,7 @@ class Journal:
         Raises:
             JournalError: The flush failed; the change may not be durable and the store refuses further writes.
         """
-        if self.sync_writes:
-            self._sync.wait(ticket)
+        self._sync.wait(ticket)
 
     def _flush(self) -> None:
         with self._cond:
@@ -282,11 +278,8 @@ class Journal:
 
     def reset(self) -> None:
         """Remove the journal after the store's state was saved (call under the store's lock)."""
-        self._sync.settle()  # no flush in progress; every record is in the saved state now
+        self.close()  # every record is in the saved state now
         with self._cond:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
             if self.path.exists():
                 self.path.unlink()
                 fsync_dir(self.path.parent)

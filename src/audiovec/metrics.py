@@ -36,6 +36,7 @@ __all__ = [
     "knn_vote_accuracy",
     "latency_percentiles",
     "linear_probe_accuracy",
+    "linear_probe_predictions",
     "precision_at_k",
     "recall_at_k",
     "relevance_matrix",
@@ -214,21 +215,25 @@ def separation_auc(in_class: NDArray[np.float64], out_class: NDArray[np.float64]
     return float(u / (len(pos) * len(neg)))
 
 
-def linear_probe_accuracy(
+def linear_probe_predictions(
     x: NDArray[np.float32],
     y: Sequence[Any],
     groups: Sequence[Any] | None = None,
     n_splits: int = 5,
     seed: int = 0,
     max_iter: int = 2000,
-) -> tuple[float, NDArray[np.float64]]:
-    """Accuracy of a standardised logistic regression, cross-validated with group-aware folds.
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per-item correctness of a standardised logistic regression, cross-validated with group-aware folds.
 
     Folds come from scikit-learn's ``StratifiedGroupKFold`` when groups are given (no group is split across
-    train and test), else ``StratifiedKFold``. Needs the ``bench`` extra (scikit-learn).
+    train and test), else ``StratifiedKFold``. **Query rule:** an item whose class has no training example in its
+    fold cannot be predicted and is left out (``nan``), as a kNN query with no same-label vector outside its group
+    is; a fold whose training part holds fewer than two classes scores nothing. Needs the ``bench`` extra
+    (scikit-learn).
 
     Returns:
-        Mean accuracy over folds and the per-fold accuracies.
+        ``correct`` (``float64[n]``: 1.0 right, 0.0 wrong, ``nan`` not scored) and the fold of each item
+        (``int64[n]``, ``-1`` when not scored).
     """
     from audiovec._optional import require
 
@@ -248,19 +253,41 @@ def linear_probe_accuracy(
     else:
         k = max(2, min(n_splits, int(n_classes_min)))
         splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels)
-    accs = []
+    correct = np.full(len(labels), np.nan)
+    fold_of = np.full(len(labels), -1, dtype=np.int64)
     with warnings.catch_warnings():
         # "the least populated class has only N members": expected with small classes, and visible in the fold count
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         folds = list(splits)
-    for train, test in folds:
-        if len(np.unique(labels[train])) < 2 or len(test) == 0:
+    for f, (train, test) in enumerate(folds):
+        seen = np.unique(labels[train])
+        test = test[np.isin(labels[test], seen)]
+        if len(seen) < 2 or len(test) == 0:
             continue
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
         clf.fit(x[train], labels[train])
-        accs.append(float((clf.predict(x[test]) == labels[test]).mean()))
-    arr = np.asarray(accs, dtype=np.float64)
-    return (float(arr.mean()) if arr.size else float("nan")), arr
+        correct[test] = (clf.predict(x[test]) == labels[test]).astype(np.float64)
+        fold_of[test] = f
+    return correct, fold_of
+
+
+def linear_probe_accuracy(
+    x: NDArray[np.float32],
+    y: Sequence[Any],
+    groups: Sequence[Any] | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+    max_iter: int = 2000,
+) -> tuple[float, NDArray[np.float64]]:
+    """Accuracy of :func:`linear_probe_predictions` over the items it scored, and per fold.
+
+    Returns:
+        Accuracy over every scored item (``nan`` when none is) and the accuracy of each fold that scored items.
+    """
+    correct, fold_of = linear_probe_predictions(x, y, groups, n_splits, seed, max_iter)
+    scored = np.isfinite(correct)
+    per_fold = np.asarray([correct[fold_of == f].mean() for f in np.unique(fold_of[scored])], dtype=np.float64)
+    return (float(correct[scored].mean()) if scored.any() else float("nan")), per_fold
 
 
 # --------------------------------------------------------------------------------------------- statistics

@@ -112,10 +112,9 @@ class Benchmark:
         rng = np.random.default_rng(cfg.seed)
         quality_rows, distances, embeddings = [], {}, {}
         for vs in sets:
-            row, pairs = quality(
-                vs, cfg.k, bootstrap=cfg.bootstrap, seed=cfg.seed, linear_probe=cfg.linear_probe, rng=rng
-            )
-            quality_rows.append(row)
+            scores = quality(vs, cfg.k, bootstrap=cfg.bootstrap, seed=cfg.seed, linear_probe=cfg.linear_probe, rng=rng)
+            quality_rows.append(scores.row)
+            pairs = scores.similarities
             if pairs is not None:
                 distances[vs.key] = pairs
                 if cfg.embedding_map_points:

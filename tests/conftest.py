@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Downloads made by tests (and the offline checks) never read or fill the user's own cache.
+os.environ["AUDIOVEC_CACHE"] = tempfile.mkdtemp(prefix="audiovec-test-cache-")
 
 
 def _shared_root() -> Path:

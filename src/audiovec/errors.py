@@ -21,6 +21,7 @@ closest built-in exception, so ``except ValueError`` keeps working for callers w
     │   └── PluginLoadError             the plugin's entry point failed to import
     ├── MissingDependencyError          (also ImportError) an optional extra is not installed
     ├── ModelLoadError                  a model's weights or files cannot be loaded
+    │   └── ModelDownloadError          weights could not be downloaded, or arrived with the wrong checksum
     ├── EmbeddingError                  a model failed while embedding
     │   └── NonFiniteEmbeddingError     (also ValueError) a model or pooling step produced NaN or Inf
     └── StoreError                      vector-store problems
@@ -66,6 +67,7 @@ __all__ = [
     "ItemNotFoundError",
     "JournalError",
     "MissingDependencyError",
+    "ModelDownloadError",
     "ModelLoadError",
     "NonFiniteAudioError",
     "NonFiniteEmbeddingError",
@@ -171,6 +173,13 @@ class MissingDependencyError(AudiovecError, ImportError):
 # --------------------------------------------------------------------------------------------------- models
 class ModelLoadError(AudiovecError):
     """A model's weights or files could not be found or loaded. audiovec never falls back to another model."""
+
+
+class ModelDownloadError(ModelLoadError):
+    """Weights could not be downloaded, or the downloaded bytes do not have the published size and SHA-256.
+
+    Nothing is left in the cache: a failed or mismatching download is deleted, and an earlier good file is kept.
+    """
 
 
 class EmbeddingError(AudiovecError):

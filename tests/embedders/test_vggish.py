@@ -8,9 +8,11 @@ waveform at 16 kHz -> log-mel spectrogram (25 ms / 10 ms, no padding) -> patches
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,9 @@ import audiovec
 from audiovec import Audio, get_embedder, load
 from audiovec.embedders import _tf, frame_count
 from audiovec.embedders.vggish import DEFAULT_VGGISH_HANDLE, VGGishEmbedder
-from audiovec.errors import ConfigError, MissingDependencyError, ModelLoadError
+from audiovec.errors import ConfigError, MissingDependencyError, ModelDownloadError, ModelLoadError
 from audiovec.testing import check_embedder, synthetic_signal
+from http_files import serve_files
 
 SR, FRAME, HOP = 16000, 15600, 15360
 
@@ -145,17 +148,6 @@ def test_spec_fingerprints_the_weights(tmp_path, tiny_vggish, emb):
     assert VGGishEmbedder(model=str(copy)).spec().params["weights_sha256"] == emb.spec().params["weights_sha256"]
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Fail the test if tensorflow_hub is asked to resolve (download) anything."""
-    hub = _tf.import_hub("vggish", "test")
-
-    def refuse(handle, *args, **kwargs):
-        raise AssertionError(f"network access attempted for {handle}")
-
-    monkeypatch.setattr(hub, "resolve", refuse)
-
-
 def test_hub_handle_is_read_from_the_cache_offline(tmp_path, tiny_vggish, emb, monkeypatch, no_network):
     cache = tmp_path / "hub"
     shutil.copytree(tiny_vggish, _tf.hub_cached_path(DEFAULT_VGGISH_HANDLE, cache))
@@ -179,30 +171,27 @@ def test_offline_without_a_cached_copy_raises_model_load_error(tmp_path, monkeyp
         VGGishEmbedder(cache_dir=str(tmp_path))
 
 
-def test_online_handle_goes_through_tensorflow_hub_with_the_cache_dir(tmp_path, tiny_vggish, monkeypatch):
-    hub = _tf.import_hub("vggish", "test")
-    seen = []
+def _tar_gz(folder) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return buf.getvalue()
 
-    def fake_resolve(handle):
-        import os
 
-        seen.append((handle, os.environ.get("TFHUB_CACHE_DIR")))
-        return str(tiny_vggish)
-
+def test_online_handle_is_downloaded_into_the_cache_dir_as_tf_hub_serves_it(tmp_path, tiny_vggish, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
-    monkeypatch.setattr(hub, "resolve", fake_resolve)
-    e = VGGishEmbedder(model="https://example.org/vggish/1", cache_dir=str(tmp_path))
-    assert seen == [("https://example.org/vggish/1", str(tmp_path))]
-    assert "TFHUB_CACHE_DIR" not in __import__("os").environ  # restored
-    assert e.dim == 128
-
-    def broken(handle):
-        raise OSError("connection refused")
-
-    monkeypatch.setattr(hub, "resolve", broken)
-    with pytest.raises(ModelLoadError, match=r"https://example.org/vggish/1.*connection refused"):
-        VGGishEmbedder(model="https://example.org/vggish/1", cache_dir=str(tmp_path))
+    monkeypatch.delenv("AUDIOVEC_OFFLINE", raising=False)
+    with serve_files({"/vggish/1": _tar_gz(tiny_vggish)}) as served:
+        handle = f"{served.url}/vggish/1"
+        e = VGGishEmbedder(model=handle, cache_dir=str(tmp_path))
+        assert served.requests == ["/vggish/1?tf-hub-format=compressed"]
+        assert e.dim == 128 and e.spec().params["model"] == handle
+        assert (_tf.hub_cached_path(handle, tmp_path) / "saved_model.pb").is_file()
+        VGGishEmbedder(model=handle, cache_dir=str(tmp_path))  # cached: not downloaded again
+        assert len(served.requests) == 1
+        with pytest.raises(ModelDownloadError, match=r"/vggish/2\?tf-hub-format=compressed.*404"):
+            VGGishEmbedder(model=f"{served.url}/vggish/2", cache_dir=str(tmp_path))
 
 
 def test_unusable_models_raise_model_load_error(tmp_path):

@@ -6,8 +6,9 @@ the audiovec extra to install.
 
 What lives here:
 
-* model resolution: a TF Hub handle (downloaded into, or read offline from, the TF Hub cache) or a local
-  SavedModel folder, with ``local_files_only`` (and ``HF_HUB_OFFLINE=1``, see
+* model resolution: a TF Hub handle (downloaded into, or read offline from, the TF Hub cache; ``http(s)://``
+  handles are downloaded by :mod:`audiovec._download`, without importing TensorFlow) or a local SavedModel
+  folder, with ``local_files_only`` (and ``AUDIOVEC_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``, see
   :func:`audiovec.embedders._hub.offline_requested`) forbidding any network access;
 * weight fingerprints for :meth:`~audiovec.embedders.base.FramedEmbedder.spec`;
 * device placement (``"auto"``, ``"cpu"``, ``"gpu"``, ``"gpu:1"``...) and thread settings.
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from audiovec._download import extract_tar, fetch
 from audiovec._hashing import file_blocks, sha256_parts
 from audiovec._optional import require
 from audiovec.embedders._hub import offline_requested
@@ -136,9 +138,11 @@ def resolve_saved_model(
         A folder holding ``saved_model.pb``.
 
     Raises:
-        ModelLoadError: The path does not exist or is not a SavedModel, the handle is not cached while offline,
-            or the download failed. The message names what was tried.
-        MissingDependencyError: A remote handle needs ``tensorflow_hub``, which is not installed.
+        ModelLoadError: The path does not exist or is not a SavedModel, or the handle is not cached while
+            offline. The message names what was tried.
+        ModelDownloadError: The download failed (a subclass of ``ModelLoadError``).
+        MissingDependencyError: A ``gs://`` handle needs ``tensorflow_hub``, which is not installed. ``http(s)://``
+            handles are downloaded without it (and without importing TensorFlow).
     """
     if not is_remote_handle(handle):
         path = Path(handle).expanduser()
@@ -151,15 +155,17 @@ def resolve_saved_model(
             raise ModelLoadError(f"{feature}: {str(path)!r} is not a SavedModel folder (no saved_model.pb in it)")
         return path
     cached = hub_cached_path(handle, cache_dir)
+    if cached.is_dir() and _is_saved_model(cached):
+        return cached
     if offline_requested(local_files_only):
-        if cached.is_dir() and _is_saved_model(cached):
-            return cached
         raise ModelLoadError(
             f"{feature}: {handle!r} is not in the TF Hub cache (looked for {str(cached)!r}) and network access is "
-            "disabled (local_files_only=True or HF_HUB_OFFLINE=1). Load it once with network access, or pass "
-            "the path of a local SavedModel folder."
+            "disabled (local_files_only=True, AUDIOVEC_OFFLINE=1 or HF_HUB_OFFLINE=1). Load it once with network "
+            "access, or pass the path of a local SavedModel folder."
         )
-    hub = import_hub(extra, feature)
+    if handle.startswith(("http://", "https://")):
+        return _download_hub_model(handle, cached, feature)
+    hub = import_hub(extra, feature)  # gs:// and other storage handles need TF Hub's own file system layer
     cache = str(hub_cache_dir(cache_dir)) if cache_dir is not None else None
     try:
         with _env("TFHUB_CACHE_DIR", cache):
@@ -172,6 +178,28 @@ def resolve_saved_model(
     if not _is_saved_model(resolved):
         raise ModelLoadError(f"{feature}: TF Hub handle {handle!r} resolved to {str(resolved)!r}, not a SavedModel")
     return resolved
+
+
+def _download_hub_model(handle: str, cached: Path, feature: str) -> Path:
+    """Download an http(s) TF Hub handle into the TF Hub cache, as ``tensorflow_hub`` would, without TensorFlow.
+
+    TF Hub serves a model as a gzipped tar of its SavedModel at ``<handle>?tf-hub-format=compressed``. It is
+    streamed to a temporary file, unpacked into a folder beside ``cached`` and renamed into place, and a
+    ``<cached>.descriptor.txt`` is written like the one ``tensorflow_hub`` writes, so either can read the cache.
+    """
+    url = handle + ("&" if "?" in handle else "?") + "tf-hub-format=compressed"
+    archive = cached.with_name(cached.name + ".tar.gz")
+    try:
+        fetch(url, archive, feature=feature)
+        extract_tar(archive, cached, feature=feature)
+    finally:
+        archive.unlink(missing_ok=True)
+    if not _is_saved_model(cached):
+        raise ModelLoadError(f"{feature}: the archive downloaded for {handle!r} holds no saved_model.pb")
+    cached.with_name(cached.name + ".descriptor.txt").write_text(
+        f"Module: {handle}\nDownloaded by: audiovec\n", encoding="utf-8"
+    )
+    return cached
 
 
 def load_saved_model(tf: ModuleType, path: Path, feature: str) -> Any:

@@ -2,11 +2,18 @@
 
 Two backends run the same published model:
 
-* **LiteRT** (``ai-edge-litert``, a few MB, no TensorFlow): a ``.tflite`` conversion of YAMNet, e.g. the one at
-  ``shared/models/yamnet.tflite``. Chosen when ``model`` ends with ``.tflite``.
-* **TensorFlow** (``tensorflow`` + ``tensorflow-hub``): the TF Hub SavedModel, from a handle
-  (default ``https://tfhub.dev/google/yamnet/1``, downloaded once into the TF Hub cache) or a local SavedModel
-  directory.
+* **LiteRT** (``pip install "audiovec[yamnet]"``: ``ai-edge-litert``, about 60 MB, no TensorFlow), the default.
+  With no ``model`` given, TF Hub's YAMNet TFLite file (:data:`DEFAULT_MODEL`, 16,096,668 bytes) is downloaded
+  once into the audiovec cache and checked against its published SHA-256 (:data:`DEFAULT_MODEL`); so is the
+  class map (:data:`DEFAULT_CLASS_MAP`). Any other ``.tflite`` conversion of YAMNet works too (``model=`` a path
+  ending in ``.tflite``): one whose input is a waveform of any length is called once per chunk, one with a fixed
+  0.975 s input once per frame.
+* **TensorFlow** (``pip install "audiovec[yamnet-tf]"``): the TF Hub SavedModel, from a handle
+  (:data:`DEFAULT_HANDLE`, downloaded once into the TF Hub cache without importing TensorFlow) or a local
+  SavedModel directory.
+
+Offline (``local_files_only=True``, ``AUDIOVEC_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) nothing is downloaded: a file
+that is not cached raises :class:`~audiovec.errors.ModelLoadError` naming where it looked.
 
 Framing. YAMNet computes a 25 ms / 10 ms log-mel spectrogram and classifies 96-frame patches every 48 frames.
 Patch ``k`` therefore reads samples ``[7680 k, 7680 k + 15600)`` at 16 kHz: 0.96 s of STFT frame starts plus the
@@ -19,7 +26,7 @@ samples and differ from the one-shot output.) ``window_s`` is therefore 0.975 s;
 
 Example:
     >>> from audiovec import get_embedder, load
-    >>> emb = get_embedder("yamnet", model="shared/models/yamnet.tflite")  # doctest: +SKIP
+    >>> emb = get_embedder("yamnet")  # TF Hub's TFLite file, downloaded and checked once  # doctest: +SKIP
     >>> emb.embed(load("speech.flac")).vectors.shape  # doctest: +SKIP
     (21, 1024)
     >>> emb.classify(load("speech.flac"), top_k=1)  # doctest: +SKIP
@@ -42,6 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 
+from audiovec._download import RemoteFile, cached_file
 from audiovec._hashing import sha256_file, sha256_parts
 from audiovec._optional import require
 from audiovec.audio import Audio
@@ -53,7 +61,9 @@ from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, ModelLoadError
 
 __all__ = [
+    "DEFAULT_CLASS_MAP",
     "DEFAULT_HANDLE",
+    "DEFAULT_MODEL",
     "MODEL_ENV",
     "YAMNetConfig",
     "YAMNetEmbedder",
@@ -63,7 +73,26 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The TF Hub handle used when neither ``model`` nor :data:`MODEL_ENV` is set.
+#: The model used when neither ``model`` nor :data:`MODEL_ENV` is set: TF Hub's YAMNet TFLite file, version 1
+#: (Apache-2.0, Google; the Kaggle Models instance google/yamnet/tfLite/tflite/1). Its size and SHA-256 are the
+#: ones published for that file; a download that differs is deleted and refused.
+DEFAULT_MODEL = RemoteFile(
+    url="https://tfhub.dev/google/lite-model/yamnet/tflite/1?lite-format=tflite",
+    filename="yamnet.tflite",
+    sha256="141fba1cdaae842c816f28edc4937e8b4f0af4c8df21862ccc6b52dc567993c3",
+    size=16_096_668,
+    subdir="yamnet/tflite-1",
+)
+#: The 521 AudioSet class names, from the YAMNet source in tensorflow/models, pinned to one revision.
+DEFAULT_CLASS_MAP = RemoteFile(
+    url="https://raw.githubusercontent.com/tensorflow/models/4d7bdd8c170ee90850f2f9ccef0f6d19b817de35/"
+    "research/audioset/yamnet/yamnet_class_map.csv",
+    filename="yamnet_class_map.csv",
+    sha256="cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2",
+    size=14_096,
+    subdir="yamnet/tflite-1",
+)
+#: The TF Hub SavedModel handle (TensorFlow backend, ``pip install "audiovec[yamnet-tf]"``): pass it as ``model``.
 DEFAULT_HANDLE = "https://tfhub.dev/google/yamnet/1"
 #: Environment variable naming the model (a ``.tflite`` file, a SavedModel directory or a handle).
 MODEL_ENV = "AUDIOVEC_YAMNET_MODEL"
@@ -80,14 +109,16 @@ class YAMNetConfig(EmbedderConfig):
     """Configuration of :class:`YAMNetEmbedder`.
 
     Attributes:
-        model: A ``.tflite`` file (LiteRT backend), a SavedModel directory, or a TF Hub handle (TensorFlow
-            backend). ``None``: the ``AUDIOVEC_YAMNET_MODEL`` environment variable, else :data:`DEFAULT_HANDLE`.
+        model: A ``.tflite`` file (LiteRT backend), a SavedModel directory, or a TF Hub handle such as
+            :data:`DEFAULT_HANDLE` (TensorFlow backend). ``None``: the ``AUDIOVEC_YAMNET_MODEL`` environment
+            variable, else :data:`DEFAULT_MODEL`, downloaded once into the cache and checked.
         class_map: CSV of class names (``index,mid,display_name``). ``None``: ``yamnet_class_map.csv`` beside
-            the ``.tflite`` file, or the SavedModel's own asset.
-        cache_dir: TF Hub cache directory for handles. ``None``: ``$TFHUB_CACHE_DIR``, else
+            the ``.tflite`` file (downloaded with the default model), or the SavedModel's own asset.
+        cache_dir: Where downloads go. For the default model: ``None`` is the audiovec cache (``$AUDIOVEC_CACHE``,
+            else ``~/.cache/audiovec``). For TF Hub handles: ``None`` is ``$TFHUB_CACHE_DIR``, else
             ``<temp dir>/tfhub_modules`` (TF Hub's own default).
-        local_files_only: Never download: a handle must already be in the cache. Also on when the environment
-            sets ``HF_HUB_OFFLINE=1``.
+        local_files_only: Never download: the model must already be cached. Also on when the environment sets
+            ``AUDIOVEC_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``.
         num_threads: LiteRT interpreter threads (``None``: every available core). The TensorFlow backend uses
             TensorFlow's own thread pools.
     """
@@ -138,12 +169,17 @@ class _Backend:
 class _LiteRTBackend(_Backend):
     kind = "litert"
 
-    def __init__(self, path: Path, num_threads: int | None) -> None:
+    def __init__(self, path: Path, num_threads: int | None, class_map: RemoteFile | None = None) -> None:
         self.model = TFLiteModel(path, num_threads=num_threads, extra="yamnet", feature="YAMNetEmbedder")
-        if self.model.input_shape_signature != (-1,):
+        signature = self.model.input_shape_signature
+        if signature == (-1,):
+            self.fixed = False  # a waveform of any length: one call per chunk
+        elif signature in ((FRAME_LENGTH,), (1, FRAME_LENGTH)):
+            self.fixed = True  # one 0.975 s patch per call (the input shape TF Hub's TFLite file is published with)
+        else:
             raise ModelLoadError(
-                f"YAMNetEmbedder: {path} is not a YAMNet model: input shape {self.model.input_shape_signature}, "
-                "expected a float32[-1] waveform"
+                f"YAMNetEmbedder: {path} is not a YAMNet model: input shape {signature}, expected a float32 "
+                f"waveform of any length [-1] or of one patch [{FRAME_LENGTH}]"
             )
         try:
             scores, emb = self.run(np.zeros(FRAME_LENGTH, np.float32))
@@ -154,17 +190,31 @@ class _LiteRTBackend(_Backend):
         self.path = path
         self.weights = path.name
         self.sha256 = self.model.sha256
+        self.class_map = class_map
 
     @staticmethod
     def _pick_outputs(out: dict[str, NDArray[np.float32]]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        by_dim = {a.shape[-1]: a for a in out.values() if a.ndim == 2}
+        by_dim = {a.shape[-1]: a.reshape(-1, a.shape[-1]) for a in out.values() if a.ndim in (1, 2)}
         if NUM_CLASSES not in by_dim or EMBEDDING_DIM not in by_dim:
             shapes = {k: v.shape for k, v in out.items()}
-            raise ModelLoadError(f"YAMNetEmbedder: expected [N, 521] and [N, 1024] outputs, got {shapes} (not YAMNet)")
+            raise ModelLoadError(
+                f"YAMNetEmbedder: expected [N, 521] scores and [N, 1024] embeddings among the outputs, got {shapes} "
+                "(not YAMNet, or a classification-only conversion without the embeddings output)"
+            )
         return by_dim[NUM_CLASSES], by_dim[EMBEDDING_DIM]
 
     def run(self, waveform: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        return self._pick_outputs(self.model.run(waveform))
+        if not self.fixed:
+            return self._pick_outputs(self.model.run(waveform))
+        shape = self.model.input_shape_signature
+        n = frame_count(len(waveform), FRAME_LENGTH, HOP_LENGTH)
+        parts = [
+            self._pick_outputs(self.model.run(waveform[k * HOP_LENGTH : k * HOP_LENGTH + FRAME_LENGTH].reshape(shape)))
+            for k in range(n)
+        ]
+        if not parts:
+            return np.zeros((0, NUM_CLASSES), np.float32), np.zeros((0, EMBEDDING_DIM), np.float32)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def class_map_candidates(self) -> list[Path]:
         return [self.path.with_name(CLASS_MAP_NAME)]
@@ -174,7 +224,7 @@ class _TensorFlowBackend(_Backend):
     kind = "tensorflow"
 
     def __init__(self, path: Path, weights: str) -> None:
-        self.tf = require("tensorflow", "yamnet", "YAMNetEmbedder (TensorFlow backend)")
+        self.tf = require("tensorflow", "yamnet-tf", "YAMNetEmbedder (TensorFlow backend)")
         if not (path / "saved_model.pb").is_file():
             raise ModelLoadError(f"YAMNetEmbedder: {path} is not a SavedModel directory (no saved_model.pb)")
         try:
@@ -217,14 +267,25 @@ def _resolve_savedmodel(model: str, cache_dir: str | None, offline: bool) -> Pat
     """A local SavedModel directory for a handle: from the TF Hub cache, or downloaded into it."""
     try:
         return _tf.resolve_saved_model(
-            model, cache_dir=cache_dir, local_files_only=offline, extra="yamnet", feature="YAMNetEmbedder"
+            model, cache_dir=cache_dir, local_files_only=offline, extra="yamnet-tf", feature="YAMNetEmbedder"
         )
-    except ModelLoadError as err:
-        raise ModelLoadError(f"{err} (or pass model='/path/to/yamnet.tflite' to use the TFLite model)") from err
+    except ModelLoadError as err:  # the same class (a download error stays a ModelDownloadError), with a hint
+        raise type(err)(f"{err} (or leave model unset to use the TFLite model)") from err
 
 
 def _load_backend(config: YAMNetConfig) -> _Backend:
-    model = config.model or os.environ.get(MODEL_ENV) or DEFAULT_HANDLE
+    model = config.model or os.environ.get(MODEL_ENV)
+    if model is None:
+        # check the runtime before downloading 16 MB that could not be run
+        require("ai_edge_litert.interpreter", "yamnet", "YAMNetEmbedder", "ai-edge-litert")
+        path = cached_file(
+            DEFAULT_MODEL,
+            cache_dir=config.cache_dir,
+            local_files_only=config.local_files_only,
+            feature="YAMNetEmbedder",
+            hint=" (or pass model='/path/to/yamnet.tflite')",
+        )
+        return _LiteRTBackend(path, config.num_threads, class_map=DEFAULT_CLASS_MAP)
     if _tf.is_remote_handle(model):
         offline = _tf.offline_requested(config.local_files_only)
         return _TensorFlowBackend(_resolve_savedmodel(model, config.cache_dir, offline), weights=model)
@@ -261,8 +322,11 @@ class YAMNetEmbedder(FramedEmbedder):
 
     Raises:
         ConfigError: Invalid parameters.
-        MissingDependencyError: The backend's package is not installed (``pip install 'audiovec[yamnet]'``).
-        ModelLoadError: The model cannot be found, downloaded or loaded; the message names what was tried.
+        MissingDependencyError: The backend's package is not installed (``pip install 'audiovec[yamnet]'`` for
+            ``.tflite`` files and the default model, ``'audiovec[yamnet-tf]'`` for SavedModels and TF Hub handles).
+        ModelLoadError: The model cannot be found or loaded, or is not cached while offline; the message names
+            what was tried.
+        ModelDownloadError: The download failed or did not have the published size and SHA-256.
 
     Example:
         >>> emb = YAMNetEmbedder(model="shared/models/yamnet.tflite", num_threads=2)  # doctest: +SKIP
@@ -321,11 +385,22 @@ class YAMNetEmbedder(FramedEmbedder):
         """
         if self._class_names is None:
             tried = [Path(self.config.class_map)] if self.config.class_map else self._backend.class_map_candidates()
+            remote = getattr(self._backend, "class_map", None)
             for path in tried:
                 if path.is_file():
                     self._class_names = _read_class_map(path)
                     break
             else:
+                if remote is not None and not self.config.class_map:  # the default model's own class map
+                    path = cached_file(
+                        remote,
+                        cache_dir=self.config.cache_dir,
+                        local_files_only=self.config.local_files_only,
+                        feature="YAMNetEmbedder",
+                        hint=" (or pass class_map='...csv')",
+                    )
+                    self._class_names = _read_class_map(path)
+                    return self._class_names
                 raise ModelLoadError(
                     f"YAMNet class map not found (tried {', '.join(map(str, tried))}); pass class_map='...csv'"
                 )

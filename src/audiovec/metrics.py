@@ -15,8 +15,9 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,10 @@ from numpy.typing import NDArray
 from audiovec.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_PRESET",
     "DEFAULT_WEIGHTS",
     "METRICS",
+    "WEIGHT_PRESETS",
     "GrowthFit",
     "MetricInfo",
     "average_precision_at_k",
@@ -37,9 +40,11 @@ __all__ = [
     "latency_percentiles",
     "linear_probe_accuracy",
     "linear_probe_predictions",
+    "metric_info",
     "precision_at_k",
     "recall_at_k",
     "relevance_matrix",
+    "resolve_weights",
     "separation_auc",
     "top_k_accuracy",
     "weighted_score",
@@ -63,7 +68,15 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("extract_s", False, "s", "extraction wall time per file"),
         MetricInfo("rtf", True, "x", "real-time factor: audio seconds embedded per wall second"),
         MetricInfo("peak_mem_mb", False, "MB", "peak traced (tracemalloc) memory during extraction"),
-        MetricInfo("peak_rss_mb", False, "MB", "peak resident memory of the process"),
+        MetricInfo("peak_rss_mb", False, "MB", "peak resident memory of the whole process during the memory probe"),
+        MetricInfo(
+            "rss_mb",
+            False,
+            "MB",
+            "peak resident memory above the process's pre-model baseline: import, load and embedding the largest files",
+        ),
+        MetricInfo("import_s", False, "s", "time to import the model's code and libraries (0 when already imported)"),
+        MetricInfo("load_s", False, "s", "time to build the model (weights read, graph set up), import excluded"),
         MetricInfo("cpu_percent", False, "%", "process CPU use during extraction (100 = one core)"),
         MetricInfo("ram_percent", False, "%", "process RSS as a share of machine memory"),
         MetricInfo("insert_s", False, "s", "time to insert all vectors"),
@@ -165,16 +178,24 @@ def knn_vote_accuracy(
     return out
 
 
-def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], k: int = 10) -> float:
+def recall_at_k(
+    found: Sequence[Sequence[Any]],
+    truth: Sequence[Sequence[Any]],
+    k: int = 10,
+    ties: Sequence[Collection[Any]] | None = None,
+) -> float:
     """ANN recall@k: the share of the true ``k`` nearest ids that the index returned, averaged over queries.
 
     Per query, the true ``k`` nearest ids (exact search) are compared with the index's own top ``k``; queries
-    without a ground truth are left out (``nan`` when none has one).
+    without a ground truth are left out (``nan`` when none has one). With ``ties``, an id returned by the index that
+    lies at the same distance as the true ``k``-th neighbour counts as a hit too (an exact index that breaks a tie
+    the other way still scores 1.0); a query scores at most 1.
 
     Args:
         found: Ids returned by the index, best first, one list per query.
         truth: Ids of the exact nearest neighbours, best first, one list per query.
         k: Ranks compared (the first ``k`` of each list).
+        ties: Per query, ids whose distance equals the true ``k``-th distance (outside ``truth``'s first ``k``).
 
     Raises:
         ConfigError: ``k < 1``.
@@ -182,14 +203,17 @@ def recall_at_k(found: Sequence[Sequence[Any]], truth: Sequence[Sequence[Any]], 
     Example:
         >>> recall_at_k([[1, 2, 3]], [[1, 3, 4]], k=3)
         0.6666666666666666
+        >>> recall_at_k([[1, 2, 3]], [[1, 3, 4]], k=3, ties=[{2}])  # 2 is as near as 4
+        1.0
     """
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     per_query = []
-    for f, t in zip(found, truth, strict=True):
+    for i, (f, t) in enumerate(zip(found, truth, strict=True)):
         tk = set(list(t)[:k])
         if tk:
-            per_query.append(len(set(list(f)[:k]) & tk) / len(tk))
+            ok = tk | set(ties[i]) if ties is not None else tk
+            per_query.append(min(len(set(list(f)[:k]) & ok), len(tk)) / len(tk))
     return float(np.mean(per_query)) if per_query else float("nan")
 
 
@@ -363,7 +387,7 @@ def weighted_score(
 
     Args:
         rows: One mapping of metric values per candidate (model, model × store...).
-        weights: Metric name → weight, e.g. ``{"extract_s": 35, "peak_mem_mb": 25, ...}``.
+        weights: Metric name → weight, e.g. ``{"map_at_k": 35, "top1_acc": 25, "extract_s": 15, ...}``.
         higher_is_better: Direction per metric; defaults to :data:`METRICS`.
 
     Raises:
@@ -376,9 +400,10 @@ def weighted_score(
     scores = np.zeros(len(rows))
     for metric, w in weights.items():
         if metric not in direction:
-            if metric not in METRICS:
+            info = metric_info(metric)
+            if info is None:
                 raise ConfigError(f"unknown metric {metric!r}: give its direction in higher_is_better")
-            direction[metric] = METRICS[metric].higher_is_better
+            direction[metric] = info.higher_is_better
         vals = np.array([float(r.get(metric, math.nan)) for r in rows], dtype=np.float64)
         finite = np.isfinite(vals)
         norm = np.zeros(len(rows))
@@ -391,13 +416,77 @@ def weighted_score(
     return [float(s * 100.0) for s in scores]
 
 
-#: Default ranking weights: extraction 35 %, peak memory 25 %, CPU 20 %, insertion 15 %, RAM 5 % — resources only
-#: (the weighting of a published six-model audio-embedding comparison on Milvus); weight a quality metric such as
-#: ``top1_acc`` to rank by retrieval quality.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "extract_s": 35.0,
-    "peak_mem_mb": 25.0,
-    "cpu_percent": 20.0,
-    "insert_s": 15.0,
-    "ram_percent": 5.0,
+#: Ranking weight presets by name (metric → weight; weights are renormalised to sum to 1):
+#:
+#: * ``quality`` (the default): retrieval quality first (mAP@k 35, top-1 accuracy 25), then speed (extraction time
+#:   per file 15), memory (peak resident memory above the pre-model baseline 10), storage (bytes per vector 10) and
+#:   search latency (5).
+#: * ``resources``: resources only: extraction 35, peak memory 25, CPU 20, insertion 15, RAM 5 (the weighting of a
+#:   published six-model audio-embedding comparison on Milvus; memory is the resident peak above the baseline).
+#: * ``balanced``: quality 50 (mAP@k 30, top-1 20), resources 50 (extraction 20, memory 15, bytes per vector 10,
+#:   search latency 5).
+WEIGHT_PRESETS: dict[str, dict[str, float]] = {
+    "quality": {
+        "map_at_k": 35.0,
+        "top1_acc": 25.0,
+        "extract_s": 15.0,
+        "rss_mb": 10.0,
+        "bytes_per_vector": 10.0,
+        "search_p50_ms": 5.0,
+    },
+    "resources": {
+        "extract_s": 35.0,
+        "rss_mb": 25.0,
+        "cpu_percent": 20.0,
+        "insert_s": 15.0,
+        "ram_percent": 5.0,
+    },
+    "balanced": {
+        "map_at_k": 30.0,
+        "top1_acc": 20.0,
+        "extract_s": 20.0,
+        "rss_mb": 15.0,
+        "bytes_per_vector": 10.0,
+        "search_p50_ms": 5.0,
+    },
 }
+
+#: The preset used when a configuration names none.
+DEFAULT_PRESET = "quality"
+
+#: Default ranking weights: the ``quality`` preset of :data:`WEIGHT_PRESETS`.
+DEFAULT_WEIGHTS: dict[str, float] = dict(WEIGHT_PRESETS[DEFAULT_PRESET])
+
+
+def metric_info(name: str) -> MetricInfo | None:
+    """The :class:`MetricInfo` of a column: :data:`METRICS`, or ``top{n}_acc`` for any ``n``; ``None`` if unknown."""
+    if name in METRICS:
+        return METRICS[name]
+    m = re.fullmatch(r"top(\d+)_acc", name)
+    if m and int(m.group(1)) >= 1:
+        n = int(m.group(1))
+        return MetricInfo(name, True, "", f"top-{n} hit rate (a same-label item among the {n} nearest)")
+    return None
+
+
+def resolve_weights(weights: str | Mapping[str, float]) -> tuple[dict[str, float], str | None]:
+    """The weights a preset name or a mapping stands for, and the preset's name (``None`` for a mapping).
+
+    Raises:
+        ConfigError: An unknown preset or metric, a negative weight, or weights that do not sum to a positive number.
+
+    Example:
+        >>> resolve_weights("resources")[0]["extract_s"]
+        35.0
+    """
+    if isinstance(weights, str):
+        if weights not in WEIGHT_PRESETS:
+            raise ConfigError(f"unknown weights preset {weights!r}; presets: {sorted(WEIGHT_PRESETS)}")
+        return dict(WEIGHT_PRESETS[weights]), weights
+    out = {str(k): float(v) for k, v in weights.items()}
+    unknown = [m for m in out if metric_info(m) is None]
+    if unknown:
+        raise ConfigError(f"unknown metrics in weights: {unknown}; known: {sorted(METRICS)} and top<N>_acc")
+    if any(v < 0 for v in out.values()) or sum(out.values()) <= 0:
+        raise ConfigError(f"weights must be non-negative and sum to a positive number, got {out}")
+    return out, None

@@ -28,15 +28,30 @@ A complete config in TOML::
     name = "milvus"
     params = { uri = "milvus.db" }
 
-    [weights]                            # optional; default: extraction 35, memory 25, CPU 20, insert 15, RAM 5
-    extract_s = 35
-    top1_acc = 30
+    weights = "quality"                  # a preset (quality, resources, balanced) or a table of metric weights
+
+A header-less manifest names its columns in the config::
+
+    [dataset]
+    kind = "manifest"
+    path = "drums/metadata.tsv"
+    header = false
+    columns = ["path", "label", "kit"]
+    group_col = "kit"
+
+Custom weights replace the preset::
+
+    [weights]
+    map_at_k = 50
+    extract_s = 30
+    rss_mb = 20
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -45,7 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from audiovec.benchmark.datasets import PATH_KINDS, fields_pattern
 from audiovec.errors import ConfigError
-from audiovec.metrics import DEFAULT_WEIGHTS, METRICS
+from audiovec.metrics import DEFAULT_PRESET, resolve_weights
 from audiovec.pooling import Pipeline
 
 __all__ = ["BenchmarkConfig", "DatasetConfig", "EmbedderEntry", "StoreEntry", "load_config"]
@@ -69,6 +84,9 @@ class DatasetConfig(_Model):
         fields_from: For ``folder``: a path pattern over each file's path relative to ``path`` naming ``{label}``
             and/or ``{group}`` (e.g. ``"{group}/{fsid}-{label}-*"`` for ``fold3/7061-6-0-0.wav``); the syntax of
             ``audiovec index --label-from`` (:mod:`audiovec.ingest.paths`). Every file must match it.
+        columns: For ``manifest``: the column names in file order (required when ``header`` is false; with a header
+            line, they replace its names).
+        header: For ``manifest``: whether the first line names the columns.
         label: For ``fsdd``: ``digit`` (group = speaker) or ``speaker`` (group = digit).
         limit: Use only this many items (stratified subset) — handy for quick runs.
     """
@@ -83,6 +101,8 @@ class DatasetConfig(_Model):
     group_col: str | None = None
     group_pattern: str | None = None
     fields_from: str | None = None
+    columns: list[str] | None = None
+    header: bool = True
     label: Literal["digit", "speaker"] = "digit"
     limit: int | None = Field(None, ge=1)
 
@@ -96,6 +116,15 @@ class DatasetConfig(_Model):
             if self.kind != "folder":
                 raise ValueError(f"'fields_from' is only for dataset kind 'folder', not {self.kind!r}")
             fields_pattern(self.fields_from, self.group_pattern)  # a bad pattern fails when the config is read
+        if self.kind != "manifest" and (self.columns is not None or not self.header):
+            raise ValueError(f"'columns' and 'header' are only for dataset kind 'manifest', not {self.kind!r}")
+        if not self.header and not self.columns:
+            raise ValueError("a manifest without a header line ('header = false') needs 'columns'")
+        if self.columns is not None:
+            named = [c for c in (self.path_col, self.label_col, self.group_col) if c is not None]
+            missing = [c for c in named if c not in self.columns]
+            if missing:
+                raise ValueError(f"columns {self.columns} lack {missing} (path_col / label_col / group_col)")
         return self
 
 
@@ -108,6 +137,8 @@ class EmbedderEntry(_Model):
         label: Display name (default: the name, plus parameters when the same name appears twice).
         poolings: Pooling specs (``MODE[:N][+l2]``, see :meth:`audiovec.Pipeline.parse`); each is evaluated.
         segments: Optional ``"WINDOW[:HOP]"`` applied with every pooling (one vector per segment).
+        probe: Run the linear probe on this embedder's vectors (``None``: the config's ``linear_probe``); a probe
+            on very wide vectors (e.g. 16,384 dimensions) can take long.
     """
 
     name: str
@@ -115,6 +146,7 @@ class EmbedderEntry(_Model):
     label: str | None = None
     poolings: list[str] = Field(default_factory=lambda: ["mean+l2"])
     segments: str | None = None
+    probe: bool | None = None
 
     @field_validator("poolings")
     @classmethod
@@ -166,13 +198,20 @@ class BenchmarkConfig(_Model):
         embedders: Embedders to compare (default: MFCC).
         stores: Vector stores to compare (default: FAISS flat).
         metric: Similarity for search and quality: ``cosine`` (default), ``ip`` or ``l2``.
-        k: Neighbours for top-k / precision / mAP / recall.
+        k: Neighbours for precision@k, mAP@k, the kNN vote (``topk_acc``) and ANN recall.
+        ks: Ranks of the top-n hit rates, reported as ``top{n}_acc`` (e.g. ``[1, 3, 10]``), set apart from ``k``.
         sizes: Data sizes (number of files) for the scaling sweep; empty = no sweep.
         n_latency_queries: Single-query searches timed per store.
-        linear_probe: Also report a group-aware logistic-regression probe.
+        linear_probe: Also report a group-aware logistic-regression probe (each embedder may override it with
+            ``probe``).
         bootstrap: Resamples for confidence intervals.
-        weights: Ranking weights (metric → weight); default :data:`audiovec.metrics.DEFAULT_WEIGHTS`
-            (extraction 35, peak memory 25, CPU 20, insertion 15, RAM 5).
+        weights: Ranking weights: a preset name of :data:`audiovec.metrics.WEIGHT_PRESETS` (``quality``, the default:
+            mAP@k 35, top-1 25, extraction 15, memory 10, bytes per vector 10, search latency 5; ``resources``:
+            extraction 35, memory 25, CPU 20, insertion 15, RAM 5; ``balanced``) or a table of metric → weight.
+        verdict_metric: The per-query quality metric the verdict compares configurations on (``map_at_k``,
+            ``top1_acc``, ``top{n}_acc`` for an ``n`` of ``ks``...).
+        robustness: Degradations applied to the queries for the robustness stage (specs such as ``"noise:10"`` or
+            ``"mp3:64"``, see :mod:`audiovec.benchmark.robustness`); ``None`` leaves the stage out.
         output_dir: Where results and the report go.
         data_root: The folder relative dataset paths are read from (``audiovec bench CONFIG --data-root DIR``
             sets it); when unset, the ``AUDIOVEC_DATA`` environment variable, else the working directory. Keep it
@@ -199,11 +238,14 @@ class BenchmarkConfig(_Model):
     stores: list[StoreEntry] = Field(default_factory=lambda: [StoreEntry(name="faiss", index="flat")])
     metric: Literal["cosine", "ip", "l2"] = "cosine"
     k: int = Field(10, ge=1, le=1000)
+    ks: list[int] = Field(default_factory=lambda: [1, 3, 10])
     sizes: list[int] = Field(default_factory=list)
     n_latency_queries: int = Field(200, ge=1)
     linear_probe: bool = True
     bootstrap: int = Field(1000, ge=10)
-    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: str | dict[str, float] = DEFAULT_PRESET
+    verdict_metric: str = "map_at_k"
+    robustness: list[str] | None = None
     output_dir: str = "audiovec-results"
     data_root: str | None = None
     cache: bool = True
@@ -217,13 +259,34 @@ class BenchmarkConfig(_Model):
 
     @field_validator("weights")
     @classmethod
-    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = [m for m in v if m not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metrics in weights: {unknown}; known: {sorted(METRICS)}")
-        if sum(v.values()) <= 0:
-            raise ValueError("weights must sum to a positive number")
+    def _weights(cls, v: str | dict[str, float]) -> str | dict[str, float]:
+        resolve_weights(v)  # raises ConfigError (a ValueError) on an unknown preset or metric
         return v
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int]) -> list[int]:
+        if not v or any(n < 1 or n > 1000 for n in v):
+            raise ValueError(f"ks must be ranks from 1 to 1000, got {v}")
+        return sorted(set(v))
+
+    @field_validator("verdict_metric")
+    @classmethod
+    def _verdict_metric(cls, v: str) -> str:
+        if v not in ("top1_acc", "topk_acc", "precision_at_k", "map_at_k", "knn_acc") and not re.fullmatch(
+            r"top\d+_acc", v
+        ):
+            raise ValueError(f"verdict_metric must be a per-query quality metric (map_at_k, top1_acc...), got {v!r}")
+        return v
+
+    @property
+    def ranking_weights(self) -> tuple[dict[str, float], str | None]:
+        """The effective ranking weights (metric → weight) and the preset's name (``None`` for custom weights)."""
+        return resolve_weights(self.weights)
+
+    def probe_for(self, entry: EmbedderEntry) -> bool:
+        """Whether the linear probe runs on an embedder's vectors (its ``probe``, else ``linear_probe``)."""
+        return self.linear_probe if entry.probe is None else entry.probe
 
     @field_validator("sizes")
     @classmethod
@@ -234,6 +297,10 @@ class BenchmarkConfig(_Model):
 
     @model_validator(mode="after")
     def _labels_unique(self) -> BenchmarkConfig:
+        if re.fullmatch(r"top\d+_acc", self.verdict_metric) and self.verdict_metric != "top1_acc":
+            n = int(self.verdict_metric[3:-4])
+            if n not in self.ks:
+                raise ValueError(f"verdict_metric {self.verdict_metric!r} needs {n} in ks {self.ks}")
         for entries, what in ((self.embedders, "embedder"), (self.stores, "store")):
             if not entries:
                 raise ValueError(f"at least one {what}")

@@ -261,9 +261,13 @@ class ManifestDataset(Dataset):
         group_col: Group column (``None``: no groups).
         root: Base folder for relative paths.
         name: Dataset name (default: the manifest's folder name).
+        columns: Column names, in file order. With ``header=True`` they replace the names of the header line; with
+            ``header=False`` (a manifest without a header line, as the dataset recipes write) they name the columns.
+        header: Whether the first line names the columns (with ``header=False``, ``columns`` is required).
 
     Raises:
-        ConfigError: The manifest or a named column is missing.
+        ConfigError: The manifest or a named column is missing, ``header=False`` without ``columns``, or a line
+            with more fields than ``columns`` names.
     """
 
     def __init__(
@@ -274,17 +278,31 @@ class ManifestDataset(Dataset):
         group_col: str | None = None,
         root: str | os.PathLike[str] | None = None,
         name: str | None = None,
+        columns: Sequence[str] | None = None,
+        header: bool = True,
     ) -> None:
         mpath = Path(manifest)
         if not mpath.is_file():
             raise ConfigError(f"manifest not found: {mpath}")
+        if not header and not columns:
+            raise ConfigError(f"manifest {mpath}: without a header line, give the column names ('columns')")
         base = Path(root) if root is not None else mpath.parent
         with open(mpath, encoding="utf-8", newline="") as f:
             head = f.readline()
             f.seek(0)
             delim = "\t" if "\t" in head else ","
-            rows = list(csv.DictReader(f, delimiter=delim))
-        cols = set(rows[0]) if rows else set()
+            reader = csv.reader(f, delimiter=delim)
+            names = list(columns) if columns else None
+            if header:
+                first = next(reader, [])
+                names = names or first
+            lines = [line for line in reader if any(v.strip() for v in line)]
+        assert names is not None
+        long = next((n for n, line in enumerate(lines, 2 if header else 1) if len(line) > len(names)), None)
+        if long is not None:
+            raise ConfigError(f"manifest {mpath}: line {long} has more fields than the {len(names)} columns {names}")
+        rows = [dict(zip(names, line + [""] * (len(names) - len(line)), strict=True)) for line in lines]
+        cols = set(names)
         for col in (path_col, label_col, group_col):
             if col is not None and col not in cols:
                 raise ConfigError(f"manifest {mpath} has no column {col!r} (columns: {sorted(cols)})")
@@ -391,7 +409,7 @@ def build_dataset(cfg: DatasetConfig, seed: int = 0, data_root: str | os.PathLik
     elif cfg.kind == "folder":
         ds = FolderDataset(path, group_pattern=cfg.group_pattern, fields_from=cfg.fields_from)
     elif cfg.kind == "manifest":
-        ds = ManifestDataset(path, cfg.path_col, cfg.label_col, cfg.group_col)
+        ds = ManifestDataset(path, cfg.path_col, cfg.label_col, cfg.group_col, columns=cfg.columns, header=cfg.header)
     elif cfg.kind == "fsdd":
         ds = fsdd_dataset(path, cfg.label)
     else:

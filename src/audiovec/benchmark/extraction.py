@@ -1,9 +1,10 @@
 """Extraction: every embedder on every file, through the ingest path, with per-file timings and per-model resources.
 
-Each embedder is built once (its load time and the memory it took are recorded). Its memory use is then measured
+Each embedder is imported and built once (import time and load time recorded apart), and its memory use measured
 once, in full, on a small sample (:func:`~audiovec.benchmark.measure.probe_models` on the ``resource_files``
-largest files). Then every file goes once through :class:`~audiovec.ingest.Ingest` with all of them: read once,
-decoded once and resampled once per model sample rate, each model call timed by a
+largest files): ``rss_mb`` is the process's peak resident memory from the import to the end of that probe, above
+the baseline read just before the import. Then every file goes once through :class:`~audiovec.ingest.Ingest` with
+all of them: read once, decoded once and resampled once per model sample rate, each model call timed by a
 :class:`~audiovec.benchmark.measure.CallTimer` (wall and CPU time, a few clock reads), and cached by content, so a
 second run re-extracts nothing and an interrupted run resumes (cached rows keep the measurements taken when they
 were computed, flagged ``cached``). A model that cannot be built, or a file that cannot be read, is recorded with
@@ -26,9 +27,10 @@ import psutil
 from audiovec.audio import Audio, load
 from audiovec.benchmark.config import BenchmarkConfig
 from audiovec.benchmark.datasets import Dataset
-from audiovec.benchmark.measure import CallTimer, Measurement, probe_models
+from audiovec.benchmark.measure import CallTimer, Measurement, ResourceMonitor, probe_models
 from audiovec.benchmark.ranking import MODEL_SUMMARY
-from audiovec.embedders import Embedder, get_embedder
+from audiovec.embedders import Embedder
+from audiovec.embedders import registry as embedder_registry
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import AudiovecError
 from audiovec.ingest import STREAM_ABOVE_S, EmbeddingCache, Ingest, ItemResult, Source
@@ -56,28 +58,53 @@ class Extraction:
     frames: dict[str, dict[int, FrameEmbeddings]] = field(default_factory=dict)
 
 
-def _build(config: BenchmarkConfig, rows: list[dict[str, Any]]) -> tuple[dict[str, Embedder], dict[str, Any]]:
-    """Build every embedder once: the models by label, and their load rows (errors recorded, not raised)."""
+def _build(
+    config: BenchmarkConfig, rows: list[dict[str, Any]], sample: Sequence[Audio]
+) -> tuple[dict[str, Embedder], dict[str, Any], dict[str, Measurement]]:
+    """Import, build and probe every embedder, one after the other (errors recorded in ``rows``, not raised).
+
+    For each embedder, in config order: the process's resident memory is read (its *baseline*), the embedder's
+    module is imported (``import_s``: the code and the libraries it imports; 0 when this process imported them
+    before), the model is built (``load_s``: weights read, graph set up), and its memory probe runs on ``sample``
+    (:func:`~audiovec.benchmark.measure.probe_models`). ``rss_mb`` is the peak resident memory seen from the
+    import to the end of the probe, minus the baseline: what this model costs the process, including the libraries
+    it brings. Models stay loaded for extraction, so a later model's baseline includes the earlier ones; memory an
+    earlier model freed and the allocator reuses can make a later model's figure smaller than it would be alone.
+
+    Returns:
+        The models by label, their load rows (``name``, ``import_s``, ``load_s``, ``model_rss_mb``, ``rss_mb``) and
+        their probe measurements.
+    """
     proc = psutil.Process()
     models: dict[str, Embedder] = {}
     loads: dict[str, Any] = {}
+    probes: dict[str, Measurement] = {}
     for entry in config.embedders:
         label = config.embedder_label(entry)
         rss0 = proc.memory_info().rss
-        t0 = time.perf_counter()
         try:
-            emb = get_embedder(entry.name, **entry.params)
-        except AudiovecError as err:
+            with ResourceMonitor(trace_memory=False, process=proc) as whole:
+                t0 = time.perf_counter()
+                cls = embedder_registry.load(entry.name)
+                t1 = time.perf_counter()
+                emb = cls(**entry.params)
+                t2 = time.perf_counter()
+                rss_loaded = proc.memory_info().rss
+                probes[label] = probe_models({label: emb}, sample, config.trace_memory)[label]
+        except (AudiovecError, ValueError) as err:  # pydantic's ValidationError is a ValueError
             log.error("embedder %s cannot be built: %s", label, err)
             rows.append({"embedder": label, "name": entry.name, "error": f"{type(err).__name__}: {err}"})
             continue
+        probed = probes[label].calls > 0
         loads[label] = {
             "name": entry.name,
-            "load_s": time.perf_counter() - t0,
-            "model_rss_mb": (proc.memory_info().rss - rss0) / _MB,
+            "import_s": t1 - t0,
+            "load_s": t2 - t1,
+            "model_rss_mb": (rss_loaded - rss0) / _MB,
+            "rss_mb": whole.result.peak_rss_mb - rss0 / _MB if probed else math.nan,
         }
         models[label] = emb
-    return models, loads
+    return models, loads, probes
 
 
 def _file_row(label: str, index: int, item: ItemResult, dataset: Dataset) -> dict[str, Any]:
@@ -143,6 +170,7 @@ def _model_row(
         **{
             column: probed[metric] if how == "probe" else _AGGREGATES[how](col(metric))
             for metric, (column, how) in _SUMMARY.items()
+            if how != "model"  # in ``load``
         },
         "resource_files": probe.calls,
         "error": "",
@@ -180,10 +208,9 @@ def extract_dataset(
 ) -> Extraction:
     """Run every configured embedder on every item of ``dataset`` (see the module docs); ``cache=None``: no cache."""
     out = Extraction()
-    models, loads = _build(config, out.model_rows)
+    models, loads, probes = _build(config, out.model_rows, resource_sample(dataset, config.resource_files))
     if not models:
         return out
-    probes = probe_models(models, resource_sample(dataset, config.resource_files), config.trace_memory)
     ingest = Ingest(models, cache=cache, batch_size=8, monitor=CallTimer, workers=config.workers)
     sources = [Source(it.path, path=it.path) for it in dataset]
     per_label: dict[str, list[dict[str, Any]]] = {label: [] for label in models}

@@ -8,6 +8,7 @@ from :data:`audiovec.metrics.METRICS`, and the score from :func:`audiovec.metric
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,13 +21,17 @@ from audiovec.metrics import METRICS, weighted_score
 __all__ = ["MODEL_SUMMARY", "rank"]
 
 #: Where each per-model figure comes from: metric → (models-table column, source). The source is an aggregate of
-#: the per-file rows (``mean``, ``median``, ``max``) or ``probe``: measured once per model, in full, on the largest
-#: files (:func:`audiovec.benchmark.measure.probe_models`).
+#: the per-file rows (``mean``, ``median``, ``max``), ``probe``: measured once per model, in full, on the largest
+#: files (:func:`audiovec.benchmark.measure.probe_models`), or ``model``: measured when the model is imported and
+#: built (``rss_mb`` spans import, build and the probe: the peak resident memory above the pre-model baseline).
 MODEL_SUMMARY: dict[str, tuple[str, str]] = {
     "extract_s": ("extract_s_mean", "mean"),
     "rtf": ("rtf_median", "median"),
     "peak_mem_mb": ("peak_mem_mb_max", "probe"),
     "peak_rss_mb": ("peak_rss_mb_max", "probe"),
+    "rss_mb": ("rss_mb", "model"),
+    "import_s": ("import_s", "model"),
+    "load_s": ("load_s", "model"),
     "cpu_percent": ("cpu_percent_mean", "mean"),
     "ram_percent": ("ram_percent_max", "probe"),
 }
@@ -39,12 +44,17 @@ def _records(df: Any, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
 
 
 def rank(result: BenchmarkResult, weights: Mapping[str, float]) -> Any:
-    """The ranking table: one row per error-free store row, every metric of :data:`METRICS`, ``score``, best first."""
+    """The ranking table: one row per error-free store row, its metrics and ``score``, best first.
+
+    Each row has every metric of :data:`METRICS`, the ``top{n}_acc`` columns of the quality table and ``score``
+    (:func:`audiovec.metrics.weighted_score` of ``weights``).
+    """
     pd = require("pandas", extra="bench", feature="the benchmark ranking")
     if result.stores is None or len(result.stores) == 0:
         return pd.DataFrame()
     models = _records(result.models, "embedder")
     quality = _records(result.quality, "embedder", "pooling")
+    topn = [c for c in getattr(result.quality, "columns", []) if re.fullmatch(r"top\d+_acc", str(c))]
     rows = []
     for s in result.stores.to_dict("records"):
         if isinstance(s.get("error"), str) and s["error"]:
@@ -57,6 +67,8 @@ def rank(result: BenchmarkResult, weights: Mapping[str, float]) -> Any:
                 row[name] = m.get(MODEL_SUMMARY[name][0], math.nan)
             else:
                 row[name] = s.get(name, q.get(name, math.nan))
+        for name in topn:
+            row.setdefault(name, q.get(name, math.nan))
         rows.append(row)
     if not rows:
         return pd.DataFrame()

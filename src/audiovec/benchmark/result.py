@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from audiovec._optional import require
 from audiovec.benchmark.config import BenchmarkConfig
+from audiovec.benchmark.verdict import PER_QUERY_FILE, Verdict, build_verdict, load_per_query, save_per_query
 from audiovec.errors import ConfigError
 from audiovec.metrics import METRICS
 
@@ -25,7 +26,7 @@ __all__ = ["COLUMNS", "TABLES", "BenchmarkResult"]
 log = logging.getLogger(__name__)
 
 #: The tables of a result, in the order they are written.
-TABLES = ("files", "models", "quality", "stores", "scaling", "growth", "ranking")
+TABLES = ("files", "models", "quality", "stores", "scaling", "growth", "ranking", "robustness")
 
 _CI = [f"{m}{s}" for m in ("top1_acc", "topk_acc", "map_at_k") for s in ("", "_lo", "_hi")]
 
@@ -56,6 +57,11 @@ class BenchmarkResult:
         scaling: One row per (embedder, pooling, store, size).
         growth: Fitted growth (slope, exponent) per (embedder, pooling, store, quantity).
         ranking: Weighted 0–100 score per (embedder, pooling, store), best first.
+        robustness: Quality of degraded queries against the clean index per (embedder, pooling, degradation, level)
+            (empty when the stage is off).
+        per_query: ``"embedder|pooling"`` → per-query quality values (``ids`` and one array per metric), saved as
+            ``per_query.npz``; the verdict's paired comparisons use them.
+        verdict: What to pick (:class:`~audiovec.benchmark.verdict.Verdict`), or ``None`` without quality figures.
         distances: ``"embedder|pooling"`` → (in-class, out-of-class) similarity samples.
         embeddings: ``"embedder|pooling"`` → (vectors, labels) sample for the 2-D map.
         wall_s: Wall time of the whole run.
@@ -69,16 +75,29 @@ class BenchmarkResult:
     scaling: Any
     growth: Any
     ranking: Any
+    robustness: Any = None
+    per_query: dict[str, dict[str, NDArray[Any]]] = field(default_factory=dict)
+    verdict: Verdict | None = None
     distances: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = field(default_factory=dict)
     embeddings: dict[str, tuple[NDArray[np.float32], NDArray[Any]]] = field(default_factory=dict)
     wall_s: float = float("nan")
 
     def save(self, directory: str | Path | None = None) -> Path:
-        """Write every table as CSV, Parquet and JSON, plus ``config.json``, ``summary.json`` and ``arrays.npz``."""
+        """Write every table as CSV, Parquet and JSON, plus the summary, config and arrays.
+
+        Besides the tables: ``config.json``, ``summary.json``, ``arrays.npz`` (plot data) and ``per_query.npz``.
+
+        ``summary.json`` holds ``wall_s``, ``metrics`` (unit, direction and meaning of every column), ``weights``
+        (the ranking's effective weights), ``weights_preset`` (the preset's name, ``null`` for custom weights) and
+        ``verdict`` (:meth:`Verdict.to_dict <audiovec.benchmark.verdict.Verdict.to_dict>`, ``null`` without quality).
+        """
+        pd = require("pandas", extra="bench", feature="BenchmarkResult.save")
         out = Path(directory or self.config.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
             df = getattr(self, name)
+            if df is None:
+                df = pd.DataFrame()
             df.to_csv(out / f"{name}.csv", index=False)
             df.to_json(out / f"{name}.json", orient="records", indent=1)
             try:
@@ -86,7 +105,16 @@ class BenchmarkResult:
             except (ImportError, ValueError) as err:  # pyarrow missing, or a column it cannot store
                 log.warning("parquet export of %s skipped: %s", name, err)
         (out / "config.json").write_text(self.config.model_dump_json(indent=2))
-        (out / "summary.json").write_text(json.dumps({"wall_s": self.wall_s, "metrics": _metric_meta()}, indent=2))
+        weights, preset = self.config.ranking_weights
+        summary = {
+            "wall_s": self.wall_s if math.isfinite(self.wall_s) else None,
+            "metrics": _metric_meta(),
+            "weights": weights,
+            "weights_preset": preset,
+            "verdict": self.verdict.to_dict() if self.verdict is not None else None,
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        save_per_query(out / PER_QUERY_FILE, self.per_query)
         arrays: dict[str, NDArray[Any]] = {}
         for key, (inn, outc) in self.distances.items():
             arrays[f"dist_in::{key}"] = inn
@@ -119,12 +147,34 @@ class BenchmarkResult:
                         distances[key] = (z[k], z[f"dist_out::{key}"])
                     elif kind == "emb_x":
                         embeddings[key] = (z[k], z[f"emb_labels::{key}"])
-        wall = (
-            json.loads((d / "summary.json").read_text()).get("wall_s", math.nan)
-            if (d / "summary.json").exists()
-            else math.nan
+        summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").exists() else {}
+        wall = summary.get("wall_s")
+        per_query = load_per_query(d / PER_QUERY_FILE) if (d / PER_QUERY_FILE).is_file() else {}
+        result = cls(
+            config=config,
+            distances=distances,
+            embeddings=embeddings,
+            per_query=per_query,
+            wall_s=math.nan if wall is None else float(wall),
+            **tables,
         )
-        return cls(config=config, distances=distances, embeddings=embeddings, wall_s=wall, **tables)
+        result.verdict = result.build_verdict() if per_query else None
+        return result
+
+    def build_verdict(self) -> Verdict | None:
+        """The verdict of these tables and per-query values (:func:`~audiovec.benchmark.verdict.build_verdict`)."""
+        cfg = self.config
+        weights, preset = cfg.ranking_weights
+        return build_verdict(
+            self.quality,
+            self.models,
+            self.per_query,
+            metric=cfg.verdict_metric,
+            k=cfg.k,
+            weights=weights,
+            preset=preset,
+            seed=cfg.seed,
+        )
 
     def summary(self) -> str:
         """A plain-text overview: extraction, quality, stores and ranking."""

@@ -10,7 +10,10 @@
 4. **stores** (:mod:`~audiovec.benchmark.stores`) — every (embedder, pooling, store): insertion, latency
    percentiles, batched queries/s, ANN recall@k against the exact kernel, quality through the store, storage.
 5. **scaling** — the same costs at growing data sizes (nested, stratified subsets), with fitted growth.
-6. **ranking** (:mod:`~audiovec.benchmark.ranking`) — a weighted, min-max-normalised 0–100 score.
+6. **ranking** (:mod:`~audiovec.benchmark.ranking`) — a weighted, min-max-normalised 0–100 score (quality first by
+   default; see :data:`audiovec.metrics.WEIGHT_PRESETS`).
+7. **verdict** (:mod:`~audiovec.benchmark.verdict`) — the best configuration with the ones statistically tied with
+   it (paired bootstrap over the same queries), the fastest, the smallest, the Pareto set, in plain sentences.
 
 Failures (a model that cannot load, a file that cannot be decoded, a store that cannot be reached) are recorded
 in the tables with their error and the run goes on; nothing is replaced by a dummy.
@@ -110,10 +113,22 @@ class Benchmark:
                 frames = extraction.frames[label]
                 sets.extend(pool_vectors(dataset, frames, p, label, cfg.metric) for p in entry.pipelines())
         rng = np.random.default_rng(cfg.seed)
+        probe = {cfg.embedder_label(e): cfg.probe_for(e) for e in cfg.embedders}
         quality_rows, distances, embeddings = [], {}, {}
+        per_query: dict[str, dict[str, Any]] = {}
         for vs in sets:
-            scores = quality(vs, cfg.k, bootstrap=cfg.bootstrap, seed=cfg.seed, linear_probe=cfg.linear_probe, rng=rng)
+            scores = quality(
+                vs,
+                cfg.k,
+                ks=cfg.ks,
+                bootstrap=cfg.bootstrap,
+                seed=cfg.seed,
+                linear_probe=probe.get(vs.embedder, cfg.linear_probe),
+                rng=rng,
+            )
             quality_rows.append(scores.row)
+            if scores.per_query:
+                per_query[vs.key] = {"ids": np.asarray(scores.query_ids), **scores.per_query}
             pairs = scores.similarities
             if pairs is not None:
                 distances[vs.key] = pairs
@@ -130,10 +145,12 @@ class Benchmark:
             scaling=pd.DataFrame(scaling),
             growth=pd.DataFrame(growth_rows(scaling)),
             ranking=pd.DataFrame(),
+            per_query=per_query,
             distances=distances,
             embeddings=embeddings,
         )
-        result.ranking = rank(result, cfg.weights)
+        result.ranking = rank(result, cfg.ranking_weights[0])
+        result.verdict = result.build_verdict()
         return result
 
     def _stores(self, sets: list[VectorSet]) -> list[dict[str, Any]]:

@@ -28,12 +28,26 @@ from audiovec.errors import AudiovecError
 from audiovec.metrics import fit_growth, latency_percentiles, recall_at_k
 from audiovec.stores import Eq, Not, VectorStore, exact_search, get_store
 
-__all__ = ["GROWTH_QUANTITIES", "exact_truth", "growth_rows", "insert", "measure_store", "open_store", "scaling_row"]
+__all__ = [
+    "GROWTH_QUANTITIES",
+    "MIN_GROWTH_SIZES",
+    "TIE_TOLERANCE",
+    "exact_truth",
+    "growth_rows",
+    "insert",
+    "measure_store",
+    "open_store",
+    "scaling_row",
+]
 
 log = logging.getLogger(__name__)
 
 #: The costs whose growth with data size is fitted.
 GROWTH_QUANTITIES = ("extract_s_total", "insert_s", "search_p50_ms")
+
+#: Fewest data sizes a growth fit is made from: with fewer, the scaling table shows the measured points and no fit
+#: is reported (two points always fit a line, three barely constrain a power law).
+MIN_GROWTH_SIZES = 4
 
 
 def open_store(entry: StoreEntry, dim: int, metric: str, directory: Path) -> VectorStore:
@@ -66,14 +80,48 @@ def _timed_searches(store: VectorStore, x: NDArray[np.float32], k: int, params: 
     return lat, found
 
 
-def exact_truth(vs: VectorSet, q_idx: NDArray[np.int64], k: int) -> list[list[str]]:
-    """Ids of the exact ``k`` nearest vectors of each query (the ground truth of ANN recall)."""
-    _, rows = exact_search(vs.x[q_idx], vs.x, min(k, len(vs)), vs.metric)  # type: ignore[arg-type]
-    return [[vs.ids[j] for j in row] for row in rows]
+#: Relative tolerance within which a distance equals the ``k``-th true distance (float32 rounding of the stores).
+TIE_TOLERANCE = 1e-5
+
+
+def exact_truth(
+    vs: VectorSet, q_idx: NDArray[np.int64], k: int, block: int = 64
+) -> tuple[list[list[str]], list[set[str]]]:
+    """The ground truth of ANN recall: the exact ``k`` nearest ids of each query, and the ids tied with the ``k``-th.
+
+    A vector is *tied* when its similarity (inner product, or ``-L2²``) to the query equals the ``k``-th true
+    neighbour's within :data:`TIE_TOLERANCE` (relative) and it is not among the first ``k``; an index that returns it
+    instead has not missed anything (:func:`audiovec.metrics.recall_at_k` with ``ties``).
+    """
+    kk = min(k, len(vs))
+    metric: Any = vs.metric
+    _, rows = exact_search(vs.x[q_idx], vs.x, kk, metric)
+    truth = [[vs.ids[j] for j in row] for row in rows]
+    ties: list[set[str]] = []
+    x = vs.x.astype(np.float32)
+    sq = (x.astype(np.float64) ** 2).sum(1) if vs.metric == "l2" else None
+    for s in range(0, len(q_idx), block):
+        qi = q_idx[s : s + block]
+        sims = (x @ x[qi].T).astype(np.float64).T  # [queries, n]
+        if sq is not None:
+            sims = 2 * sims - sq[None, :] - sq[qi][:, None]  # -L2²
+        for r, row in enumerate(rows[s : s + block]):
+            if len(row) == 0:
+                ties.append(set())
+                continue
+            kth = sims[r, row[-1]]
+            near = np.flatnonzero(sims[r] >= kth - TIE_TOLERANCE * max(1.0, abs(kth)))
+            ties.append({vs.ids[j] for j in near} - set(truth[s + r]))
+    return truth, ties
 
 
 def measure_store(
-    entry: StoreEntry, vs: VectorSet, q_idx: NDArray[np.int64], truth: list[list[str]], k: int, workdir: Path
+    entry: StoreEntry,
+    vs: VectorSet,
+    q_idx: NDArray[np.int64],
+    truth: tuple[list[list[str]], list[set[str]]],
+    k: int,
+    workdir: Path,
 ) -> dict[str, Any]:
     """Insert every vector of ``vs``, then time searches with the vectors ``q_idx`` as queries.
 
@@ -81,8 +129,10 @@ def measure_store(
 
     Returns:
         ``insert_s``, ``insert_per_vector_ms``, ``insert_vps``, ``search_p50/p95/p99_ms``, ``search_qps``,
-        ``n_queries``, ``ann_recall`` (recall@k against exact search), ``store_top1_acc`` (top-1 accuracy through
-        the store, the query's own group excluded by a metadata filter), ``disk_mb`` and ``bytes_per_vector``.
+        ``n_latency_queries`` (the ``q_idx`` timed), ``ann_recall`` (recall@k of those queries against exact search,
+        ties at the ``k``-th distance counting as hits), ``store_top1_acc`` (top-1 accuracy through the store on
+        *every valid query*, the queries of the quality table, the query's own group excluded by a metadata filter)
+        with ``store_n_queries``, ``disk_mb`` and ``bytes_per_vector``.
     """
     n = len(vs)
     k = min(k, n)
@@ -95,7 +145,7 @@ def measure_store(
         store.search(vs.x[q_idx], k=k, params=sp)
         batch_s = time.perf_counter() - t0
         top1 = []
-        for qi in q_idx[vs.queries[q_idx]]:
+        for qi in np.flatnonzero(vs.queries):
             flt = Not(Eq("group", str(vs.groups[qi])))
             hits = store.search(vs.x[qi : qi + 1], k=1, filter=flt, params=sp)[0]
             top1.append(float(bool(hits) and hits[0].metadata.get("label") == vs.labels[qi]))
@@ -111,9 +161,10 @@ def measure_store(
         "search_p95_ms": lp["p95_ms"],
         "search_p99_ms": lp["p99_ms"],
         "search_qps": len(q_idx) / batch_s if batch_s > 0 else math.nan,
-        "n_queries": len(q_idx),
-        "ann_recall": recall_at_k(found, truth, k),
+        "n_latency_queries": len(q_idx),
+        "ann_recall": recall_at_k(found, truth[0], k, ties=truth[1]),
         "store_top1_acc": float(np.mean(top1)) if top1 else math.nan,
+        "store_n_queries": len(top1),
         "disk_mb": disk / 2**20,
         "bytes_per_vector": disk / n,
     }
@@ -141,14 +192,17 @@ def scaling_row(entry: StoreEntry, vs: VectorSet, rows: NDArray[np.int64], k: in
 
 
 def growth_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fitted growth (linear slope and power-law exponent) of each cost, per (embedder, pooling, store)."""
+    """Fitted growth (linear slope and power-law exponent) of each cost, per (embedder, pooling, store).
+
+    A cost measured at fewer than :data:`MIN_GROWTH_SIZES` sizes gets no fit (its points stay in the scaling table).
+    """
     out = []
     keys = sorted({(r["embedder"], r["pooling"], r["store"]) for r in rows})
     for key in keys:
         sub = [r for r in rows if (r["embedder"], r["pooling"], r["store"]) == key]
         for quantity in GROWTH_QUANTITIES:
             pts = [(r["size"], r[quantity]) for r in sub if quantity in r and np.isfinite(r[quantity])]
-            if len(pts) < 2:
+            if len({p[0] for p in pts}) < MIN_GROWTH_SIZES:
                 continue
             fit = fit_growth([p[0] for p in pts], [p[1] for p in pts])
             out.append(

@@ -15,7 +15,9 @@ Two kinds, both deterministic (the same seed and index give the same bytes on an
    the first (the label stays the first one's);
 4. **gain**: the mix is scaled to a peak of -20..-1 dBFS;
 5. **noise**: white or pink noise at 15-45 dB SNR (relative to the mix's RMS), which also makes every file's
-   content unique (the indexer stores identical content once).
+   content unique (the indexer stores identical content once). The noise and its mixing are those of the
+   ``noise``/``pink`` degradations (:mod:`audiovec.audio.degrade`: ``make_noise`` and ``mix_at_snr``), drawn from
+   the file's own generator, then clipped to full scale.
 
 Files that already exist are kept (a killed run resumes). Workers: ``--procs`` forked processes (default 2), each
 taking every ``procs``-th index. A manifest (``OUT.manifest.tsv``, beside the folder, never inside it) lists index,
@@ -54,6 +56,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # o
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+
+from audiovec.audio.degrade import make_noise, mix_at_snr  # noqa: E402
 
 SHARED = Path(os.environ.get("AUDIOVEC_SHARED", "/work/shared")) / "data"
 RATE = 16_000
@@ -127,16 +131,6 @@ def _cut(rng: np.random.Generator, x: np.ndarray, n: int) -> tuple[np.ndarray, i
     return out, -off
 
 
-def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
-    import scipy.fft
-
-    m = scipy.fft.next_fast_len(n, real=True)  # an FFT of a prime length is 100x slower
-    spec = scipy.fft.rfft(rng.standard_normal(m))
-    f = np.arange(len(spec), dtype=np.float64)
-    f[0] = 1.0
-    return scipy.fft.irfft(spec / np.sqrt(f), m)[:n]
-
-
 def make_short(index: int, seed: int, min_s: float, max_s: float) -> tuple[np.ndarray, dict[str, Any]]:
     """File ``index`` of the short corpus: samples (float32, 16 kHz) and how it was made."""
     rng = np.random.default_rng([seed, index])
@@ -160,10 +154,7 @@ def make_short(index: int, seed: int, min_s: float, max_s: float) -> tuple[np.nd
     y = y * (10 ** (peak_db / 20) / (float(np.max(np.abs(y))) or 1e-9))
     snr = float(rng.uniform(15.0, 45.0))
     kind = "white" if rng.random() < 0.5 else "pink"
-    noise = rng.standard_normal(n) if kind == "white" else _pink(rng, n)
-    rms = math.sqrt(float(np.mean(y**2))) or 1e-6
-    y = y + noise * (rms / (math.sqrt(float(np.mean(noise**2))) or 1.0)) * 10 ** (-snr / 20)
-    y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    y = np.clip(mix_at_snr(y, make_noise(rng, n, kind), snr), -1.0, 1.0).astype(np.float32)
     info.update(peak_db=round(peak_db, 2), noise=kind, snr_db=round(snr, 2))
     return y, info
 

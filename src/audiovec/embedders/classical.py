@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import librosa
 import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
+from audiovec.embedders._mel import mel_filterbank
 from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
 from audiovec.embedders.framing import FrameGeometry
 
@@ -108,9 +108,7 @@ class LogMelEmbedder(FramedEmbedder):
         self.geometry = FrameGeometry(c.sample_rate, n_fft, max(1, round(c.hop_s * c.sample_rate)), self._out_dim())
         # the periodic Hann window of scipy.signal.get_window("hann", n_fft), without importing scipy.signal (slow)
         self._window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-        self._mel = librosa.filters.mel(
-            sr=c.sample_rate, n_fft=n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax
-        ).astype(np.float32)
+        self._mel = mel_filterbank(c.sample_rate, n_fft, c.n_mels, c.fmin, c.fmax)
 
     def _out_dim(self) -> int:
         return self.config.n_mels

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-import librosa
 import numpy as np
 import scipy.signal
 from numpy.typing import NDArray
@@ -19,6 +18,7 @@ from pydantic import Field
 from audiovec._hashing import sha256_file
 from audiovec._optional import require
 from audiovec.audio import Audio
+from audiovec.embedders._mel import mel_filterbank
 from audiovec.embedders.framing import FrameGeometry
 from audiovec.embedders.speaker._base import TorchConfig, TorchEmbedder
 from audiovec.errors import ConfigError, EmptyAudioError, ModelLoadError
@@ -131,7 +131,7 @@ class ResemblyzerEmbedder(TorchEmbedder):
         self._weights_sha256 = sha256_file(weights)
         # 1.6 s partial utterances every hop_s
         self.geometry = FrameGeometry(_RZ_SR, _RZ_FRAME, max(1, round(c.hop_s * _RZ_SR)), _RZ_DIM)
-        self._mel_basis = librosa.filters.mel(sr=_RZ_SR, n_fft=_RZ_N_FFT, n_mels=_RZ_N_MELS).astype(np.float32)
+        self._mel_basis = mel_filterbank(_RZ_SR, _RZ_N_FFT, _RZ_N_MELS)
         self._fft_window = scipy.signal.get_window("hann", _RZ_N_FFT, fftbins=True).astype(np.float32)
         self.load_seconds = time.perf_counter() - t0
         logger.info("loaded Resemblyzer encoder %s on %s in %.2f s", weights, self._device, self.load_seconds)

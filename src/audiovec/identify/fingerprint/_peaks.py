@@ -115,7 +115,7 @@ class PeakPicker:
     """
 
     def __init__(self, config: FingerprintConfig, query: bool = False) -> None:
-        from scipy import ndimage  # scipy is a dependency of librosa, itself a core dependency
+        from scipy import ndimage  # scipy is a core dependency
 
         self._ndimage = ndimage
         self.config = config

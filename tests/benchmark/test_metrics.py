@@ -144,3 +144,71 @@ def test_linear_probe_is_group_aware():
     x2 = x.copy()
     x2[:, 0] += labels * 60
     assert linear_probe_accuracy(x2, labels, groups=groups)[0] > 0.95
+
+
+def test_linear_probe_leaves_out_items_whose_class_has_no_training_example():
+    # classes a and b spread over 8 groups and perfectly separable; class c lives in one group only, so in its
+    # test fold the probe has never seen c: it cannot be right, and those items are left out, as kNN leaves out a
+    # query with no same-label vector outside its group
+    from audiovec.metrics import linear_probe_predictions
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b"] * 40 + ["c"] * 10)
+    groups = np.concatenate([np.arange(80) % 8, np.full(10, 99)])
+    x = rng.normal(size=(90, 4)).astype(np.float32)
+    x[:, 0] += np.where(labels == "a", 8, np.where(labels == "b", -8, 0))
+    correct, fold_of = linear_probe_predictions(x, labels, groups=groups)
+    assert np.isnan(correct[labels == "c"]).all() and (fold_of[labels == "c"] == -1).all()
+    assert np.isfinite(correct[labels != "c"]).all()
+    acc, folds = linear_probe_accuracy(x, labels, groups=groups)
+    assert acc == 1.0 and (folds == 1.0).all()  # scored on a and b only: 80/90 = 0.89 if c counted as wrong
+
+
+def test_recall_counts_ties_at_the_kth_distance_as_hits():
+    # the index returned 5 where the exact search listed 4; both lie at the k-th distance
+    assert recall_at_k([[1, 2, 5]], [[1, 2, 4]], 3) == pytest.approx(2 / 3)
+    assert recall_at_k([[1, 2, 5]], [[1, 2, 4]], 3, ties=[{5}]) == 1.0
+    assert recall_at_k([[1, 5, 6]], [[1, 2, 4]], 3, ties=[{5, 6, 7}]) == 1.0  # never above 1 per query
+
+
+def test_exact_index_on_duplicated_vectors_has_recall_one():
+    from audiovec.benchmark.stores import exact_truth
+    from audiovec.benchmark.vectors import VectorSet, codes, n_relevant
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(20, 8))
+    x = np.concatenate([base, base, base]).astype(np.float32)  # every vector three times: ties everywhere
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    n = len(x)
+    labels = np.array(["l"] * n, dtype=object)
+    groups = np.array([f"g{i}" for i in range(n)], dtype=object)
+    lc, gc = codes(labels), codes(groups)
+    ids = [f"v{i}" for i in range(n)]
+    vs = VectorSet("e", "p", "cosine", x, np.arange(n), ids, [{}] * n, labels, groups, lc, gc, n_relevant(lc, gc))
+    q = np.arange(0, n, 3)
+    truth, ties = exact_truth(vs, q, 2)
+    # an exact index that breaks every tie the other way (the last copies first)
+    found = []
+    for i in q:
+        j = int(i) % 20
+        found.append([f"v{j + 40}", f"v{j + 20}"])
+    assert recall_at_k(found, truth, 2) < 1.0  # without ties: the first copy counts as missed
+    assert recall_at_k(found, truth, 2, ties=ties) == 1.0
+
+
+def test_weight_presets_rank_quality_first_and_keep_the_resource_weighting():
+    from audiovec.metrics import DEFAULT_WEIGHTS, WEIGHT_PRESETS, metric_info, resolve_weights
+
+    quality = {"map_at_k", "top1_acc", "topk_acc", "precision_at_k", "knn_acc", "linear_probe_acc"}
+    w = DEFAULT_WEIGHTS
+    assert sum(v for m, v in w.items() if m in quality) > sum(w.values()) / 2
+    assert max(w, key=w.get) == "map_at_k"
+    res = WEIGHT_PRESETS["resources"]
+    assert not set(res) & quality and res["extract_s"] == 35 and res["rss_mb"] == 25
+    assert "peak_mem_mb" not in set().union(*WEIGHT_PRESETS.values())  # tracemalloc never ranks
+    assert resolve_weights("resources") == (res, "resources")
+    assert resolve_weights({"top3_acc": 2}) == ({"top3_acc": 2.0}, None)
+    assert metric_info("top3_acc").higher_is_better and metric_info("top0_acc") is None
+    for bad in ("fastest", {"speed": 1}, {"top1_acc": 0}):
+        with pytest.raises(ConfigError):
+            resolve_weights(bad)

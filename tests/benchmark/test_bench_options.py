@@ -108,3 +108,32 @@ def test_growth_is_fitted_only_from_four_sizes():
     assert set(fits) == {"extract_s_total", "insert_s", "search_p50_ms"}
     assert fits["extract_s_total"]["slope_per_file"] == pytest.approx(0.01) and fits["insert_s"]["points"] == 4
     assert np.isfinite(fits["insert_s"]["exponent"])
+
+
+def test_the_robustness_stage_is_off_by_default_and_writes_its_table(tmp_path):
+    from audiovec.benchmark import BenchmarkResult
+    from audiovec.benchmark.config import DEMO_ROBUSTNESS
+
+    assert BenchmarkConfig().robustness is None
+    with pytest.raises(ValueError, match="malformed degradation"):  # pydantic's error, a ValueError
+        BenchmarkConfig(robustness=["noise:loud"])
+    BenchmarkConfig(robustness=list(DEMO_ROBUSTNESS))  # the demo set parses
+    cfg = BenchmarkConfig(
+        embedders=[EmbedderEntry(name="mfcc", poolings=["mean+l2", "mean_std+l2"])], stores=[StoreEntry(name="exact")],
+        sizes=[], robustness=["noise:0", "gain:-20"], robustness_queries=12, k=4, ks=[1, 2], bootstrap=20,
+        linear_probe=False, resource_files=0, embedding_map_points=0, workers=1, output_dir=str(tmp_path / "out"),
+        progress=False,
+    )  # fmt: skip
+    result = Benchmark(cfg).run()
+    rob = result.robustness
+    assert len(rob) == 2 * 3  # two poolings x (clean baseline, two conditions)
+    for col in ("embedder", "pooling", "degradation", "level", "level_value", "n_queries", "map_at_k", "map_at_k_lo",
+                "map_at_k_hi", "top1_acc", "top2_acc"):  # fmt: skip
+        assert col in rob.columns, col
+    assert list(rob[rob["pooling"] == "mean+l2"]["degradation"]) == ["clean", "noise", "gain"]
+    assert (rob["n_queries"] > 0).all() and (rob["n_queries"] <= 12).all()
+    # a level change of the whole file leaves a cosine MFCC pooling nearly where it was; noise at 0 dB does not
+    by = rob.set_index(["pooling", "degradation"])["map_at_k"]
+    assert by[("mean+l2", "noise")] < by[("mean+l2", "clean")]
+    again = BenchmarkResult.load(tmp_path / "out")
+    assert (tmp_path / "out" / "robustness.csv").is_file() and len(again.robustness) == 6

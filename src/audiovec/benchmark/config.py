@@ -63,7 +63,11 @@ from audiovec.errors import ConfigError
 from audiovec.metrics import DEFAULT_PRESET, resolve_weights
 from audiovec.pooling import Pipeline
 
-__all__ = ["BenchmarkConfig", "DatasetConfig", "EmbedderEntry", "StoreEntry", "load_config"]
+__all__ = ["DEMO_ROBUSTNESS", "BenchmarkConfig", "DatasetConfig", "EmbedderEntry", "StoreEntry", "load_config"]
+
+#: A small set of query degradations for demo runs: noise at two SNRs, a low-bitrate MP3, telephone band, a short
+#: excerpt (``robustness = DEMO_ROBUSTNESS``).
+DEMO_ROBUSTNESS: tuple[str, ...] = ("noise:20", "noise:0", "mp3:32", "bandpass:300-3400", "excerpt:1")
 
 
 class _Model(BaseModel):
@@ -210,8 +214,11 @@ class BenchmarkConfig(_Model):
             extraction 35, memory 25, CPU 20, insertion 15, RAM 5; ``balanced``) or a table of metric → weight.
         verdict_metric: The per-query quality metric the verdict compares configurations on (``map_at_k``,
             ``top1_acc``, ``top{n}_acc`` for an ``n`` of ``ks``...).
-        robustness: Degradations applied to the queries for the robustness stage (specs such as ``"noise:10"`` or
-            ``"mp3:64"``, see :mod:`audiovec.benchmark.robustness`); ``None`` leaves the stage out.
+        robustness: Degradations applied to the queries for the robustness stage (specs such as ``"noise:10"``,
+            ``"mp3:64"``, ``"bandpass:300-3400"``, ``"excerpt:2"``, ``"gain:-20"``; see :mod:`audiovec.audio.degrade`
+            and :mod:`audiovec.benchmark.robustness`); ``None`` (the default) leaves the stage out.
+            :data:`DEMO_ROBUSTNESS` is a small set that runs in seconds on the demo data.
+        robustness_queries: Degrade at most this many query files (stratified by label, seeded); ``None``: all.
         output_dir: Where results and the report go.
         data_root: The folder relative dataset paths are read from (``audiovec bench CONFIG --data-root DIR``
             sets it); when unset, the ``AUDIOVEC_DATA`` environment variable, else the working directory. Keep it
@@ -246,6 +253,7 @@ class BenchmarkConfig(_Model):
     weights: str | dict[str, float] = DEFAULT_PRESET
     verdict_metric: str = "map_at_k"
     robustness: list[str] | None = None
+    robustness_queries: int | None = Field(200, ge=1)
     output_dir: str = "audiovec-results"
     data_root: str | None = None
     cache: bool = True
@@ -261,6 +269,15 @@ class BenchmarkConfig(_Model):
     @classmethod
     def _weights(cls, v: str | dict[str, float]) -> str | dict[str, float]:
         resolve_weights(v)  # raises ConfigError (a ValueError) on an unknown preset or metric
+        return v
+
+    @field_validator("robustness")
+    @classmethod
+    def _robustness(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            from audiovec.audio.degrade import parse_conditions
+
+            parse_conditions(v)  # raises ConfigError (a ValueError) on a malformed or repeated condition
         return v
 
     @field_validator("ks")

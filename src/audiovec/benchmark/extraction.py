@@ -51,11 +51,13 @@ class Extraction:
         file_rows: One row per (file, embedder): measurements or the error.
         model_rows: One row per embedder: load time, memory, extraction summary (or the error).
         frames: Frame embeddings by embedder label, then dataset index (failed items absent).
+        models: The embedders that were built, by label (later stages, such as robustness, reuse them).
     """
 
     file_rows: list[dict[str, Any]] = field(default_factory=list)
     model_rows: list[dict[str, Any]] = field(default_factory=list)
     frames: dict[str, dict[int, FrameEmbeddings]] = field(default_factory=dict)
+    models: dict[str, Embedder] = field(default_factory=dict)
 
 
 def _build(
@@ -209,6 +211,7 @@ def extract_dataset(
     """Run every configured embedder on every item of ``dataset`` (see the module docs); ``cache=None``: no cache."""
     out = Extraction()
     models, loads, probes = _build(config, out.model_rows, resource_sample(dataset, config.resource_files))
+    out.models = models
     if not models:
         return out
     ingest = Ingest(models, cache=cache, batch_size=8, monitor=CallTimer, workers=config.workers)

@@ -9,10 +9,13 @@
    top-k, kNN vote, precision@k, mAP@k with bootstrap intervals, separation AUC, a group-aware linear probe.
 4. **stores** (:mod:`~audiovec.benchmark.stores`) — every (embedder, pooling, store): insertion, latency
    percentiles, batched queries/s, ANN recall@k against the exact kernel, quality through the store, storage.
-5. **scaling** — the same costs at growing data sizes (nested, stratified subsets), with fitted growth.
-6. **ranking** (:mod:`~audiovec.benchmark.ranking`) — a weighted, min-max-normalised 0–100 score (quality first by
+5. **robustness** (:mod:`~audiovec.benchmark.robustness`, when ``robustness`` lists degradations) — the valid
+   queries degraded (noise, codecs, band-pass, excerpts, gain) and scored against the clean vectors with the same
+   group rule, one row per (embedder, pooling, condition) with the clean baseline.
+6. **scaling** — the same costs at growing data sizes (nested, stratified subsets), with fitted growth.
+7. **ranking** (:mod:`~audiovec.benchmark.ranking`) — a weighted, min-max-normalised 0–100 score (quality first by
    default; see :data:`audiovec.metrics.WEIGHT_PRESETS`).
-7. **verdict** (:mod:`~audiovec.benchmark.verdict`) — the best configuration with the ones statistically tied with
+8. **verdict** (:mod:`~audiovec.benchmark.verdict`) — the best configuration with the ones statistically tied with
    it (paired bootstrap over the same queries), the fastest, the smallest, the Pareto set, in plain sentences.
 
 Failures (a model that cannot load, a file that cannot be decoded, a store that cannot be reached) are recorded
@@ -39,6 +42,7 @@ from audiovec.benchmark.result import BenchmarkResult
 from audiovec.benchmark.retrieval import quality
 from audiovec.benchmark.stores import exact_truth, growth_rows, measure_store, scaling_row
 from audiovec.benchmark.vectors import VectorSet, pool_vectors, stratified_sample
+from audiovec.embedders import Embedder
 from audiovec.errors import AudiovecError
 from audiovec.ingest import EmbeddingCache
 from audiovec.progress import as_callback
@@ -135,6 +139,7 @@ class Benchmark:
                 if cfg.embedding_map_points:
                     take = stratified_sample(vs.groups, cfg.embedding_map_points, cfg.seed)
                     embeddings[vs.key] = (vs.x[take], vs.labels[take])
+        robust = self._robustness(dataset, sets, extraction.models) if cfg.robustness is not None else []
         scaling = self._scaling(dataset, sets, extraction.file_rows)
         result = BenchmarkResult(
             config=cfg,
@@ -145,6 +150,7 @@ class Benchmark:
             scaling=pd.DataFrame(scaling),
             growth=pd.DataFrame(growth_rows(scaling)),
             ranking=pd.DataFrame(),
+            robustness=pd.DataFrame(robust),
             per_query=per_query,
             distances=distances,
             embeddings=embeddings,
@@ -152,6 +158,41 @@ class Benchmark:
         result.ranking = rank(result, cfg.ranking_weights[0])
         result.verdict = result.build_verdict()
         return result
+
+    def _robustness(self, dataset: Dataset, sets: list[VectorSet], models: dict[str, Embedder]) -> list[dict[str, Any]]:
+        """The robustness stage: every embedder's poolings with degraded queries against its clean vectors."""
+        from audiovec.benchmark.robustness import robustness
+
+        cfg = self.config
+        rows: list[dict[str, Any]] = []
+        for entry in cfg.embedders:
+            label = cfg.embedder_label(entry)
+            pairs = [
+                (p, vs) for p in entry.pipelines() for vs in sets if vs.embedder == label and vs.pooling == p.describe()
+            ]
+            if not pairs or label not in models:
+                continue  # the embedder failed: no clean vectors
+            try:
+                res = robustness(
+                    dataset,
+                    models[label],
+                    [p for p, _ in pairs],
+                    [vs for _, vs in pairs],
+                    cfg.robustness,
+                    k=cfg.k,
+                    ks=cfg.ks,
+                    bootstrap=cfg.bootstrap,
+                    seed=cfg.seed,
+                    max_queries=cfg.robustness_queries,
+                    workers=cfg.workers,
+                    progress=cfg.progress,
+                )
+            except AudiovecError as err:
+                log.error("robustness of %s failed: %s", label, err)
+                rows.append({"embedder": label, "error": f"{type(err).__name__}: {err}"})
+                continue
+            rows.extend(res.rows)
+        return rows
 
     def _stores(self, sets: list[VectorSet]) -> list[dict[str, Any]]:
         cfg = self.config

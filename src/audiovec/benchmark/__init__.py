@@ -2,9 +2,10 @@
 
 A run is a sequence of stages, each a module of small functions that can be used on its own: ``datasets``
 (labelled audio with a group key), ``extraction`` (the ingest path with per-file measurements), ``vectors`` (pooled
-vector sets and the group rule), ``retrieval`` (quality on the exact-search kernel), ``stores`` (insertion, search,
-recall, storage and scaling), ``ranking``, ``result`` (tables and their I/O) and ``report`` (plots and HTML);
-:class:`Benchmark` runs them in order.
+vector sets and the group rule), ``retrieval`` (quality on the exact-search kernel, and of degraded queries against
+a clean index), ``robustness`` (degraded queries), ``stores`` (insertion, search, recall, storage and scaling),
+``ranking``, ``verdict`` (what to pick, and how sure that is), ``result`` (tables and their I/O) and ``report``
+(plots and HTML); :class:`Benchmark` runs them in order.
 
 Example:
     >>> from audiovec.benchmark import Benchmark, BenchmarkConfig, EmbedderEntry, StoreEntry
@@ -25,6 +26,7 @@ from audiovec.benchmark.datasets import build_dataset
 from audiovec.benchmark.measure import CallTimer, Measurement, ResourceMonitor
 from audiovec.benchmark.result import BenchmarkResult
 from audiovec.benchmark.runner import Benchmark
+from audiovec.benchmark.verdict import Verdict, verdict_from_dir
 
 __all__ = [
     "Benchmark",
@@ -36,6 +38,8 @@ __all__ = [
     "Measurement",
     "ResourceMonitor",
     "StoreEntry",
+    "Verdict",
     "build_dataset",
     "load_config",
+    "verdict_from_dir",
 ]

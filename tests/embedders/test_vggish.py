@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import shutil
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -260,3 +261,23 @@ def test_streamed_file_matches_one_shot_on_real_music(shared_file, emb):
     np.testing.assert_allclose(streamed.vectors, whole.vectors, rtol=1e-3, atol=1e-3)
     # music is not silence: the vectors move from frame to frame
     assert np.linalg.norm(np.diff(whole.vectors, axis=0), axis=1).min() > 0
+
+
+def test_a_model_that_cannot_be_downloaded_fails_without_importing_tensorflow(tmp_path):
+    code = (
+        "import sys\n"
+        "from audiovec import get_embedder\n"
+        "from audiovec.errors import ModelDownloadError\n"
+        "try:\n"
+        f"    get_embedder('vggish', model=sys.argv[1], cache_dir={str(tmp_path)!r})\n"
+        "except ModelDownloadError as err:\n"
+        "    print('refused:', err)\n"
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
+    )
+    with serve_files({}) as served:
+        out = subprocess.run(
+            [sys.executable, "-c", code, f"{served.url}/vggish/1"], capture_output=True, text=True, timeout=120
+        )
+    assert out.returncode == 0, out.stderr
+    assert "refused:" in out.stdout and "404" in out.stdout
+    assert "tensorflow imported: False" in out.stdout

@@ -19,6 +19,7 @@ release is not applied.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Sequence
@@ -106,10 +107,13 @@ class VGGishEmbedder(FramedEmbedder):
         c = self.config
         feature = "VGGishEmbedder"
         t0 = time.perf_counter()
-        self._tf, self._device = _tf.start(_EXTRA, feature, c.device, c.num_threads)
+        if importlib.util.find_spec("tensorflow") is None:  # name the missing extra before downloading anything
+            _tf.import_tensorflow(_EXTRA, feature)
+        # resolve (and download) before importing TensorFlow: a model that cannot be had fails in a second
         path = _tf.resolve_saved_model(
             c.model, cache_dir=c.cache_dir, local_files_only=c.local_files_only, extra=_EXTRA, feature=feature
         )
+        self._tf, self._device = _tf.start(_EXTRA, feature, c.device, c.num_threads)
         self._path: Path = path
         self._weights = _tf.saved_model_digest(path)
         with _tf.device_scope(self._tf, self._device):

@@ -1,7 +1,7 @@
 """Identification benchmark: fingerprint, vector and filter-and-refine modes on the Wesnoth soundtrack.
 
 Reference set: the 35 Wesnoth tracks (about 127 minutes) made by ``../shared/recipes/music_id.sh``. Build it once
-(sox is needed here and for the queries; the package can be unpacked without root)::
+(the recipe uses sox; the package can be unpacked without root)::
 
     apt-get install -y --no-install-recommends sox libsox-fmt-all      # or any sox with MP3 and GSM support
     apt-get download wesnoth-1.16-music && dpkg-deb -x wesnoth-1.16-music_*.deb /tmp/wesroot
@@ -16,8 +16,10 @@ What it does:
 2. Removes ``--holdout`` tracks again (chosen with ``--seed``): queries cut from them are the negatives that
    measure false positives ("tracks not in the index").
 3. Cuts ``--per-track`` excerpts per track (random start, fixed seed) of 2, 5 and 10 s, and degrades each with
-   sox: clean; white and pink noise at SNR 15, 5, 0 and -5 dB (noise from ``sox synth``, mixed at the exact
-   SNR in NumPy); MP3 at 32 kbit/s; GSM 06.10 (8 kHz); and a 300-3400 Hz band-pass (``sinc``).
+   :mod:`audiovec.audio.degrade`, the degradations of the benchmark's robustness stage: clean; white and pink
+   noise at SNR 15, 5, 0 and -5 dB (seeded per excerpt, mixed at the exact SNR); MP3 at 32 kbit/s; GSM 06.10
+   (8 kHz); and a 300-3400 Hz band-pass. ``--conditions`` takes these names or any degradation spec
+   (``noise:10``, ``mp3:64``, ``excerpt:1``...).
 4. Identifies every query in each mode and reports the recognition rate (right track *and* score above the
    threshold) per condition and length, the offset error, false positives on the negatives, query latency (ms
    and seconds of query audio per second), indexing speed (x real time) and index size (kB per minute).
@@ -33,8 +35,8 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
-import subprocess
 import sys
 import time
 import zlib
@@ -46,26 +48,30 @@ import numpy as np
 import soundfile as sf
 
 from audiovec import load
+from audiovec.audio.degrade import Clean, parse_condition
 from audiovec.embedders import get_embedder
+from audiovec.errors import ConfigError
 from audiovec.identify import MODES, Identifier, calibrate_threshold, default_pipeline
 from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex
 from audiovec.stores import ExactStore
 
 SR = 16000
-CONDITIONS = [
-    "clean",
-    "white_15dB",
-    "white_5dB",
-    "white_0dB",
-    "white_-5dB",
-    "pink_15dB",
-    "pink_5dB",
-    "pink_0dB",
-    "pink_-5dB",
-    "mp3_32k",
-    "gsm",
-    "bandpass_300_3400",
-]
+#: The default conditions by their names in the results, and the degradation spec of each.
+CONDITION_SPECS = {
+    "clean": "clean",
+    "white_15dB": "noise:15",
+    "white_5dB": "noise:5",
+    "white_0dB": "noise:0",
+    "white_-5dB": "noise:-5",
+    "pink_15dB": "pink:15",
+    "pink_5dB": "pink:5",
+    "pink_0dB": "pink:0",
+    "pink_-5dB": "pink:-5",
+    "mp3_32k": "mp3:32",
+    "gsm": "gsm",
+    "bandpass_300_3400": "bandpass:300-3400",
+}
+CONDITIONS = list(CONDITION_SPECS)
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3"}
 
 
@@ -80,53 +86,26 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def sox(*args: str) -> None:
-    subprocess.run(["sox", "-V1", *args], check=True, capture_output=True)
+def condition(name: str) -> str:
+    """A ``--conditions`` value: a name of :data:`CONDITIONS`, or a degradation spec (checked here)."""
+    try:
+        return name if name in CONDITION_SPECS else parse_condition(name).spec
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(f"{err} (or one of {', '.join(CONDITIONS)})") from err
 
 
-def degrade(clean: Path, condition: str, out_dir: Path) -> Path:
-    """Write ``clean`` degraded by ``condition``; returns a file audiovec can read."""
-    stem = clean.stem
-    if condition == "clean":
+def degrade(clean: Path, cond: str, out_dir: Path, seed: int) -> Path:
+    """Write ``clean`` degraded by ``cond`` (noise seeded by ``seed`` and the clip's name); returns the file."""
+    deg = parse_condition(CONDITION_SPECS.get(cond, cond))
+    if isinstance(deg, Clean):
         return clean
-    if condition.startswith(("white", "pink")):
-        kind, snr = condition.split("_")
-        snr_db = float(snr.removesuffix("dB"))
-        out = out_dir / f"{stem}.{condition}.wav"
-        if out.exists():
-            return out
-        x, sr = sf.read(clean, dtype="float32")
-        noise_file = out_dir / f"{stem}.{condition}.noise.wav"
-        sox("-R", "-n", "-r", str(sr), "-c", "1", "-b", "16", str(noise_file), "synth", f"{len(x) / sr}",
-            f"{kind}noise")  # fmt: skip
-        n, _ = sf.read(noise_file, dtype="float32")
-        n = np.resize(n, len(x))
-        ps, pn = float(np.mean(x.astype(np.float64) ** 2)), float(np.mean(n.astype(np.float64) ** 2))
-        mix = x + n * np.sqrt(ps / max(pn, 1e-20) / 10 ** (snr_db / 10))
-        peak = float(np.abs(mix).max())
-        if peak > 0.99:
-            mix *= 0.99 / peak  # scales signal and noise alike: the SNR is kept
-        sf.write(out, mix, sr, subtype="PCM_16")
-        noise_file.unlink()
-        return out
-    if condition == "mp3_32k":
-        out = out_dir / f"{stem}.mp3"
-        if not out.exists():
-            sox(str(clean), "-C", "32", str(out))
-        return out
-    if condition == "gsm":
-        gsm, out = out_dir / f"{stem}.gsm", out_dir / f"{stem}.gsm.wav"
-        if not out.exists():
-            sox(str(clean), "-r", "8000", "-c", "1", str(gsm))
-            sox("-t", "gsm", "-r", "8000", "-c", "1", str(gsm), "-b", "16", str(out))
-            gsm.unlink()
-        return out
-    if condition == "bandpass_300_3400":
-        out = out_dir / f"{stem}.band.wav"
-        if not out.exists():
-            sox(str(clean), str(out), "sinc", "300-3400")
-        return out
-    raise ValueError(condition)
+    out = out_dir / f"{clean.stem}.deg-{re.sub(r'[^A-Za-z0-9.+-]', '_', deg.spec)}.wav"
+    if not out.exists():
+        audio = deg(load(clean), seed=seed, key=clean.name)
+        tmp = out.with_name(out.name + ".part")
+        sf.write(tmp, audio.samples.T, audio.sample_rate, subtype="FLOAT", format="WAV")
+        os.replace(tmp, out)
+    return out
 
 
 def make_queries(tracks: list[Path], positives: set[str], args: argparse.Namespace, qdir: Path) -> list[dict[str, Any]]:
@@ -154,7 +133,7 @@ def make_queries(tracks: list[Path], positives: set[str], args: argparse.Namespa
 
     def run(job: tuple[dict[str, Any], Path, str]) -> dict[str, Any]:
         q, clip, cond = job
-        return {**q, "file": str(degrade(clip, cond, qdir))}
+        return {**q, "file": str(degrade(clip, cond, qdir, args.seed))}
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         return list(pool.map(run, jobs))
@@ -287,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/audiovec_identify_bench"))
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--lengths", nargs="+", type=float, default=[2.0, 5.0, 10.0])
-    p.add_argument("--conditions", nargs="+", default=CONDITIONS, choices=CONDITIONS)
+    p.add_argument(
+        "--conditions", nargs="+", type=condition, default=CONDITIONS, help="names or degradation specs (noise:10...)"
+    )
     p.add_argument("--per-track", type=int, default=2, help="excerpts per indexed track")
     p.add_argument("--per-track-negative", type=int, default=4, help="excerpts per held-out track")
     p.add_argument("--holdout", type=int, default=5, help="tracks removed from the index after indexing")
@@ -303,9 +284,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", action="store_true", help="also write every query's result to the JSON")
     args = p.parse_args(argv)
 
-    if shutil.which("sox") is None:
-        print("sox is needed to make the queries: apt-get install -y sox libsox-fmt-all", file=sys.stderr)
-        return 2
     tracks = sorted(f for f in args.reference.rglob("*") if f.suffix.lower() in AUDIO_EXT)
     if args.max_tracks:
         tracks = tracks[: args.max_tracks]

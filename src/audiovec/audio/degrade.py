@@ -652,6 +652,7 @@ def _fit(y: NDArray[Any], n: int) -> NDArray[Any]:
 
 
 # --------------------------------------------------------------------------------------------- spec language
+_EXAMPLES = ("clean", "noise:10", "pink:10", "mp3:64", "gsm", "bandpass:300-3400", "excerpt:2", "gain:-20")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _SPECS: dict[str, tuple[str, str]] = {
     # family: (regex of the part after "family:", usage)
@@ -687,10 +688,7 @@ def parse_condition(spec: str | Degradation) -> Degradation:
     text = re.sub(r"\s+", "", spec).lower()
     family, _, rest = text.partition(":")
     if family not in _SPECS:
-        raise ConfigError(
-            f"unknown degradation {spec!r}: the families are {', '.join(FAMILIES)} "
-            f"(e.g. {', '.join(repr(s) for s in DEFAULT_CONDITIONS[1:20:3])})"
-        )
+        raise ConfigError(f"unknown degradation {spec!r}: write one of {', '.join(_EXAMPLES)}")
     pattern, usage = _SPECS[family]
     m = re.fullmatch(pattern, rest)
     if m is None or (not pattern and ":" in text):

@@ -22,10 +22,14 @@ item by ``seed`` and the file's path relative to the dataset's common folder, so
 machine. To keep the stage affordable, ``max_queries`` takes a stratified (by label), seeded subset of the query
 files; every condition and the baseline use the same subset.
 
+In a benchmark config the stage is ``robustness = ["noise:10", "mp3:32", ...]`` (with ``robustness_queries``);
+:func:`robustness` is the stage itself, for one embedder.
+
 Example:
-    >>> from audiovec.benchmark.datasets import demo_dataset
-    >>> from audiovec.benchmark.extraction import extract_dataset  # doctest: +SKIP
-    >>> rows = robustness(dataset, embedder, pipelines, clean_sets, ["noise:0", "mp3:32"]).rows  # doctest: +SKIP
+    >>> from audiovec.benchmark.robustness import robustness
+    >>> res = robustness(dataset, mfcc, pipelines, clean_sets, ["noise:0", "mp3:32"], k=10)  # doctest: +SKIP
+    >>> [(r["condition"], round(r["map_at_k"], 2)) for r in res.rows]  # doctest: +SKIP
+    [('clean', 0.26), ('noise:0', 0.22), ('mp3:32', 0.23)]
 """
 
 from __future__ import annotations

@@ -184,6 +184,10 @@ def test_summary_states_the_weights_and_the_verdict_rebuilt_from_the_saved_folde
     # per-query values are saved: the verdict comes back from the folder alone, identical
     assert BenchmarkResult.load(out).verdict.to_dict() == v
     assert verdict_from_dir(out).to_dict() == v
+    # the ranking marks the best quality and the configurations tied with it
+    standing = result.ranking.set_index(["pooling", "store"])["quality_standing"]
+    assert set(standing[v["best"]["pooling"]]) == {"best"}
+    assert set(result.ranking["quality_standing"]) <= {"best", "tied", ""}
     n = int(q.loc["mean_std+l2", "n_queries"])
     assert len(result.per_query["mfcc|mean_std+l2"]["map_at_k"]) == n
 

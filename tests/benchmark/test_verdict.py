@@ -98,6 +98,7 @@ def test_verdict_names_the_best_and_ties_by_paired_bootstrap_not_by_overlapping_
     ]
     assert set(d["pareto"][0]) == {"embedder", "pooling", "quality", "rtf", "bytes_per_vector"}
     assert d["weights"] == {"map_at_k": 1.0} and d["preset"] is None
+    assert [v.standing(e, "mean") for e in ("big", "twin", "close")] == ["best", "tied", ""]
     text = " ".join(d["sentences"])
     assert "big with mean pooling" in text and "twin" in text and "400" in text and "160 bytes" in text
     assert "seed" not in text.lower()

@@ -46,8 +46,10 @@ def _records(df: Any, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
 def rank(result: BenchmarkResult, weights: Mapping[str, float]) -> Any:
     """The ranking table: one row per error-free store row, its metrics and ``score``, best first.
 
-    Each row has every metric of :data:`METRICS`, the ``top{n}_acc`` columns of the quality table and ``score``
-    (:func:`audiovec.metrics.weighted_score` of ``weights``).
+    Each row has every metric of :data:`METRICS`, the ``top{n}_acc`` columns of the quality table, ``score``
+    (:func:`audiovec.metrics.weighted_score` of ``weights``) and, when the result has a verdict, ``quality_standing``:
+    ``best`` or ``tied`` (statistically tied with the best quality, see :mod:`audiovec.benchmark.verdict`), else
+    empty. A higher score does not mean better quality between two configurations both ``best``/``tied``.
     """
     pd = require("pandas", extra="bench", feature="the benchmark ranking")
     if result.stores is None or len(result.stores) == 0:
@@ -69,6 +71,8 @@ def rank(result: BenchmarkResult, weights: Mapping[str, float]) -> Any:
                 row[name] = s.get(name, q.get(name, math.nan))
         for name in topn:
             row.setdefault(name, q.get(name, math.nan))
+        if result.verdict is not None:
+            row["quality_standing"] = result.verdict.standing(s["embedder"], s["pooling"])
         rows.append(row)
     if not rows:
         return pd.DataFrame()

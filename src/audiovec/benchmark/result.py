@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from audiovec._optional import require
 from audiovec.benchmark.config import BenchmarkConfig
 from audiovec.benchmark.verdict import PER_QUERY_FILE, Verdict, build_verdict, load_per_query, save_per_query
 from audiovec.errors import ConfigError
-from audiovec.metrics import METRICS
+from audiovec.metrics import METRICS, metric_info
 
 __all__ = ["COLUMNS", "TABLES", "BenchmarkResult"]
 
@@ -31,16 +32,21 @@ TABLES = ("files", "models", "quality", "stores", "scaling", "growth", "ranking"
 _CI = [f"{m}{s}" for m in ("top1_acc", "topk_acc", "map_at_k") for s in ("", "_lo", "_hi")]
 
 #: The columns shown of each table (the report shows all of them; the terminal summary leaves out intervals).
+#: ``top{n}_acc`` columns (one per ``ks``) follow ``top1_acc`` where present.
 COLUMNS: dict[str, list[str]] = {
-    "ranking": ["rank", "embedder", "pooling", "store", "score", "extract_s", "peak_mem_mb", "cpu_percent",
-                "insert_s", "search_p50_ms", "top1_acc", "map_at_k"],
-    "models": ["embedder", "dim", "load_s", "model_rss_mb", "files_ok", "files_failed", "files_cached", "rtf_median",
-               "extract_s_mean", "peak_mem_mb_max", "peak_rss_mb_max", "cpu_percent_mean", "error"],
+    "ranking": ["rank", "embedder", "pooling", "store", "score", "map_at_k", "top1_acc", "extract_s", "rss_mb",
+                "bytes_per_vector", "search_p50_ms", "cpu_percent", "insert_s"],
+    "models": ["embedder", "dim", "import_s", "load_s", "model_rss_mb", "rss_mb", "files_ok", "files_failed",
+               "files_cached", "rtf_median", "extract_s_mean", "peak_mem_mb_max", "peak_rss_mb_max",
+               "cpu_percent_mean", "error"],
     "quality": ["embedder", "pooling", "n_vectors", "n_queries", *_CI, "knn_acc", "precision_at_k",
-                "separation_auc", "linear_probe_acc", "note"],
+                "separation_auc", "linear_probe_acc", "linear_probe_n", "note"],
     "stores": ["embedder", "pooling", "store", "insert_s", "insert_vps", "search_p50_ms", "search_p95_ms",
-               "search_p99_ms", "search_qps", "ann_recall", "store_top1_acc", "bytes_per_vector", "disk_mb", "error"],
-    "growth": ["embedder", "pooling", "store", "quantity", "slope_per_file", "exponent", "r2_linear"],
+               "search_p99_ms", "search_qps", "n_latency_queries", "ann_recall", "store_top1_acc", "store_n_queries",
+               "bytes_per_vector", "disk_mb", "error"],
+    "growth": ["embedder", "pooling", "store", "quantity", "slope_per_file", "exponent", "r2_linear", "points"],
+    "robustness": ["embedder", "pooling", "degradation", "level", "n_queries", "map_at_k", "map_at_k_lo",
+                   "map_at_k_hi", "top1_acc", "top1_acc_lo", "top1_acc_hi"],
 }  # fmt: skip
 
 
@@ -108,7 +114,7 @@ class BenchmarkResult:
         weights, preset = self.config.ranking_weights
         summary = {
             "wall_s": self.wall_s if math.isfinite(self.wall_s) else None,
-            "metrics": _metric_meta(),
+            "metrics": _metric_meta(_with_topn([], self.quality)),
             "weights": weights,
             "weights_preset": preset,
             "verdict": self.verdict.to_dict() if self.verdict is not None else None,
@@ -179,7 +185,8 @@ class BenchmarkResult:
     def summary(self) -> str:
         """A plain-text overview: extraction, quality, stores and ranking."""
         parts = [f"benchmark {self.config.name!r}: {self.wall_s:.1f} s wall"]
-        views = [("models", COLUMNS["models"]), ("quality", COLUMNS["quality"]), ("stores", COLUMNS["stores"])]
+        views = [("models", COLUMNS["models"]), ("quality", _with_topn(COLUMNS["quality"], self.quality))]
+        views += [("stores", COLUMNS["stores"]), ("robustness", COLUMNS["robustness"])]
         views.append(("ranking", ["rank", "embedder", "pooling", "store", "score"]))
         for name, cols in views:
             df = getattr(self, name)
@@ -188,11 +195,20 @@ class BenchmarkResult:
             shown = [c for c in cols if not c.endswith(("_lo", "_hi")) and c not in ("note", "error")]
             keep = [c for c in shown if c in df.columns]
             parts.append(f"\n[{name}]\n" + df[keep].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if self.verdict is not None:
+            parts.append("\n[verdict]\n" + "\n".join(self.verdict.sentences))
         return "\n".join(parts)
 
 
-def _metric_meta() -> dict[str, dict[str, Any]]:
+def _with_topn(cols: list[str], df: Any) -> list[str]:
+    """``cols`` with the table's ``top{n}_acc`` columns (and bounds) after ``top1_acc``."""
+    extra = [c for c in getattr(df, "columns", []) if re.fullmatch(r"top\d+(_acc)(_lo|_hi)?", str(c)) and c not in cols]
+    at = cols.index("top1_acc_hi") + 1 if "top1_acc_hi" in cols else len(cols)
+    return [*cols[:at], *extra, *cols[at:]]
+
+
+def _metric_meta(extra: list[str]) -> dict[str, dict[str, Any]]:
+    infos = [*METRICS.values(), *(i for c in extra if (i := metric_info(c)) is not None and c not in METRICS)]
     return {
-        m.name: {"higher_is_better": m.higher_is_better, "unit": m.unit, "description": m.description}
-        for m in METRICS.values()
+        m.name: {"higher_is_better": m.higher_is_better, "unit": m.unit, "description": m.description} for m in infos
     }

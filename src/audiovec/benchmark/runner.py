@@ -155,8 +155,8 @@ class Benchmark:
             distances=distances,
             embeddings=embeddings,
         )
-        result.ranking = rank(result, cfg.ranking_weights[0])
         result.verdict = result.build_verdict()
+        result.ranking = rank(result, cfg.ranking_weights[0])
         return result
 
     def _robustness(self, dataset: Dataset, sets: list[VectorSet], models: dict[str, Embedder]) -> list[dict[str, Any]]:

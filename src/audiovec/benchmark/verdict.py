@@ -143,6 +143,12 @@ class Verdict:
     weights: dict[str, float] = field(default_factory=dict)
     preset: str | None = None
 
+    def standing(self, embedder: str, pooling: str) -> str:
+        """``"best"``, ``"tied"`` (statistically tied with the best) or ``""`` for a configuration."""
+        if (embedder, pooling) == (self.best.embedder, self.best.pooling):
+            return "best"
+        return "tied" if any((t.embedder, t.pooling) == (embedder, pooling) for t in self.tied) else ""
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data with exactly the keys of the dataclass (``None`` for a missing finding)."""
         out: dict[str, Any] = _jsonable(asdict(self))
@@ -329,8 +335,8 @@ def build_verdict(
             )
     if tied:
         listed = "; ".join(
-            f"{_name(t.embedder, t.pooling)} ({_fmt(t.value)}, {_fmt(t.diff)} lower, difference between "
-            f"{_fmt(t.diff_ci[0])} and {_fmt(t.diff_ci[1])})"
+            f"{_name(t.embedder, t.pooling)} ({_fmt(t.value)}; on the same queries the best is ahead by "
+            f"{_fmt(t.diff)}, 95 % interval {_fmt(t.diff_ci[0])} to {_fmt(t.diff_ci[1])})"
             for t in tied
         )
         sentences.append(

@@ -307,6 +307,9 @@ def test_mp3_of_a_rate_it_cannot_carry_goes_through_the_nearest_rate():
     assert y.sample_rate == 96000 and y.num_samples == len(x) and lag_of(y.samples, x) == 0
     stereo = MP3(128)(audio(np.stack([x, 0.5 * x]), 96000)).samples
     assert stereo.shape == (2, len(x))
+    x = voiced(16000, 1.0)
+    three = MP3(64)(audio(np.stack([x, 0.5 * x, -x]), 16000)).samples  # more channels than MP3 carries
+    assert three.shape == (3, len(x)) and np.corrcoef(three[2], -x)[0, 1] > 0.9
 
 
 @needs_gsm

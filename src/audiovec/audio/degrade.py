@@ -79,7 +79,7 @@ import soundfile as sf
 from numpy.typing import NDArray
 
 from audiovec.audio._io import Audio, resample
-from audiovec.errors import ConfigError, MissingDependencyError
+from audiovec.errors import AudioDecodeError, ConfigError, MissingDependencyError
 
 __all__ = [
     "DEFAULT_CONDITIONS",
@@ -449,17 +449,26 @@ class MP3(Degradation):
     def _apply(self, audio: Audio, seed: int, key: str) -> Audio:
         rate = self.encoding_rate(audio.sample_rate)
         x = audio.samples if rate == audio.sample_rate else resample(audio.samples, audio.sample_rate, rate)
+        if x.ndim == 2 and x.shape[0] > 2:  # MP3 carries one or two channels: code the others one by one
+            y = np.stack([self._code(ch, rate) for ch in x])
+        else:
+            y = self._code(x, rate)
+        if rate != audio.sample_rate:
+            y = _fit(resample(y, rate, audio.sample_rate), audio.num_samples)
+        return _replace(audio, y)
+
+    def _code(self, x: NDArray[np.float32], rate: int) -> NDArray[np.float32]:
+        """``x`` (one or two channels at an MP3 rate) encoded and decoded, aligned, at its length."""
         n = x.shape[-1]
         y, got = sf.read(io.BytesIO(self.encode(x, rate)), dtype="float32", always_2d=True)
+        if got != rate:
+            raise AudioDecodeError(f"MP3 decoded at {got} Hz, encoded at {rate} Hz", "mp3 degradation")
         y = y.T
-        if y.shape[-1] != n:  # no gapless header (low bitrates): remove the codec delay ourselves
-            y = y[:, _MP3_DELAY:] if y.shape[-1] >= n + _MP3_DELAY else y
+        if y.shape[-1] != n and y.shape[-1] >= n + _MP3_DELAY:  # no gapless header (low bitrates): remove the delay
+            y = y[:, _MP3_DELAY:]
         y = _fit(y, n)
-        y = y[0] if audio.samples.ndim == 1 else y
-        if got != audio.sample_rate:
-            y = resample(y, got, audio.sample_rate)
-            y = _fit(y, audio.num_samples)
-        return _replace(audio, y)
+        out: NDArray[np.float32] = y[0] if x.ndim == 1 else y
+        return out
 
 
 @dataclass(frozen=True)

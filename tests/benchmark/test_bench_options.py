@@ -71,7 +71,11 @@ def test_a_run_scores_store_quality_on_the_quality_queries_and_skips_a_probe(tmp
     # only 5 latency queries, but store quality is scored on all the quality queries, and an exact store
     # reproduces the exact-search figure
     assert st["n_latency_queries"] == 5 and st["store_n_queries"] == q["n_queries"] == 36
-    assert st["store_top1_acc"] == q["top1_acc"]
+    assert st["store_top1_acc"] == q["top1_acc"] == st["exact_top1_acc"]
+    # a subset of the queries for store quality: counted, and compared with exact search on the same queries
+    sub = Benchmark(cfg.model_copy(update={"store_quality_queries": 9, "output_dir": str(tmp_path / "o2")})).run()
+    st2 = sub.stores.iloc[0]
+    assert st2["store_n_queries"] == 9 and st2["store_top1_acc"] == st2["exact_top1_acc"]
     assert "top2_acc" in result.ranking.columns
 
 

@@ -206,6 +206,10 @@ class BenchmarkConfig(_Model):
         ks: Ranks of the top-n hit rates, reported as ``top{n}_acc`` (e.g. ``[1, 3, 10]``), set apart from ``k``.
         sizes: Data sizes (number of files) for the scaling sweep; empty = no sweep.
         n_latency_queries: Single-query searches timed per store.
+        store_quality_queries: Queries of the quality measured through each store (``store_top1_acc``, a filtered
+            search per query): ``None`` (default) uses every valid query, the queries of the quality table; a number
+            takes a subset spread evenly over groups (seeded), reported as ``store_n_queries`` with exact search's
+            figure on the same queries (``exact_top1_acc``).
         linear_probe: Also report a group-aware logistic-regression probe (each embedder may override it with
             ``probe``).
         bootstrap: Resamples for confidence intervals.
@@ -248,6 +252,7 @@ class BenchmarkConfig(_Model):
     ks: list[int] = Field(default_factory=lambda: [1, 3, 10])
     sizes: list[int] = Field(default_factory=list)
     n_latency_queries: int = Field(200, ge=1)
+    store_quality_queries: int | None = Field(None, ge=1)
     linear_probe: bool = True
     bootstrap: int = Field(1000, ge=10)
     weights: str | dict[str, float] = DEFAULT_PRESET

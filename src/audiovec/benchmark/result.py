@@ -43,6 +43,7 @@ COLUMNS: dict[str, list[str]] = {
                 "separation_auc", "linear_probe_acc", "linear_probe_n", "note"],
     "stores": ["embedder", "pooling", "store", "insert_s", "insert_vps", "search_p50_ms", "search_p95_ms",
                "search_p99_ms", "search_qps", "n_latency_queries", "ann_recall", "store_top1_acc", "store_n_queries",
+               "exact_top1_acc",
                "bytes_per_vector", "disk_mb", "error"],
     "growth": ["embedder", "pooling", "store", "quantity", "slope_per_file", "exponent", "r2_linear", "points"],
     "robustness": ["embedder", "pooling", "degradation", "level", "n_queries", "map_at_k", "map_at_k_lo",

@@ -202,6 +202,9 @@ class Benchmark:
             n = len(vs)
             q_idx = np.sort(rng.permutation(n)[: min(cfg.n_latency_queries, n)])
             truth = exact_truth(vs, q_idx, cfg.k)
+            valid = np.flatnonzero(vs.queries)
+            if cfg.store_quality_queries is not None:
+                valid = valid[stratified_sample(vs.groups[valid], cfg.store_quality_queries, cfg.seed)]
             for entry in cfg.stores:
                 row: dict[str, Any] = {
                     "embedder": vs.embedder,
@@ -214,7 +217,7 @@ class Benchmark:
                 }
                 workdir = Path(tempfile.mkdtemp(prefix="audiovec-bench-"))
                 try:
-                    row.update(measure_store(entry, vs, q_idx, truth, cfg.k, workdir))
+                    row.update(measure_store(entry, vs, q_idx, truth, cfg.k, workdir, valid))
                 except AudiovecError as err:
                     log.error("store %s failed for %s/%s: %s", entry.display(), vs.embedder, vs.pooling, err)
                     row["error"] = f"{type(err).__name__}: {err}"

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audiovec.benchmark.config import StoreEntry
+from audiovec.benchmark.retrieval import per_query_scores
 from audiovec.benchmark.vectors import VectorSet
 from audiovec.errors import AudiovecError
 from audiovec.metrics import fit_growth, latency_percentiles, recall_at_k
@@ -122,17 +123,21 @@ def measure_store(
     truth: tuple[list[list[str]], list[set[str]]],
     k: int,
     workdir: Path,
+    quality_rows: NDArray[np.int64] | None = None,
 ) -> dict[str, Any]:
     """Insert every vector of ``vs``, then time searches with the vectors ``q_idx`` as queries.
 
-    ``truth`` is :func:`exact_truth` of the same queries, computed once for all the stores.
+    ``truth`` is :func:`exact_truth` of the same queries, computed once for all the stores. ``quality_rows`` are
+    the queries of ``store_top1_acc`` (default: every valid query, those of the quality table); ``exact_top1_acc``
+    is exact search's top-1 accuracy on the same queries, so the two compare like for like.
 
     Returns:
         ``insert_s``, ``insert_per_vector_ms``, ``insert_vps``, ``search_p50/p95/p99_ms``, ``search_qps``,
         ``n_latency_queries`` (the ``q_idx`` timed), ``ann_recall`` (recall@k of those queries against exact search,
         ties at the ``k``-th distance counting as hits), ``store_top1_acc`` (top-1 accuracy through the store on
-        *every valid query*, the queries of the quality table, the query's own group excluded by a metadata filter)
-        with ``store_n_queries``, ``disk_mb`` and ``bytes_per_vector``.
+        ``quality_rows``, by default the quality table's queries, the query's own group excluded by a metadata filter)
+        with ``store_n_queries`` and ``exact_top1_acc`` (exact search on the same queries), ``disk_mb`` and
+        ``bytes_per_vector``.
     """
     n = len(vs)
     k = min(k, n)
@@ -145,7 +150,8 @@ def measure_store(
         store.search(vs.x[q_idx], k=k, params=sp)
         batch_s = time.perf_counter() - t0
         top1 = []
-        for qi in np.flatnonzero(vs.queries):
+        qrows = np.flatnonzero(vs.queries) if quality_rows is None else np.asarray(quality_rows, dtype=np.int64)
+        for qi in qrows:
             flt = Not(Eq("group", str(vs.groups[qi])))
             hits = store.search(vs.x[qi : qi + 1], k=1, filter=flt, params=sp)[0]
             top1.append(float(bool(hits) and hits[0].metadata.get("label") == vs.labels[qi]))
@@ -165,9 +171,17 @@ def measure_store(
         "ann_recall": recall_at_k(found, truth[0], k, ties=truth[1]),
         "store_top1_acc": float(np.mean(top1)) if top1 else math.nan,
         "store_n_queries": len(top1),
+        "exact_top1_acc": _exact_top1(vs, qrows),
         "disk_mb": disk / 2**20,
         "bytes_per_vector": disk / n,
     }
+
+
+def _exact_top1(vs: VectorSet, rows: NDArray[np.int64]) -> float:
+    """Top-1 accuracy of exact search (group rule) for the given query rows."""
+    if len(rows) == 0:
+        return math.nan
+    return float(per_query_scores(vs.x[rows], vs.labels[rows], vs.group_codes[rows], vs, 1)["top1_acc"].mean())
 
 
 def scaling_row(entry: StoreEntry, vs: VectorSet, rows: NDArray[np.int64], k: int) -> dict[str, Any]:

@@ -138,3 +138,22 @@ def test_per_query_values_round_trip(tmp_path, three):
     for key in pq:
         np.testing.assert_array_equal(back[key]["map_at_k"], pq[key]["map_at_k"])
         assert back[key]["ids"].tolist() == pq[key]["ids"].tolist()
+
+
+def test_a_folder_without_per_query_values_has_no_verdict(tmp_path, three):
+    import pandas as pd
+
+    from audiovec.benchmark import BenchmarkConfig, BenchmarkResult
+    from audiovec.benchmark.verdict import verdict_from_dir
+    from audiovec.errors import ConfigError
+
+    quality, models, pq = three
+    empty = pd.DataFrame()
+    result = BenchmarkResult(BenchmarkConfig(), empty, pd.DataFrame(models), pd.DataFrame(quality), empty, empty,
+                             empty, empty, per_query=pq)  # fmt: skip
+    result.save(tmp_path / "new")
+    assert verdict_from_dir(tmp_path / "new").best.embedder == "big"
+    (tmp_path / "new" / "per_query.npz").unlink()
+    assert BenchmarkResult.load(tmp_path / "new").verdict is None
+    with pytest.raises(ConfigError, match="per-query"):
+        verdict_from_dir(tmp_path / "new")

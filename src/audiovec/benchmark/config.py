@@ -4,8 +4,11 @@ A complete config in TOML::
 
     name = "drums"
     output_dir = "results/drums"
-    k = 10
-    sizes = [25, 100, 250]
+    k = 10                               # mAP@10, precision@10, the 10-NN vote, ANN recall@10
+    ks = [1, 3, 10]                      # top-1, top-3, top-10 accuracy
+    sizes = [25, 100, 250, 869]          # growth is fitted from four sizes or more
+    weights = "quality"                  # a preset (quality, resources, balanced) or a [weights] table
+    robustness = ["noise:10", "mp3:32"]  # optional: degraded queries against the clean index
 
     [dataset]
     kind = "manifest"                    # demo | folder | manifest | fsdd | list
@@ -28,8 +31,6 @@ A complete config in TOML::
     name = "milvus"
     params = { uri = "milvus.db" }
 
-    weights = "quality"                  # a preset (quality, resources, balanced) or a table of metric weights
-
 A header-less manifest names its columns in the config::
 
     [dataset]
@@ -39,7 +40,7 @@ A header-less manifest names its columns in the config::
     columns = ["path", "label", "kit"]
     group_col = "kit"
 
-Custom weights replace the preset::
+Custom weights (a table, in place of the preset name) weigh any column of the tables::
 
     [weights]
     map_at_k = 50

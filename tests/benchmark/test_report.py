@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audiovec.benchmark import BenchmarkResult
-from audiovec.benchmark.report import CHARTS, write_report
+from audiovec.benchmark.report import CHARTS, MAP_CACHE, write_report
 from browser import find_chromium
 
 SCRIPT = Path(sys.executable).with_name("audiovec")
@@ -42,11 +44,16 @@ def test_bench_demo_runs_out_of_the_box(demo_results):
     assert sorted(set(result.scaling["size"])) == [9, 18, 42]
 
 
+def _drawn_charts(out):
+    """The charts the demo's report must have: all but robustness, which needs a robustness stage."""
+    return [c for c in CHARTS if c != "robustness" or (out / "robustness.csv").stat().st_size > 1]
+
+
 def test_report_files(demo_results):
     out, _ = demo_results
     page = (out / "report.html").read_text()
     assert "Plotly" in page and not re.search(r"<script[^>]*\bsrc=", page)  # plotly.js inlined: works offline
-    for chart in CHARTS:
+    for chart in _drawn_charts(out):
         assert f'id="chart-{chart}"' in page, chart
     for png in ("extraction", "duration_scatter", "quality", "ranking", "scaling"):
         assert (out / f"{png}.png").stat().st_size > 5000
@@ -62,9 +69,11 @@ def test_report_renders_in_headless_chromium_without_console_errors(demo_results
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [ln for ln in dom.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
     assert console == [], console
-    for chart in CHARTS:
+    for chart in _drawn_charts(out):
         m = re.search(
-            rf'<div class="chart" id="chart-{chart}">(.*?)</div>\s*(?=<div class="chart"|<h2>)', dom.stdout, re.S
+            rf'<div class="chart" id="chart-{chart}">(.*?)</div>\s*(?=<div class="chart"|<p|</section>)',
+            dom.stdout,
+            re.S,
         )
         assert m, f"chart {chart} missing from the rendered page"
         assert "main-svg" in m.group(1), f"chart {chart} was not drawn by plotly"
@@ -72,6 +81,23 @@ def test_report_renders_in_headless_chromium_without_console_errors(demo_results
         [*common, "--window-size=1400,4000", f"--screenshot={shot}", url], capture_output=True, timeout=180
     )
     assert shotp.returncode == 0 and shot.stat().st_size > 50_000
+
+
+def test_demo_report_opens_with_its_verdict(demo_results):
+    out, _ = demo_results
+    summary = json.loads((out / "summary.json").read_text())
+    page = (out / "report.html").read_text()
+    verdict = summary["verdict"]
+    assert verdict is not None and verdict["sentences"]
+    section = re.search(r'<section id="verdict">(.*?)</section>', page, re.S)
+    assert section and page.index('class="weights"') < section.start() < page.index('<section id="tradeoff">')
+    for sentence in verdict["sentences"]:
+        assert f"<li>{html.escape(sentence)}</li>" in section.group(1)
+    best = verdict["best"]
+    assert f"<b>{html.escape(best['embedder'])} | {html.escape(best['pooling'])}</b>" in section.group(1)
+    assert f"preset <b>{summary['weights_preset']}</b>" in page
+    assert not re.search(r"\b0[x×] RT", page)
+    assert (out / MAP_CACHE).is_file()  # the redraw reuses the 2-D maps
 
 
 def test_report_command_redraws_a_results_folder(demo_results, tmp_path):

@@ -109,3 +109,8 @@ def test_report_command_redraws_a_results_folder(demo_results, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (copy / "report.html").stat().st_size > 1_000_000
     assert write_report(BenchmarkResult.load(copy), copy, png=False).name == "report.html"
+    for png in copy.glob("*.png"):
+        png.unlink()
+    proc = subprocess.run([str(SCRIPT), "report", str(copy), "--no-png"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (copy / "report.html").is_file() and not list(copy.glob("*.png"))

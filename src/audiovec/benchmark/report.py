@@ -184,6 +184,7 @@ def embedding_map(
     """
     require("sklearn", extra="bench", feature="embedding_map", package="scikit-learn")
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     rows = stratified_sample(strata if strata is not None else np.arange(len(x)), max_points, seed)
     pts = np.asarray(x[rows], dtype=np.float64)
@@ -193,7 +194,10 @@ def embedding_map(
     # scikit-learn < 1.5 names the iteration count n_iter
     iters = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"
     tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, **{iters: TSNE_ITERATIONS})
-    out: NDArray[np.float64] = tsne.fit_transform(pts)
+    # One thread: scikit-learn's OpenMP gradient loop slows down several-fold when its threads compete for busy
+    # cores (measured 3 s on one thread against 25-30 s on two, for 500 points on a loaded 2-core machine).
+    with threadpool_limits(limits=1):
+        out: NDArray[np.float64] = tsne.fit_transform(pts)
     return out, rows
 
 
@@ -327,6 +331,16 @@ def _grid(n: int, cols: int = 3) -> tuple[int, int]:
     return math.ceil(n / c), c
 
 
+def _height(rows: int, panel_px: int) -> int:
+    """Height in pixels of a grid of small multiples: ``panel_px`` per row plus the title and the axes."""
+    return panel_px * rows + 160
+
+
+def _vspace(rows: int, panel_px: int) -> float:
+    """Vertical gap between rows (a fraction of the plot height) worth about 70 pixels, room for a panel title."""
+    return 0.1 if rows < 2 else min(0.9 / (rows - 1), 70 / (_height(rows, panel_px) - 180))
+
+
 # ------------------------------------------------------------------------------------------------- figures
 
 
@@ -425,9 +439,8 @@ def _figures(
 
 def _quality_columns(q: Any) -> list[str]:
     """Quality metrics with intervals in the quality table: top-n accuracies, top-k, mAP (in that order)."""
-    cols = [c for c in q.columns if re.fullmatch(r"top\d+_acc", c)]
-    cols += [c for c in ("topk_acc", "map_at_k") if c in q.columns]
-    return cols
+    cols = sorted((c for c in q.columns if re.fullmatch(r"top\d+_acc", c)), key=lambda c: int(c[3:-4]))
+    return cols + [c for c in ("topk_acc", "map_at_k") if c in q.columns]
 
 
 def _speeds(result: BenchmarkResult) -> dict[str, float]:
@@ -533,7 +546,7 @@ def _distances(go: Any, subplots: Any, distances: Mapping[str, tuple[NDArray[Any
     centres = (edges[:-1] + edges[1:]) / 2
     rows, cols = _grid(len(keys))
     fig = subplots.make_subplots(
-        rows=rows, cols=cols, subplot_titles=keys, vertical_spacing=0.3 / rows + 0.04, horizontal_spacing=0.05
+        rows=rows, cols=cols, subplot_titles=keys, vertical_spacing=_vspace(rows, 240), horizontal_spacing=0.05
     )
     for n, key in enumerate(keys):
         for kind, values, color in (
@@ -562,9 +575,7 @@ def _distances(go: Any, subplots: Any, distances: Mapping[str, tuple[NDArray[Any
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])])
     fig.update_layout(
         title="Similarity of in-class vs out-of-class pairs (other groups only): the less overlap, the better",
-        height=max(360, 240 * rows + 120),
-        margin={"t": 110},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left", "yref": "container"},
+        height=_height(rows, 240),
     )
     return fig
 
@@ -581,7 +592,7 @@ def _maps(
         rows=rows,
         cols=cols,
         subplot_titles=[f"{k} ({len(maps[k][0])} points)" for k in keys],
-        vertical_spacing=0.3 / rows + 0.02,
+        vertical_spacing=_vspace(rows, 300),
         horizontal_spacing=0.04,
     )
     for n, key in enumerate(keys):
@@ -605,7 +616,7 @@ def _maps(
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(
         title="2-D t-SNE map of each model's vectors, coloured by label (hover for the label)",
-        height=max(380, 300 * rows + 100),
+        height=_height(rows, 300),
     )
     return fig
 
@@ -673,7 +684,7 @@ def _robustness_curves(go: Any, subplots: Any, df: Any, metric: str | None, verd
     if not degradations:
         return None
     rows, cols = _grid(len(degradations))
-    fig = subplots.make_subplots(rows=rows, cols=cols, subplot_titles=degradations, vertical_spacing=0.3 / rows + 0.05)
+    fig = subplots.make_subplots(rows=rows, cols=cols, subplot_titles=degradations, vertical_spacing=_vspace(rows, 300))
     series = list(dict.fromkeys(_name(r) for r in df.to_dict("records")))
     colour = {s: _PALETTE[i % len(_PALETTE)] for i, s in enumerate(series)}
     records = _by_degradation(records)
@@ -717,7 +728,7 @@ def _robustness_curves(go: Any, subplots: Any, df: Any, metric: str | None, verd
     fig.update_yaxes(range=[0, 1.0])
     fig.update_layout(
         title=f"Robustness: {label} of degraded queries against the clean index, from clean to the harshest level",
-        height=max(380, 300 * rows + 110),
+        height=_height(rows, 300),
     )
     return fig
 
@@ -1205,8 +1216,8 @@ def write_report(result: BenchmarkResult, directory: str | Path | None = None, p
     ranking_cols = ["rank", "embedder", "pooling", "store", "score", *weights]
     ranking_cols += [c for c in COLUMNS["ranking"] if c not in ranking_cols]
     sections.append(("ranking", "Ranking", _table(result.ranking, ranking_cols) + chart("ranking")))
-    quality_cols = [c for c in COLUMNS["quality"] if not c.endswith(("_lo", "_hi"))]
-    quality_cols[4:4] = [c for c in _quality_columns(result.quality) if c not in quality_cols]
+    quality_cols = ["embedder", "pooling", "n_vectors", "n_queries", *_quality_columns(result.quality)]
+    quality_cols += [c for c in COLUMNS["quality"] if not c.endswith(("_lo", "_hi")) and c not in quality_cols]
     sections.append(
         (
             "quality",
@@ -1215,8 +1226,8 @@ def write_report(result: BenchmarkResult, directory: str | Path | None = None, p
             + chart("quality")
             + chart(
                 "distances",
-                "Similarities of pairs with the same label (in-class) and different labels (out-of-class), pairs "
-                "within a group left out. Well separated curves make a good search space.",
+                "Similarities of pairs with the same label (in-class, blue) and different labels (out-of-class, "
+                "orange), pairs within a group left out. Well separated curves make a good search space.",
             )
             + chart(
                 "embedding_map",

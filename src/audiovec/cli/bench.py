@@ -85,7 +85,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from audiovec.benchmark.report import write_report
 
     result = BenchmarkResult.load(args.results)
-    print(f"report: {write_report(result, args.results)}")
+    print(f"report: {write_report(result, args.results, png=not args.no_png)}")
     return 0
 
 
@@ -109,4 +109,5 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("report", help="write the HTML report and plots of a results folder")
     p.add_argument("results", help="folder written by `audiovec bench`")
+    p.add_argument("--no-png", action="store_true", help="draw only report.html, not the PNG plots (faster)")
     p.set_defaults(func=_cmd_report)

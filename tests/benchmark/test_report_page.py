@@ -361,6 +361,15 @@ def test_maps_are_cached_in_the_results_folder(tmp_path, monkeypatch):
         write_report(_result(tmp_path, seed=1), tmp_path, png=False)
 
 
+def test_a_broken_map_cache_is_drawn_again(tmp_path):
+    (tmp_path / MAP_CACHE).write_bytes(b"not a zip file")
+    html = write_report(_result(tmp_path), tmp_path, png=False).read_text(encoding="utf-8")
+    data, _ = _figure(html, "embedding_map")
+    assert len(data) == len(KEYS)
+    with np.load(tmp_path / MAP_CACHE) as z:
+        assert {f"xy::{k}" for k in KEYS} <= set(z.files)
+
+
 def test_map_sample_is_capped(tmp_path):
     result = _result(tmp_path)
     x = np.random.default_rng(0).normal(size=(report.MAP_POINTS * 2, 4)).astype(np.float32)

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -223,13 +224,14 @@ def _cached_maps(
         try:
             with np.load(path, allow_pickle=False) as z:
                 cached = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
             log.warning("ignoring the unreadable map cache %s: %s", path, err)
     maps = {}
     fresh: dict[str, NDArray[Any]] = {}
     for key, (x, labels) in result.embeddings.items():
         fp = _fingerprint(x, labels, result.config.seed, points)
-        if f"fp::{key}" in cached and str(cached[f"fp::{key}"]) == fp:
+        stored = all(f"{part}::{key}" in cached for part in ("fp", "xy", "rows"))
+        if stored and str(cached[f"fp::{key}"]) == fp:
             xy, rows = cached[f"xy::{key}"], cached[f"rows::{key}"].astype(np.int64)
         else:
             xy, rows = embedding_map(x, result.config.seed, points, labels)

@@ -1021,7 +1021,7 @@ def _weights_html(weights: Mapping[str, float], preset: str | None) -> str:
     )
 
 
-def _verdict_html(verdict: Mapping[str, Any] | None, result: BenchmarkResult) -> str:
+def _verdict_html(verdict: Mapping[str, Any] | None) -> str:
     if verdict is None:
         return (
             '<section id="verdict"><h2>Verdict</h2><p class="muted">This results folder has no verdict '
@@ -1280,7 +1280,7 @@ def write_report(result: BenchmarkResult, directory: str | Path | None = None, p
 
     nav = "".join(f'<a href="#{a}">{_esc(t)}</a>' for a, t, _ in sections)
     body = "".join(
-        _verdict_html(verdict, result) if a == "verdict" else f'<section id="{a}"><h2>{_esc(t)}</h2>{c}</section>'
+        _verdict_html(verdict) if a == "verdict" else f'<section id="{a}"><h2>{_esc(t)}</h2>{c}</section>'
         for a, t, c in sections
     )
     k = getattr(result.config, "k", "")

@@ -157,3 +157,11 @@ def test_a_folder_without_per_query_values_has_no_verdict(tmp_path, three):
     assert BenchmarkResult.load(tmp_path / "new").verdict is None
     with pytest.raises(ConfigError, match="per-query"):
         verdict_from_dir(tmp_path / "new")
+
+
+def test_sentence_numbers_have_three_significant_figures_and_no_exponents():
+    from audiovec.benchmark.verdict import _fmt
+
+    cases = {1410.3: "1,410", 12345.0: "12,300", 99.96: "100", 0.556: "0.556", 0.000386: "0.000386", -0.0117: "-0.0117"}
+    assert {v: _fmt(v) for v in cases} == cases
+    assert _fmt(float("nan")) == "unknown"

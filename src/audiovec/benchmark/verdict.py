@@ -246,10 +246,15 @@ def _opt(v: float) -> float | None:
 
 
 def _fmt(v: float | None) -> str:
-    """Three significant figures."""
+    """Three significant figures, written out (``1,410``, ``0.000386``), never in exponent notation."""
     if v is None or not math.isfinite(v):
         return "unknown"
-    return f"{v:.3g}"
+    if v == 0:
+        return "0"
+    decimals = 2 - math.floor(math.log10(abs(v)))
+    r = round(v, decimals)
+    decimals = 2 - math.floor(math.log10(abs(r)))  # rounding may have reached the next power of ten (99.96 -> 100)
+    return f"{r:,.0f}" if decimals <= 0 else f"{r:.{decimals}f}"
 
 
 def _name(embedder: str, pooling: str) -> str:
@@ -406,7 +411,7 @@ def build_verdict(
             f"Best trade-offs of {label}, speed and vector size (no other configuration is at least as good on all "
             "three and better on one): "
             + "; ".join(
-                f"{_name(p.embedder, p.pooling)} ({label} {_fmt(p.quality)}, {_fmt(p.rtf)}x real time, "
+                f"{_name(p.embedder, p.pooling)} ({label} {_fmt(p.quality)}, {_fmt(p.rtf)}× real time, "
                 f"{p.bytes_per_vector} bytes)"
                 for p in pareto
             )

@@ -21,6 +21,7 @@ _OFFLINE_MODELS = ("resemblyzer", "birdnet")
 
 def _demo_config(args: argparse.Namespace) -> Any:
     from audiovec.benchmark import BenchmarkConfig, EmbedderEntry, StoreEntry
+    from audiovec.benchmark.config import DEMO_ROBUSTNESS
     from audiovec.embedders import registry as embedders
     from audiovec.stores import registry as stores
 
@@ -42,7 +43,8 @@ def _demo_config(args: argparse.Namespace) -> Any:
         name="demo",
         embedders=entries,
         stores=store_entries,
-        sizes=[9, 18, 42],
+        sizes=[6, 12, 24, 42],  # four sizes: the fewest the growth fits are drawn from
+        robustness=list(DEMO_ROBUSTNESS),
         output_dir=args.output or "audiovec-demo",
         progress=not args.no_progress,
     )

@@ -5,6 +5,7 @@ Commands (added to the ``audiovec`` parser by :func:`add_commands`)::
     audiovec fingerprint index DIR... --db PATH [--embedder mfcc] [--replace]   index (or add to) a collection
     audiovec fingerprint remove TRACK_ID... --db PATH                            remove tracks
     audiovec fingerprint info --db PATH [--tracks]                               size and tracks of an index
+    audiovec fingerprint calibrate NEGATIVE... --db PATH [--fpr 0.001] [--lengths 5 10]   set the threshold
     audiovec identify FILE... --db PATH [--mode fingerprint|vector|filter_refine] [--json]
 
 Track ids are the files' paths relative to the folder given to ``index`` (the path itself for single files).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -148,6 +150,111 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from audiovec.audio.degrade import Degradation, parse_condition
+    from audiovec.identify import Identifier, calibrate, negative_excerpts
+    from audiovec.ingest import find_audio_files
+
+    if not 0.0 <= args.fpr < 1.0:
+        print(f"audiovec fingerprint calibrate: error: --fpr must be in [0, 1), got {args.fpr}", file=sys.stderr)
+        return 2
+    db = Path(args.db)
+    ident = Identifier.open(db, mmap=False)
+    mode = args.mode or ident.mode
+    try:
+        before = ident.threshold(mode)  # also checks that this index can run the mode
+    except ConfigError as err:
+        print(f"audiovec fingerprint calibrate: error: {err}", file=sys.stderr)
+        return 2
+    degradations: list[Degradation | None] = [parse_condition(spec) for spec in args.degrade] or [None]
+    indexed = {str(ident.track(t).metadata.get("path", "")) for t in ident.track_ids}
+    files: list[Path] = []
+    for f in find_audio_files([Path(p) for p in args.negatives], recursive=not args.no_recursive):
+        if str(f.resolve()) in indexed:
+            print(f"audiovec: note: skipping {f}: it is indexed (negatives must be tracks not in the index)")
+        else:
+            files.append(f)
+    if not files:
+        print("audiovec fingerprint calibrate: no negative audio files found", file=sys.stderr)
+        return 2
+    per_file = (args.per_file * len(args.lengths) if args.lengths else 1) * len(degradations)
+    scores: list[float] = []
+    worst: tuple[float, str, str | None] = (float("-inf"), "", None)
+    failed = 0
+    t0 = time.perf_counter()
+    with progress(args, len(files) * per_file, f"score negatives against {db}", unit="query") as cb:
+        for f in files:
+            try:
+                excerpts = list(negative_excerpts([f], args.lengths, per_file=args.per_file, seed=args.seed))
+            except AudiovecError as err:
+                print(f"FAILED {f}: {type(err).__name__}: {err}", file=sys.stderr)
+                failed += 1
+                cb.relative_update(per_file)
+                continue
+            for label, audio in excerpts:
+                for deg in degradations:
+                    query = deg(audio, seed=args.seed, key=label) if deg is not None else audio
+                    r = ident.identify(query, mode=mode, top=2)
+                    scores.append(r.score)
+                    if r.score > worst[0]:
+                        best = r.candidates[0].track_id if r.candidates else None
+                        worst = (r.score, label + (f" [{deg.spec}]" if deg is not None else ""), best)
+                    cb.relative_update()
+    elapsed = time.perf_counter() - t0
+    if not scores:
+        print("audiovec fingerprint calibrate: no negative query could be scored", file=sys.stderr)
+        return 2
+    kind = "vector" if mode == "vector" else "fingerprint"
+    cal = calibrate(scores, args.fpr, kind=kind, mode=mode)
+    if args.json:
+        print(json.dumps({**cal.to_dict(), "previous_threshold": before, "fpr_upper_95": cal.fpr_upper_95}))
+    else:
+        n = cal.negatives
+        q = cal.quantiles
+        fmt = "{:.4f}" if kind == "vector" else "{:g}"
+        print(f"scored {n} negative queries from {len(files) - failed} file(s) in {elapsed:.1f} s [{mode}]")
+        print(
+            f"negative scores: median {fmt.format(cal.score_median)}, 90 % {fmt.format(q['0.9'])}, "
+            f"99 % {fmt.format(q['0.99'])}, max {fmt.format(cal.score_max)} "
+            f"({worst[1]}, best candidate {worst[2] or 'none'})"
+        )
+        print(
+            f"threshold {fmt.format(cal.threshold)} (was {fmt.format(before)}): {round(cal.observed_fpr * n)} of {n} "
+            f"negatives reach it ({100 * cal.observed_fpr:.2f} %, asked for at most {100 * cal.target_fpr:g} %; "
+            f"95 % upper bound {100 * cal.fpr_upper_95:.2f} %)"
+        )
+        if n * args.fpr < 1:
+            print(
+                f"note: {n} negatives cannot measure a rate of {100 * args.fpr:g} % (that needs at least "
+                f"{math.ceil(1 / args.fpr) if args.fpr else 'infinitely many'}); give more negatives (more files, "
+                "--lengths, --per-file) for a measured rate"
+            )
+        tail = "none fitted" if math.isnan(cal.threshold_tail) else fmt.format(cal.threshold_tail)
+        print(
+            f"threshold = the larger of the empirical {fmt.format(cal.threshold_empirical)} (above all but "
+            f"{100 * args.fpr:g} % of the negatives) and the {100 * args.fpr:g} % quantile of an exponential tail "
+            f"fitted to the negative scores ({tail})"
+        )
+        print(
+            f"margin {fmt.format(cal.margin)} over the highest negative score below the threshold; a match "
+            f"{fmt.format(cal.scale)} above the threshold reads confidence 0.63, "
+            f"{fmt.format(3 * cal.scale)} above reads 0.95"
+        )
+    if args.dry_run:
+        if not args.json:
+            print("dry run: the index is unchanged")
+        return 0
+    ident.set_calibration(cal)
+    try:
+        ident.save()
+    except ConfigError as err:
+        print(f"audiovec fingerprint calibrate: error: {err}", file=sys.stderr)
+        return 2
+    if not args.json:
+        print(f"stored in {db}: `audiovec identify --db {db}` now uses this threshold")
+    return 1 if failed else 0
+
+
 def add_commands(subparsers: Any) -> None:
     """Add ``fingerprint`` (``index``, ``remove``, ``info``) and ``identify`` to the ``audiovec`` parser.
 
@@ -188,6 +295,44 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--db", required=True)
     p.add_argument("--tracks", action="store_true", help="list the tracks")
     p.set_defaults(func=_cmd_info)
+
+    p = fsub.add_parser(
+        "calibrate",
+        help="set the index's threshold from queries of tracks that are NOT in it, at a chosen false-positive rate",
+        description="Score queries cut from recordings that are not in the index (the best score each reaches is a "
+        "wrong answer), choose the lowest threshold that keeps their false-positive rate at most --fpr, and store it "
+        "in the index: `audiovec identify` then uses it, and its confidences are scaled by these scores.",
+    )
+    p.add_argument("negatives", nargs="+", help="audio files and/or folders of recordings that are not indexed")
+    p.add_argument("--db", required=True, help="index folder made by `audiovec fingerprint index`")
+    p.add_argument(
+        "--fpr", type=float, default=0.001, help="false-positive rate to allow on the negatives (default 0.001)"
+    )
+    p.add_argument(
+        "--lengths",
+        nargs="+",
+        type=float,
+        default=[],
+        metavar="SECONDS",
+        help="cut random excerpts of these lengths from each file (default: each file is one query as it is); use "
+        "the lengths of the queries you expect",
+    )
+    p.add_argument("--per-file", type=int, default=10, help="excerpts per file and length (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the excerpt starts and of --degrade noise")
+    p.add_argument(
+        "--degrade",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="also score each excerpt degraded by SPEC (clean, noise:5, pink:0, mp3:32, gsm...), repeatable; "
+        "when given, only the listed conditions are scored (add clean to keep the excerpts as they are)",
+    )
+    p.add_argument("--mode", choices=["fingerprint", "vector", "filter_refine"], default=None)
+    p.add_argument("--dry-run", action="store_true", help="report the threshold without storing it")
+    p.add_argument("--json", action="store_true", help="print the calibration as one JSON object")
+    p.add_argument("--no-recursive", action="store_true", help="do not search folders recursively")
+    add_progress_flag(p)
+    p.set_defaults(func=_cmd_calibrate)
 
     p = subparsers.add_parser("identify", help="identify audio excerpts against an index")
     p.add_argument("files", nargs="+", help="audio excerpts")

@@ -4,7 +4,9 @@
   ``fingerprint_file()`` and the :class:`FingerprintIndex`;
 * :class:`Identifier` — indexes tracks in a fingerprint index, a vector store (segment vectors made on the ingest
   path), or both, and answers "which track, where in it, how sure" (:class:`Identification`);
-* :func:`calibrate_threshold` — a threshold from queries of recordings that are not indexed.
+* :func:`calibrate_threshold` — a threshold from queries of recordings that are not indexed;
+  :func:`calibrate` the same with the score distribution (:class:`Calibration`, stored with an index), and
+  :func:`confidence` — the confidence that an :class:`Identification` reports.
 
 Example:
     >>> from audiovec.identify import Identifier
@@ -16,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from audiovec.identify.calibration import Calibration, calibrate, confidence, negative_excerpts
 from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex, FingerprintMatch, Fingerprints
 from audiovec.identify.identifier import (
     DEFAULT_MIN_SCORE,
@@ -30,6 +33,7 @@ __all__ = [
     "DEFAULT_MIN_SCORE",
     "DEFAULT_MIN_SIMILARITY",
     "MODES",
+    "Calibration",
     "Candidate",
     "FingerprintConfig",
     "FingerprintIndex",
@@ -39,6 +43,9 @@ __all__ = [
     "Identifier",
     "IndexedTrack",
     "Mode",
+    "calibrate",
     "calibrate_threshold",
+    "confidence",
     "default_pipeline",
+    "negative_excerpts",
 ]

@@ -18,7 +18,9 @@ in it, and how sure are you?" in one of three modes:
 Every answer (:class:`Identification`) has the track id, its metadata, the offset in seconds, the score, the
 margin over the runner-up, and ``track_id=None`` ("no match") when the best score is below the mode's threshold.
 Thresholds default to values calibrated on the Wesnoth benchmark (``benchmarks/identify.py``); recalibrate them
-on your own collection with :meth:`Identifier.calibrate` and queries from tracks that are *not* indexed.
+on your own collection with :meth:`Identifier.calibrate` (or ``audiovec fingerprint calibrate``) and queries from
+tracks that are *not* indexed: the :class:`~audiovec.identify.calibration.Calibration` is saved with the index, and
+sets both the threshold and the scale of the confidence (:func:`~audiovec.identify.calibration.confidence`).
 
 Example:
     >>> from audiovec.identify import Identifier
@@ -45,6 +47,7 @@ from pydantic import BaseModel
 
 from audiovec.audio import Audio, AudioSource, info, load
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
+from audiovec.identify.calibration import Calibration, calibrate, confidence
 from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex, FingerprintMatch, fingerprint
 from audiovec.identify.results import MODES, Candidate, Identification, IndexedTrack, Mode
 from audiovec.ingest import Ingest, Source
@@ -155,6 +158,8 @@ class Identifier:
         self.path: Path | None = None
         self._bare = False
         self._tracks: dict[str, dict[str, Any]] = {}
+        #: Calibrations by score kind (``"fingerprint"``, ``"vector"``), saved with the index.
+        self.calibrations: dict[str, Calibration] = {}
         if fingerprints is not None:  # adopt the tracks of an existing index
             self._tracks = {t.track_id: _track_entry(t.duration, t.metadata) for t in fingerprints.tracks()}
         self.mode: Mode = self._check_mode(mode) if mode is not None else self._default_mode()
@@ -242,6 +247,11 @@ class Identifier:
         if root is None:
             raise ConfigError("save() needs a path for an identifier that was never saved or opened")
         if self._bare and self.fingerprints is not None and self.store is None and root == self.path:
+            if self.calibrations:
+                raise ConfigError(
+                    f"{root} is a bare fingerprint index, which cannot hold a calibration; save the identifier to a "
+                    "new folder with save(path) and calibrate that one"
+                )
             return self.fingerprints.save(root)  # opened from a bare fingerprint-index folder: keep it one
         if self.store is not None:
             if self._store_dir is None or self._store_dir.resolve() != (root / _VEC_DIR).resolve():
@@ -266,6 +276,7 @@ class Identifier:
             "embedder": self.embedder.spec().model_dump(mode="json") if self.embedder is not None else None,
             "embedder_config": _embedder_config(self.embedder),
             "pipeline": self.pipeline.model_dump(mode="json"),
+            "calibration": {k: c.to_dict() for k, c in self.calibrations.items()},
             "tracks": self._tracks,
         }
         tmp = root / f".{_MANIFEST}.tmp"
@@ -339,6 +350,7 @@ class Identifier:
             segment_hits=int(m.get("segment_hits", 100)),
         )
         ident._tracks = {str(k): dict(v) for k, v in m.get("tracks", {}).items()}
+        ident.calibrations = {str(k): Calibration.from_dict(v) for k, v in (m.get("calibration") or {}).items()}
         ident.path = root
         ident._store_dir = root / _VEC_DIR if vec_store is not None else None
         return ident
@@ -574,11 +586,17 @@ class Identifier:
     ) -> Identification:
         cands = [c for c, _ in ranked]
         if not cands:
-            return Identification(None, {}, None, 0.0, 0.0, None, 0.0, mode, threshold, [], timings, shortlist)
-        best, conf = ranked[0]
+            fraction = 0.0 if _kind(mode) == "fingerprint" else None
+            return Identification(
+                None, {}, None, 0.0, 0.0, None, 0.0, mode, threshold, [], timings, shortlist, landmark_fraction=fraction
+            )
+        best, fraction = ranked[0]
         runner = cands[1] if len(cands) > 1 else None
         margin = best.score - (runner.score if runner is not None else 0.0)
         ok = best.score >= threshold
+        kind = _kind(mode)
+        cal = self.calibrations.get(kind)
+        conf = confidence(best.score, threshold, kind=kind, scale=cal.scale if cal is not None else None)
         return Identification(
             track_id=best.track_id if ok else None,
             metadata=best.metadata if ok else {},
@@ -592,6 +610,7 @@ class Identifier:
             candidates=cands[:top],
             timings=timings,
             shortlist=shortlist,
+            landmark_fraction=fraction if kind == "fingerprint" else None,
         )
 
     def calibrate(
@@ -603,6 +622,9 @@ class Identifier:
     ) -> float:
         """Set the mode's threshold from queries of recordings that are *not* indexed.
 
+        The :class:`~audiovec.identify.calibration.Calibration` is kept in :attr:`calibrations` (and saved with
+        the index by :meth:`save`); it also sets the scale of the confidences.
+
         Args:
             negatives: Excerpts (paths or audio) from tracks outside the index, as long and as degraded as the
                 queries you expect.
@@ -611,15 +633,33 @@ class Identifier:
 
         Returns:
             The new threshold (also stored in ``min_score`` or ``min_similarity``).
+
+        Raises:
+            ConfigError: No negatives, or a rate outside [0, 1).
         """
         md = self._check_mode(mode) if mode is not None else self.mode
         scores = [self.identify(q, mode=md).score for q in negatives]
-        value = calibrate_threshold(scores, max_false_positive_rate)
-        if md == "vector":
-            self.min_similarity = value
+        cal = calibrate(scores, max_false_positive_rate, kind=_kind(md), mode=md)
+        self.set_calibration(cal)
+        return cal.threshold
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Adopt a calibration: its threshold becomes ``min_score`` (fingerprint scores) or ``min_similarity``."""
+        if calibration.kind == "vector":
+            self.min_similarity = calibration.threshold
         else:
-            self.min_score = value
-        return value
+            self.min_score = calibration.threshold
+        self.calibrations[calibration.kind] = calibration
+
+    def threshold(self, mode: Mode | None = None) -> float:
+        """The threshold a mode compares its best score with (``min_similarity`` for ``vector``, else ``min_score``)."""
+        md = self._check_mode(mode) if mode is not None else self.mode
+        return self.min_similarity if md == "vector" else self.min_score
+
+
+def _kind(mode: str) -> str:
+    """Which scores a mode produces: ``"vector"`` (cosine) or ``"fingerprint"`` (landmark counts)."""
+    return "vector" if mode == "vector" else "fingerprint"
 
 
 def _embedder_config(embedder: Embedder | None) -> dict[str, Any] | None:

@@ -55,13 +55,16 @@ class Identification:
         score: Score of the best track (reported even when it is below the threshold).
         margin: Best score minus the runner-up's (the best score itself when there is no runner-up).
         runner_up: Id of the second-best track, if any.
-        confidence: Fingerprint modes: fraction of the query's landmarks consistent with the match; vector
-            mode: the mean best cosine similarity. In [0, 1].
+        confidence: How sure the answer is, in [0, 1]: 0 at or below the threshold, near 1 for clear matches
+            (``1 - exp(-(score - threshold) / w)``, with ``w`` from the index's calibration; see
+            :func:`audiovec.identify.calibration.confidence`).
         mode: The mode that answered.
         threshold: The threshold the best score was compared with.
         candidates: Ranked tracks, best first (the best is included even when below the threshold).
         timings: Seconds spent per stage (``decode``, ``fingerprint``, ``match``, ``embed``, ``search``).
         shortlist: ``filter_refine`` only: the tracks the vector stage passed to the fingerprint stage.
+        landmark_fraction: Fingerprint modes: the fraction of the query's landmarks consistent with the best
+            track's offset (``None`` in vector mode).
     """
 
     track_id: str | None
@@ -76,6 +79,7 @@ class Identification:
     candidates: list[Candidate] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     shortlist: list[str] | None = None
+    landmark_fraction: float | None = None
 
     @property
     def matched(self) -> bool:
@@ -97,4 +101,5 @@ class Identification:
             "candidates": [vars(c) for c in self.candidates],
             "timings": self.timings,
             "shortlist": self.shortlist,
+            "landmark_fraction": self.landmark_fraction,
         }

@@ -171,7 +171,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for f in find_audio_files([Path(p) for p in args.negatives], recursive=not args.no_recursive):
         if str(f.resolve()) in indexed:
-            print(f"audiovec: note: skipping {f}: it is indexed (negatives must be tracks not in the index)")
+            print(
+                f"audiovec: note: skipping {f}: it is indexed (negatives must be tracks not in the index)",
+                file=sys.stderr,
+            )
         else:
             files.append(f)
     if not files:
@@ -229,14 +232,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                 f"{math.ceil(1 / args.fpr) if args.fpr else 'infinitely many'}); give more negatives (more files, "
                 "--lengths, --per-file) for a measured rate"
             )
-        tail = "none fitted" if math.isnan(cal.threshold_tail) else fmt.format(cal.threshold_tail)
+        tail = "none fitted" if cal.threshold_tail is None else fmt.format(cal.threshold_tail)
         print(
             f"threshold = the larger of the empirical {fmt.format(cal.threshold_empirical)} (above all but "
             f"{100 * args.fpr:g} % of the negatives) and the {100 * args.fpr:g} % quantile of an exponential tail "
             f"fitted to the negative scores ({tail})"
         )
         print(
-            f"margin {fmt.format(cal.margin)} over the highest negative score below the threshold; a match "
+            f"margin {'none' if cal.margin is None else fmt.format(cal.margin)} over the highest negative score "
+            "below the threshold; a match "
             f"{fmt.format(cal.scale)} above the threshold reads confidence 0.63, "
             f"{fmt.format(3 * cal.scale)} above reads 0.95"
         )

@@ -55,7 +55,7 @@ class Calibration:
             ``filter_refine`` modes) or ``"vector"`` (mean cosine similarity).
         threshold: The lowest score that counts as a match (the larger of the next two).
         threshold_empirical: The lowest threshold with at most ``target_fpr`` false positives on the negatives.
-        threshold_tail: The ``target_fpr`` quantile of the exponential tail fitted to the negatives (``nan`` when
+        threshold_tail: The ``target_fpr`` quantile of the exponential tail fitted to the negatives (``None`` when
             ``target_fpr`` is 0 or the tail cannot be fitted).
         target_fpr: The false-positive rate asked for.
         observed_fpr: The fraction of the negative queries that score at least :attr:`threshold`.
@@ -64,7 +64,7 @@ class Calibration:
         score_median: Median negative score.
         score_p99: 99th percentile of the negative scores.
         margin: :attr:`threshold` minus the highest negative score below it (how far the threshold clears the
-            wrong answers it rejects).
+            wrong answers it rejects; ``None`` when no negative is below it).
         scale: The confidence scale ``w`` (see the module docs).
         quantiles: Negative-score quantiles ``{"0.5": ..., "0.9": ..., ...}``.
         mode: The identification mode the negatives were scored with.
@@ -78,12 +78,12 @@ class Calibration:
     score_max: float
     score_median: float
     score_p99: float
-    margin: float
+    margin: float | None
     scale: float
     quantiles: dict[str, float] = field(default_factory=dict)
     mode: str = "fingerprint"
     threshold_empirical: float = float("nan")
-    threshold_tail: float = float("nan")
+    threshold_tail: float | None = None
 
     @property
     def fpr_upper_95(self) -> float:
@@ -139,7 +139,7 @@ def calibrate(
     empirical = calibrate_threshold(scores, max_false_positive_rate)
     median = float(np.median(scores))
     tail = _tail_quantile(scores, median, max_false_positive_rate)
-    threshold = empirical if math.isnan(tail) else max(empirical, tail)
+    threshold = empirical if tail is None else max(empirical, tail)
     below = scores[scores < threshold]
     qs = (0.5, 0.9, 0.99, 0.999)
     return Calibration(
@@ -151,7 +151,7 @@ def calibrate(
         score_max=float(scores[-1]),
         score_median=median,
         score_p99=float(np.quantile(scores, 0.99)),
-        margin=float(threshold - below[-1]) if len(below) else float("nan"),
+        margin=float(threshold - below[-1]) if len(below) else None,
         scale=_scale(kind, threshold, median),
         quantiles={f"{q:g}": float(np.quantile(scores, q)) for q in qs},
         mode=mode or kind,
@@ -160,14 +160,14 @@ def calibrate(
     )
 
 
-def _tail_quantile(scores: np.ndarray[Any, np.dtype[np.float64]], u: float, rate: float) -> float:
-    """The ``rate`` quantile of an exponential tail fitted above ``u`` (``nan`` when it cannot be fitted)."""
+def _tail_quantile(scores: np.ndarray[Any, np.dtype[np.float64]], u: float, rate: float) -> float | None:
+    """The ``rate`` quantile of an exponential tail fitted above ``u`` (``None`` when it cannot be fitted)."""
     excess = scores[scores > u] - u
     if rate <= 0 or len(excess) < 2:
-        return float("nan")
+        return None
     p_u = len(excess) / len(scores)
     if rate >= p_u:
-        return float("nan")
+        return None
     q = u + float(excess.mean()) * math.log(p_u / rate)
     return float(math.ceil(q)) if np.all(scores == np.round(scores)) else q
 

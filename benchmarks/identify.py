@@ -21,10 +21,18 @@ What it does:
    (8 kHz); and a 300-3400 Hz band-pass. ``--conditions`` takes these names or any degradation spec
    (``noise:10``, ``mp3:64``, ``excerpt:1``...).
 4. Identifies every query in each mode and reports the recognition rate (right track *and* score above the
-   threshold) per condition and length, the offset error, false positives on the negatives, query latency (ms
-   and seconds of query audio per second), indexing speed (x real time) and index size (kB per minute).
-5. Calibrates each mode's threshold on half of the held-out tracks (zero false positives there) and reports the
-   false-positive rate of that threshold on the other half.
+   threshold) per condition and length, the offset error, false positives on the negatives (overall and per
+   condition), query latency from the query file to the answer (decoding included; ms, and seconds of query
+   audio per second), indexing speed (x real time) and index size (kB per minute).
+5. Calibrates each mode's threshold on half of the held-out tracks (zero false positives there, and a 0.1 % rate
+   with :func:`audiovec.identify.calibrate`) and reports the false-positive rate of those thresholds on the other
+   half.
+
+Every query's result is appended to a JSON-lines file as soon as it is measured (``--rows-jsonl``, by default in
+``--work``, named after the settings that decide the results), with a progress line every ``--progress-every``
+seconds. A run that is stopped keeps what it measured: run the same command again and it skips the queries that
+file already holds (``--fresh`` starts over). The result JSON is rewritten after each mode, marked
+``"complete": false`` until the last one is done.
 
 Results go to ``benchmarks/results/identify.json`` and a Markdown table is printed.
 """
@@ -32,6 +40,7 @@ Results go to ``benchmarks/results/identify.json`` and a Markdown table is print
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -51,7 +60,7 @@ from audiovec import load
 from audiovec.audio.degrade import Clean, parse_condition
 from audiovec.embedders import get_embedder
 from audiovec.errors import ConfigError
-from audiovec.identify import MODES, Identifier, calibrate_threshold, default_pipeline
+from audiovec.identify import MODES, Identifier, calibrate, calibrate_threshold, default_pipeline
 from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex
 from audiovec.stores import ExactStore
 
@@ -133,32 +142,98 @@ def make_queries(tracks: list[Path], positives: set[str], args: argparse.Namespa
 
     def run(job: tuple[dict[str, Any], Path, str]) -> dict[str, Any]:
         q, clip, cond = job
-        return {**q, "file": str(degrade(clip, cond, qdir, args.seed))}
+        out = degrade(clip, cond, qdir, args.seed)
+        return {**q, "file": str(out), "audio_s": sf.info(out).duration}
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         return list(pool.map(run, jobs))
 
 
-def evaluate(ident: Identifier, mode: str, queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
+ROW_KEYS = ("track", "start", "length", "condition")
+
+
+def row_key(mode: str, q: dict[str, Any]) -> str:
+    """The key of one measured query in the rows file: its mode and what was cut and how it was degraded."""
+    return "|".join([mode, *(f"{q[k]:g}" if isinstance(q[k], float) else str(q[k]) for k in ROW_KEYS)])
+
+
+def load_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """The rows already measured in a JSON-lines file, by :func:`row_key` (a line cut short by a kill is skipped)."""
+    rows: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return rows
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "mode" in row:
+                rows[row_key(row["mode"], row)] = row
+    return rows
+
+
+def measure(ident: Identifier, mode: str, q: dict[str, Any]) -> dict[str, Any]:
+    """Identify one query from its file; ``seconds`` runs from the file to the answer (decoding included)."""
+    t0 = time.perf_counter()
+    r = ident.identify(q["file"], mode=mode)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - t0
+    best = r.candidates[0] if r.candidates else None
+    return {
+        "mode": mode,
+        **{k: q[k] for k in ("track", "start", "length", "condition", "positive")},
+        "seconds": elapsed,
+        "decode_seconds": r.timings.get("decode", 0.0),
+        "audio_s": q["audio_s"],
+        "best": best.track_id if best else None,
+        "best_offset": best.offset if best else None,
+        "score": r.score,
+        "margin": r.margin,
+        "confidence": r.confidence,
+        "in_shortlist": None if r.shortlist is None else q["track"] in r.shortlist,
+    }
+
+
+def evaluate(
+    ident: Identifier,
+    mode: str,
+    queries: list[dict[str, Any]],
+    rows_file: Path | None = None,
+    progress_every: float = 30.0,
+) -> list[dict[str, Any]]:
+    """Measure every query in ``mode``, appending each row to ``rows_file`` and skipping the rows it already has."""
+    done = load_rows(rows_file) if rows_file is not None else {}
+    rows: list[dict[str, Any]] = []
+    todo = [q for q in queries if row_key(mode, q) not in done]
+    if len(todo) < len(queries):
+        print(f"{mode}: {len(queries) - len(todo)} of {len(queries)} queries already measured in {rows_file}")
+    sink = rows_file.open("a", encoding="utf-8") if rows_file is not None and todo else None
+    if sink is not None and rows_file is not None and rows_file.stat().st_size:
+        with rows_file.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a line cut short by a kill: end it, so the next row starts on its own line
+                sink.write("\n")
+    t0 = last = time.perf_counter()
+    try:
+        for n, q in enumerate(todo, 1):
+            row = measure(ident, mode, q)
+            done[row_key(mode, q)] = row
+            if sink is not None:
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+            now = time.perf_counter()
+            if now - last >= progress_every or n == len(todo):
+                last = now
+                rate = n / (now - t0)
+                print(
+                    f"{mode}: {n}/{len(todo)} queries, {rate:.1f}/s, about {(len(todo) - n) / rate:.0f} s left",
+                    flush=True,
+                )
+    finally:
+        if sink is not None:
+            sink.close()
     for q in queries:
-        audio = load(q["file"])
-        t0 = time.perf_counter()
-        r = ident.identify(audio, mode=mode)  # type: ignore[arg-type]
-        elapsed = time.perf_counter() - t0
-        best = r.candidates[0] if r.candidates else None
-        rows.append(
-            {
-                **{k: q[k] for k in ("track", "start", "length", "condition", "positive")},
-                "seconds": elapsed,
-                "audio_s": audio.duration,
-                "best": best.track_id if best else None,
-                "best_offset": best.offset if best else None,
-                "score": r.score,
-                "margin": r.margin,
-                "in_shortlist": None if r.shortlist is None else q["track"] in r.shortlist,
-            }
-        )
+        rows.append(done[row_key(mode, q)])
     return rows
 
 
@@ -181,7 +256,18 @@ def summarise(
     ok = [r for r in pos if correct(r)]
     off_err = np.array([abs(r["best_offset"] - r["start"]) for r in ok]) if ok else np.zeros(0)
     fp = [r for r in neg if r["score"] >= threshold]
+    fp_by_cond: dict[str, dict[str, float]] = {}
+    for cond in conditions:
+        sel = [r for r in neg if r["condition"] == cond]
+        k = sum(r["score"] >= threshold for r in sel)
+        fp_by_cond[cond] = {
+            "false_positives": k,
+            "negatives": len(sel),
+            "false_positive_rate": k / len(sel) if sel else float("nan"),
+            "negative_score_max": float(max((r["score"] for r in sel), default=float("nan"))),
+        }
     secs = np.array([r["seconds"] for r in rows])
+    decode = np.array([r.get("decode_seconds", 0.0) for r in rows])
     return {
         "threshold": threshold,
         "recognition": table,
@@ -194,8 +280,11 @@ def summarise(
         "negatives": len(neg),
         "false_positives": len(fp),
         "false_positive_rate": len(fp) / len(neg) if neg else float("nan"),
+        "false_positives_by_condition": fp_by_cond,
         "latency_ms_mean": float(secs.mean() * 1000),
         "latency_ms_p95": float(np.percentile(secs, 95) * 1000),
+        "latency_includes_decode": True,
+        "decode_ms_mean": float(decode.mean() * 1000),
         "query_audio_s_per_s": float(sum(r["audio_s"] for r in rows) / secs.sum()),
         "negative_score_max": float(max((r["score"] for r in neg), default=float("nan"))),
         "shortlist_recall": (
@@ -214,6 +303,8 @@ def calibrated(
     thr = calibrate_threshold(cal_scores, 0.0)
     test_rows = [r for r in rows if r["positive"] or r["track"] in test]
     s = summarise(test_rows, thr, lengths, conditions)
+    thr_rate = calibrate(cal_scores, 0.001).threshold if cal_scores else float("nan")
+    s_rate = summarise(test_rows, thr_rate, lengths, conditions)
     return {
         "calibration_tracks": sorted(cal),
         "evaluation_tracks": sorted(test),
@@ -222,6 +313,13 @@ def calibrated(
         "false_positives": s["false_positives"],
         "negatives": s["negatives"],
         "recognition_overall": s["recognition_overall"],
+        "false_positives_by_condition": s["false_positives_by_condition"],
+        "fpr_0.001": {
+            "threshold": thr_rate,
+            "false_positives": s_rate["false_positives"],
+            "false_positive_rate": s_rate["false_positive_rate"],
+            "recognition_overall": s_rate["recognition_overall"],
+        },
     }
 
 
@@ -243,7 +341,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
-        "| mode | threshold | false positives | offset within 0.1 s | latency ms (mean / p95) | query s per s "
+        "| mode | threshold | false positives | offset within 0.1 s | latency ms incl. decoding (mean / p95) "
+        "| query s per s "
         "| indexing x real time | index kB/min |"
     )
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -256,6 +355,17 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {s['latency_ms_mean']:.1f} / {s['latency_ms_p95']:.1f} | {s['query_audio_s_per_s']:.0f} "
             f"| {ix['x_realtime']:.0f} | {ix['kb_per_minute']:.1f} |"
         )
+    lines.append("")
+    lines.append("False positives per condition (negatives scoring at least the threshold):")
+    lines.append("")
+    lines.append("| condition | " + " | ".join(modes) + " |")
+    lines.append("|---|" + "---|" * len(modes))
+    for cond in result["setup"]["conditions"]:
+        cells = [cond]
+        for m in modes:
+            c = result["modes"][m]["summary"]["false_positives_by_condition"][cond]
+            cells.append(f"{c['false_positives']}/{c['negatives']}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -282,6 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="delete the work folder first")
     p.add_argument("--rows", action="store_true", help="also write every query's result to the JSON")
+    p.add_argument(
+        "--rows-jsonl",
+        type=Path,
+        default=None,
+        help="append every query's result here as it is measured, and skip those it holds on a rerun (default: "
+        "WORK/rows-<settings digest>.jsonl)",
+    )
+    p.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
     args = p.parse_args(argv)
 
     tracks = sorted(f for f in args.reference.rglob("*") if f.suffix.lower() in AUDIO_EXT)
@@ -378,9 +496,20 @@ def main(argv: list[str] | None = None) -> int:
         },
         "modes": {},
     }
-    for mode in args.modes:
+    # the rows file belongs to the settings that decide every row: a change of them starts a new file
+    decisive = {
+        k: result["setup"][k]
+        for k in ("reference", "tracks", "holdout", "embedder", "pipeline", "candidates", "fingerprint_config", "seed")
+    }
+    decisive["thresholds"] = [ident.min_score, ident.min_similarity]
+    digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:12]
+    rows_file = args.rows_jsonl or args.work / f"rows-{digest}.jsonl"
+    result["setup"]["rows_jsonl"] = str(rows_file)
+    print(f"query results go to {rows_file} as they are measured", flush=True)
+    result["complete"] = False
+    for n_mode, mode in enumerate(args.modes, 1):
         t0 = time.perf_counter()
-        rows = evaluate(ident, mode, queries)
+        rows = evaluate(ident, mode, queries, rows_file, args.progress_every)
         threshold = ident.min_similarity if mode == "vector" else ident.min_score
         summary = summarise(rows, threshold, args.lengths, args.conditions)
         result["modes"][mode] = {
@@ -397,10 +526,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.perf_counter() - t0:.0f} s",
             flush=True,
         )
-    table = markdown(result)
-    result["table_markdown"] = table
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+        result["complete"] = n_mode == len(args.modes)
+        table = markdown(result)
+        result["table_markdown"] = table
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_name(args.out.name + ".part")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, args.out)
     print(table)
     print(f"wrote {args.out}")
     return 0

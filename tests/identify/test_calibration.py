@@ -49,8 +49,12 @@ def test_calibrate_empirical_and_tail_thresholds():
     strict = calibrate(scores, 0.0)  # no rate: no tail, just above every negative
     assert strict.threshold_tail is None and strict.threshold == 10.0
 
-    vec = calibrate([0.90, 0.91, 0.95, 0.97, 0.99], 0.0, kind="vector")
-    assert vec.threshold == np.nextafter(0.99, 1.0) and vec.scale == pytest.approx((1 - vec.threshold) / 3)
+    vec = calibrate([0.90, 0.91, 0.95, 0.97, 0.99], 0.001, kind="vector")
+    assert (
+        vec.threshold_tail is None
+        and vec.threshold == np.nextafter(0.99, 1.0)
+        and vec.scale == pytest.approx((1 - vec.threshold) / 3)
+    )
     with pytest.raises(ConfigError):
         calibrate([], 0.001)
     with pytest.raises(ConfigError):

@@ -13,7 +13,8 @@ Threshold
       ``P(score > u + x) = p_u * exp(-x / m)``, where ``p_u`` is the fraction of negatives above ``u`` and ``m``
       their mean excess over it, so the tail threshold is ``u + m * ln(p_u / rate)`` (rounded up for landmark
       counts). It matters when there are too few negatives to measure the rate (fewer than ``1 / rate``): 200
-      negatives cannot tell 0.1 % from 0 %, and the largest of them is no threshold for that rate.
+      negatives cannot tell 0.1 % from 0 %, and the largest of them is no threshold for that rate. Fingerprint
+      scores only: vector scores are cosine similarities bounded by 1, whose tail is not exponential.
 
 Confidence (:func:`confidence`)
     A number in [0, 1] that reads as "how sure": 0 at or below the threshold ``t``, and for a score ``s > t``::
@@ -138,7 +139,7 @@ def calibrate(
     scores = np.sort(np.asarray(list(negative_scores), dtype=np.float64))
     empirical = calibrate_threshold(scores, max_false_positive_rate)
     median = float(np.median(scores))
-    tail = _tail_quantile(scores, median, max_false_positive_rate)
+    tail = _tail_quantile(scores, median, max_false_positive_rate) if kind == "fingerprint" else None
     threshold = empirical if tail is None else max(empirical, tail)
     below = scores[scores < threshold]
     qs = (0.5, 0.9, 0.99, 0.999)

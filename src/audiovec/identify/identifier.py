@@ -526,7 +526,7 @@ class Identifier:
         timings["fingerprint"] = t1 - t0
         timings["match"] = time.perf_counter() - t1
         return [
-            (Candidate(m.track_id, float(m.score), m.offset, self._meta(m.track_id, m.metadata)), m.confidence)
+            (Candidate(m.track_id, float(m.score), m.offset, self._meta(m.track_id, m.metadata)), m.landmark_fraction)
             for m in matches
         ]
 

@@ -92,9 +92,14 @@ class FingerprintMatch:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def confidence(self) -> float:
+    def landmark_fraction(self) -> float:
         """Fraction of the query's landmarks consistent with this match, in [0, 1]."""
         return min(1.0, self.score / self.query_hashes) if self.query_hashes else 0.0
+
+    @property
+    def confidence(self) -> float:
+        """The same as :attr:`landmark_fraction` (an ``Identification``'s confidence is calibrated instead)."""
+        return self.landmark_fraction
 
 
 @dataclass(frozen=True)

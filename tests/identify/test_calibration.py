@@ -183,6 +183,8 @@ def test_cli_calibrate_stores_the_threshold_that_identify_uses(tmp_path, shared_
     cal = json.loads(capsys.readouterr().out)
     assert cal["negatives"] == 20 and cal["threshold"] > cal["score_max"] and cal["previous_threshold"] == 25
     assert Identifier.open(db).min_score == cal["threshold"]
+    assert _cli(["fingerprint", "info", "--db", str(db)]) == 0
+    assert f"min_score {cal['threshold']:g}: calibrated on 20 negative queries" in capsys.readouterr().out
 
     assert _cli(["identify", str(shared_file(EXCERPT)), "--db", str(db), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)

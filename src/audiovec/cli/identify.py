@@ -106,6 +106,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     ident = Identifier.open(Path(args.db))
     print(f"{args.db}: {len(ident)} track(s), default mode {ident.mode}")
     _print_stats(ident)
+    for kind, name in (("fingerprint", "min_score"), ("vector", "min_similarity")):
+        cal = ident.calibrations.get(kind)
+        if cal is not None:
+            print(
+                f"{name} {getattr(ident, name):g}: calibrated on {cal.negatives} negative queries for a false-positive "
+                f"rate of {100 * cal.target_fpr:g} % (highest negative score {cal.score_max:g}, margin "
+                f"{'none' if cal.margin is None else f'{cal.margin:g}'})"
+            )
     if args.tracks:
         for t in ident.track_ids:
             print(f"  {t}  {ident.track(t).duration:.1f} s")
@@ -304,8 +312,9 @@ def add_commands(subparsers: Any) -> None:
         "calibrate",
         help="set the index's threshold from queries of tracks that are NOT in it, at a chosen false-positive rate",
         description="Score queries cut from recordings that are not in the index (the best score each reaches is a "
-        "wrong answer), choose the lowest threshold that keeps their false-positive rate at most --fpr, and store it "
-        "in the index: `audiovec identify` then uses it, and its confidences are scaled by these scores.",
+        "wrong answer), choose a threshold that keeps their false-positive rate at most --fpr (extrapolating the tail "
+        "of their scores when there are too few negatives to measure that rate), and store it in the index: "
+        "`audiovec identify` then uses it, and its confidences are scaled by these scores.",
     )
     p.add_argument("negatives", nargs="+", help="audio files and/or folders of recordings that are not indexed")
     p.add_argument("--db", required=True, help="index folder made by `audiovec fingerprint index`")
@@ -328,10 +337,15 @@ def add_commands(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="SPEC",
-        help="also score each excerpt degraded by SPEC (clean, noise:5, pink:0, mp3:32, gsm...), repeatable; "
+        help="score each excerpt degraded by SPEC (clean, noise:5, pink:0, mp3:32, gsm...), repeatable; "
         "when given, only the listed conditions are scored (add clean to keep the excerpts as they are)",
     )
-    p.add_argument("--mode", choices=["fingerprint", "vector", "filter_refine"], default=None)
+    p.add_argument(
+        "--mode",
+        choices=["fingerprint", "vector", "filter_refine"],
+        default=None,
+        help="the mode to calibrate (default: the index's; vector sets the similarity threshold)",
+    )
     p.add_argument("--dry-run", action="store_true", help="report the threshold without storing it")
     p.add_argument("--json", action="store_true", help="print the calibration as one JSON object")
     p.add_argument("--no-recursive", action="store_true", help="do not search folders recursively")

@@ -74,3 +74,40 @@ def tiny_hear(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def yamnet_tflite(shared_file):
     return str(shared_file("models/yamnet.tflite"))
+
+
+#: The same idea in TensorFlow: back-to-back 20 ms frames at 16 kHz (first centre 10 ms), each frame's mean and RMS.
+TINY_TF_HEAR = """
+import tensorflow as tf
+
+class TinyTFModel(tf.Module):
+    sample_rate = 16000
+    scene_embedding_size = 2
+    timestamp_embedding_size = 2
+    hop = 320
+
+def load_model(model_file_path=""):
+    return TinyTFModel()
+
+def get_timestamp_embeddings(audio, model):
+    n = max(1, -(-int(audio.shape[1]) // model.hop))
+    x = tf.pad(audio, [[0, 0], [0, n * model.hop - int(audio.shape[1])]])
+    frames = tf.reshape(x, (tf.shape(x)[0], n, model.hop))
+    emb = tf.stack([tf.reduce_mean(frames, -1), tf.sqrt(tf.reduce_mean(frames**2, -1))], -1)
+    ts = (tf.range(n, dtype=tf.float32) * model.hop + model.hop / 2) / model.sample_rate * 1000.0
+    return emb, tf.tile(ts[None], (tf.shape(audio)[0], 1))
+
+def get_scene_embeddings(audio, model):
+    return tf.reduce_mean(get_timestamp_embeddings(audio, model)[0], 1)
+"""
+
+
+@pytest.fixture
+def tiny_tf_hear(tmp_path, monkeypatch):
+    """Import name of the tiny TensorFlow HEAR module (``tinytfhear``)."""
+    pytest.importorskip("tensorflow")
+    (tmp_path / "tinytfhear.py").write_text(textwrap.dedent(TINY_TF_HEAR))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    yield "tinytfhear"
+    sys.modules.pop("tinytfhear", None)

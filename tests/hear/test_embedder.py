@@ -134,3 +134,19 @@ def test_non_finite_output_is_refused(tiny_hear):
     emb = HEAREmbedder(module=tiny_hear)
     with pytest.raises(NonFiniteEmbeddingError):
         emb.embed(Audio(np.full(16000, 3e38, np.float32), 16000))
+
+
+def test_a_tensorflow_hear_module(tiny_tf_hear):
+    emb = HEAREmbedder(module=tiny_tf_hear)
+    assert (emb.framework, emb.dim, emb.hop_s) == ("tf", 2, pytest.approx(0.02))
+    x = synthetic_signal(1.01, 16000, seed=3)
+    fe = emb.embed(Audio(x, 16000))
+    assert len(fe) == 51
+    np.testing.assert_allclose(fe.timestamps[:-1], 0.01 + 0.02 * np.arange(50), atol=1e-6)
+    assert fe.timestamps[-1] == pytest.approx(1.01)  # the padded last frame's centre, inside the audio
+    frames = np.pad(x, (0, 51 * 320 - len(x))).reshape(51, 320)
+    np.testing.assert_allclose(fe.vectors[:, 0], frames.mean(1), atol=1e-6)
+    np.testing.assert_allclose(fe.vectors[:, 1], np.sqrt((frames**2).mean(1)), rtol=1e-5)
+    batch = emb.embed_batch([Audio(x, 16000), Audio(x[:4000], 16000)])
+    np.testing.assert_allclose(batch[0].vectors, fe.vectors, rtol=1e-6, atol=1e-7)
+    assert len(batch[1]) == 13

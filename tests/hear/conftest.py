@@ -8,8 +8,6 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("torch")
-
 #: A minimal HEAR 2021 module in PyTorch: centred 25 ms frames every 10 ms (hearbaseline's layout, timestamps
 #: ``j * 10`` ms), each a fixed random projection of the frame's log power spectrum, 8-d, at 16 kHz.
 TINY_HEAR = """

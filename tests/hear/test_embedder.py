@@ -7,6 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
+pytest.importorskip("torch")
+
 import audiovec
 from audiovec import Audio
 from audiovec.embedders.hear import HEAREmbedder

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -150,3 +151,27 @@ def test_bad_input_raises_typed_errors():
     assert isinstance(model, HEARModel) and "MFCCEmbedder" in repr(model)
     emb = model(torch.zeros(2, 800))  # forward() is the timestamp embeddings
     assert emb.shape == (2, 4, 20)
+
+
+def test_without_torch_the_import_names_the_install(tmp_path):
+    code = textwrap.dedent(
+        """
+        import importlib.abc, sys
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ImportError("torch is not installed (blocked by the test)")
+
+        sys.meta_path.insert(0, Block())
+        import audiovec.embedders.hear  # the embedder side imports no framework until a module needs one
+        from audiovec.errors import MissingDependencyError
+        try:
+            import audiovec.hear.mfcc
+        except MissingDependencyError as err:
+            print(err)
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "pip install 'audiovec[hear]'" in run.stdout

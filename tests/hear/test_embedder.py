@@ -152,3 +152,11 @@ def test_a_tensorflow_hear_module(tiny_tf_hear):
     batch = emb.embed_batch([Audio(x, 16000), Audio(x[:4000], 16000)])
     np.testing.assert_allclose(batch[0].vectors, fe.vectors, rtol=1e-6, atol=1e-7)
     assert len(batch[1]) == 13
+
+
+def test_the_registry_builds_it_by_name():
+    from audiovec import get_embedder, list_embedders
+
+    assert "hear" in list_embedders()
+    emb = get_embedder("hear", module="audiovec.hear.mfcc")
+    assert type(emb).__name__ == "HEAREmbedder" and emb.dim > 0

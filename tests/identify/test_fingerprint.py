@@ -249,11 +249,11 @@ def test_add_remove_save_load(tmp_path, shared_file, music):
     idx.save(root)
     loaded = FingerprintIndex.load(root)
     assert loaded.track_ids == ["a", "b"] and loaded.track("a").metadata == {"n": 1}
-    assert isinstance(loaded._arrays["hashes"], np.memmap)
+    assert loaded._packed is not None and isinstance(loaded._packed.words, np.memmap)
     assert [(m.track_id, m.score, m.offset) for m in loaded.match(q)] == [
         (m.track_id, m.score, m.offset) for m in before
     ]
-    assert np.all(np.diff(loaded._arrays["hashes"].astype(np.int64)) >= 0)
+    assert np.all(np.diff(loaded._packed.unpack()["hashes"].astype(np.int64)) >= 0)
 
     # Remove "b": its landmarks go, "a" is untouched; a replaced "a" gets new content.
     n_a, n_b = loaded.track("a").n_hashes, loaded.track("b").n_hashes
@@ -265,7 +265,7 @@ def test_add_remove_save_load(tmp_path, shared_file, music):
     assert loaded.stats().landmarks != n_a + n_b
     loaded.save()
     files = sorted(p.name for p in root.iterdir())
-    assert len(files) == 4 and files[0] == "hashes-" + files[0][7:]  # one generation of arrays + manifest
+    assert len(files) == 3 and files[1] == "offsets-" + files[1][8:]  # one generation of arrays + manifest
     again = FingerprintIndex.open(root)
     assert again.track_ids == ["a"] and again.match(q)[0].offset == pytest.approx(0.0, abs=0.02)
     with pytest.raises(ConfigError, match="another fingerprint config"):

@@ -40,14 +40,17 @@ from audiovec.audio import Audio, AudioSource
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
 from audiovec.identify.fingerprint._config import FingerprintConfig
 from audiovec.identify.fingerprint._hashes import Fingerprints, fingerprint, fingerprint_file
+from audiovec.identify.fingerprint._packed import PackedLayout, PackedPostings, choose_layout, pack
 
 __all__ = ["FingerprintIndex", "FingerprintMatch", "IndexStats", "TrackInfo"]
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _MANIFEST = "manifest.json"
 _ARRAYS = ("hashes", "tracks", "times")
+_PACKED_ARRAYS = ("offsets", "words")
 _BYTES_PER_LANDMARK = 12
 _MAX_HITS = 20_000_000  # bounds the memory of one match (about 40 bytes per hit)
 
@@ -110,7 +113,9 @@ class IndexStats:
         tracks: Tracks indexed.
         landmarks: Landmarks (hashes) stored.
         audio_seconds: Seconds of audio indexed.
-        bytes: Size of the landmark arrays (in memory and on disk: 12 bytes per landmark).
+        bytes: Size of the landmark data as held now: the packed arrays of format 2 (as saved on disk, about 3.3
+            bytes per landmark) for an index that was saved or loaded and not changed since, else 12 bytes per
+            landmark (three ``uint32`` arrays in memory).
     """
 
     tracks: int
@@ -156,6 +161,7 @@ class FingerprintIndex:
         self.max_postings = max_postings
         self.path: Path | None = None
         self._arrays = _empty()
+        self._packed: PackedPostings | None = None
         self._pending: list[dict[str, NDArray[np.uint32]]] = []
         self._tracks: dict[int, TrackInfo] = {}
         self._slots: dict[str, int] = {}
@@ -284,6 +290,7 @@ class FingerprintIndex:
             if slot is None:
                 return False
             del self._tracks[slot]
+            self._unpack()
             self._pending = [p for p in self._pending if not (len(p["tracks"]) and p["tracks"][0] == slot)]
             keep = self._arrays["tracks"] != slot
             if not keep.all():
@@ -295,8 +302,16 @@ class FingerprintIndex:
         return fingerprint(audio, self.config, query=query)
 
     # ------------------------------------------------------------------ storage
+    def _unpack(self) -> None:
+        """Turn packed postings into the three mutable arrays (before an add is merged or a track removed)."""
+        with self._lock:
+            if self._packed is not None:
+                self._arrays = self._packed.unpack()
+                self._packed = None
+
     def _merged(self) -> dict[str, NDArray[np.uint32]]:
         with self._lock:
+            self._unpack()
             if not self._pending:
                 return self._arrays
             if len(self._pending) == 1:
@@ -318,8 +333,11 @@ class FingerprintIndex:
     def stats(self) -> IndexStats:
         """Tracks, landmarks, seconds of audio and bytes (see :class:`IndexStats`)."""
         with self._lock:
-            n = len(self._arrays["hashes"]) + sum(len(p["hashes"]) for p in self._pending)
             seconds = sum(t.duration for t in self._tracks.values())
+            if self._packed is not None and not self._pending:
+                return IndexStats(len(self._slots), self._packed.n, seconds, self._packed.nbytes)
+            n = len(self._arrays["hashes"]) + sum(len(p["hashes"]) for p in self._pending)
+            n += self._packed.n if self._packed is not None else 0
             return IndexStats(len(self._slots), n, seconds, n * _BYTES_PER_LANDMARK)
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
@@ -342,23 +360,50 @@ class FingerprintIndex:
             elif any(target.iterdir()):
                 raise StoreError(f"{target} exists, is not empty and holds no fingerprint index ({_MANIFEST})")
             gen = uuid.uuid4().hex[:12]
-            files = {name: f"{name}-{gen}.npy" for name in _ARRAYS}
-            for name in _ARRAYS:
-                _write_npy(target / files[name], arrays[name])
-            manifest = {
+            n = len(arrays["hashes"])
+            layout = choose_layout(
+                n,
+                self.config.hash_bits,
+                max(self._next_slot - 1, 0),
+                int(arrays["times"].max()) if n else 0,
+            )
+            packed: PackedPostings | None = None
+            if layout is None:  # a posting wider than 57 bits (absurd slots/times): the plain format 1 arrays
+                version = 1
+                files = {name: f"{name}-{gen}.npy" for name in _ARRAYS}
+                for name in _ARRAYS:
+                    _write_npy(target / files[name], arrays[name])
+            else:
+                version = FORMAT_VERSION
+                offsets, words = pack(arrays["hashes"], arrays["tracks"], arrays["times"], layout)
+                files = {name: f"{name}-{gen}.npy" for name in _PACKED_ARRAYS}
+                _write_npy(target / files["offsets"], offsets)
+                _write_npy(target / files["words"], words)
+                packed = PackedPostings(layout, offsets, words, n)
+            manifest: dict[str, Any] = {
                 "format": "audiovec.identify.fingerprint",
-                "version": FORMAT_VERSION,
+                "version": version,
                 "config": self.config.model_dump(mode="json"),
                 "max_postings": self.max_postings,
                 "next_slot": self._next_slot,
                 "arrays": files,
-                "landmarks": len(arrays["hashes"]),
+                "landmarks": n,
                 "tracks": [{"slot": slot, **_track_json(self._tracks[slot])} for slot in self._slots.values()],
             }
+            if layout is not None:
+                manifest["layout"] = {
+                    "hash_bits": layout.hash_bits,
+                    "bucket_bits": layout.bucket_bits,
+                    "track_bits": layout.track_bits,
+                    "time_bits": layout.time_bits,
+                }
             _write_text(old_manifest, json.dumps(manifest, indent=1))
             for f in old_files:
                 if f not in files.values():
                     (target / f).unlink(missing_ok=True)
+            if packed is not None:  # hold what was written: a quarter of the memory
+                self._packed = packed
+                self._arrays = _empty()
             self.path = target
             self._generation = gen
             return target
@@ -381,20 +426,14 @@ class FingerprintIndex:
         except ValueError as err:
             raise StoreError(f"{root}: invalid fingerprint config in {_MANIFEST}: {err}") from err
         index = cls(config, max_postings=manifest.get("max_postings"))
-        arrays = {}
-        for name in _ARRAYS:
-            file = root / manifest["arrays"][name]
-            try:
-                a = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (OSError, ValueError) as err:
-                raise StoreError(f"{root}: cannot read {file.name}: {err}") from err
-            if a.dtype != np.uint32 or a.ndim != 1:
-                raise StoreError(f"{root}: {file.name} is not a uint32 vector")
-            arrays[name] = a
-        n = len(arrays["hashes"])
-        if any(len(a) != n for a in arrays.values()) or n != manifest.get("landmarks", n):
-            raise StoreError(f"{root}: the index arrays have inconsistent lengths (damaged index)")
-        index._arrays = arrays
+        try:
+            n = int(manifest["landmarks"]) if "landmarks" in manifest else None
+            if manifest["version"] == 1:
+                index._arrays = _load_v1(root, manifest, mmap, n)
+            else:
+                index._packed = _load_v2(root, manifest, config, mmap, n)
+        except (KeyError, TypeError, ValueError) as err:
+            raise StoreError(f"{root}: damaged {_MANIFEST} ({type(err).__name__}: {err}); rebuild the index") from err
         for row in manifest["tracks"]:
             slot = int(row["slot"])
             index._tracks[slot] = TrackInfo(
@@ -454,19 +493,23 @@ class FingerprintIndex:
             raise ConfigError("the query was fingerprinted with another FingerprintConfig than this index's")
         nq = len(query.hashes)
         with self._lock:
-            arrays = self._merged()
+            packed = self._packed if not self._pending else None
+            arrays = self._merged() if packed is None else self._arrays
             allowed = None
             if tracks is not None:
                 allowed = np.array(sorted({self._slots[t] for t in tracks if t in self._slots}), dtype=np.uint32)
                 if len(allowed) == 0:
                     return []
             slot_info = dict(self._tracks)
-        if nq == 0 or len(arrays["hashes"]) == 0:
+        n_ref = packed.n if packed is not None else len(arrays["hashes"])
+        if nq == 0 or n_ref == 0:
             return []
-        ref_h, ref_tr, ref_t = arrays["hashes"], arrays["tracks"], arrays["times"]
         uq, inv = np.unique(query.hashes, return_inverse=True)
-        lo = np.searchsorted(ref_h, uq, side="left")
-        hi = np.searchsorted(ref_h, uq, side="right")
+        if packed is not None:
+            lo, hi = packed.lookup(uq)
+        else:
+            lo = np.searchsorted(arrays["hashes"], uq, side="left")
+            hi = np.searchsorted(arrays["hashes"], uq, side="right")
         cnt = hi - lo
         if self.max_postings is not None:
             cnt = np.where(cnt > self.max_postings, 0, cnt)
@@ -486,13 +529,16 @@ class FingerprintIndex:
         q_idx = np.repeat(np.arange(nq), per_q)
         first = np.cumsum(per_q) - per_q
         ref_idx = np.repeat(lo[inv], per_q) + (np.arange(total) - np.repeat(first, per_q))
-        tr = np.asarray(ref_tr[ref_idx])
+        if packed is not None:
+            tr, ref_times = packed.postings(ref_idx)
+        else:
+            tr, ref_times = np.asarray(arrays["tracks"][ref_idx]), np.asarray(arrays["times"][ref_idx])
         if allowed is not None:
             keep = np.isin(tr, allowed)
-            tr, ref_idx, q_idx = tr[keep], ref_idx[keep], q_idx[keep]
+            tr, ref_times, q_idx = tr[keep], ref_times[keep], q_idx[keep]
             if len(tr) == 0:
                 return []
-        offsets = np.asarray(ref_t[ref_idx]).astype(np.int64) - query.times[q_idx]
+        offsets = ref_times.astype(np.int64) - query.times[q_idx]
         keys = (tr.astype(np.int64) << 32) | (offsets + (1 << 31))
         ukeys, counts = np.unique(keys, return_counts=True)
         # Merge each offset bin with the next one (peaks jitter by one frame between renderings).
@@ -585,9 +631,51 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise StoreError(f"{root}: unreadable {_MANIFEST}: {err}") from err
     if data.get("format") != "audiovec.identify.fingerprint":
         raise StoreError(f"{root}: {_MANIFEST} is not a fingerprint index manifest")
-    if data.get("version") != FORMAT_VERSION:
-        raise StoreError(f"{root}: index format version {data.get('version')} is not supported ({FORMAT_VERSION})")
+    if data.get("version") not in _READABLE_VERSIONS:
+        raise StoreError(
+            f"{root}: index format version {data.get('version')} is not supported (this audiovec reads "
+            f"{', '.join(map(str, _READABLE_VERSIONS))}); rebuild the index or upgrade audiovec"
+        )
     return data
+
+
+def _load_array(root: Path, name: str, dtype: type[np.generic], mmap: bool) -> NDArray[Any]:
+    file = root / name
+    try:
+        a: NDArray[Any] = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise StoreError(f"{root}: cannot read {file.name} ({err}); the index is damaged, rebuild it") from err
+    if a.dtype != dtype or a.ndim != 1:
+        raise StoreError(f"{root}: {file.name} is not a {np.dtype(dtype).name} vector (damaged index)")
+    return a
+
+
+def _load_v1(root: Path, manifest: dict[str, Any], mmap: bool, n: int | None) -> dict[str, NDArray[np.uint32]]:
+    """Format 1: three parallel ``uint32`` arrays sorted by hash."""
+    arrays = {name: _load_array(root, manifest["arrays"][name], np.uint32, mmap) for name in _ARRAYS}
+    size = len(arrays["hashes"])
+    if any(len(a) != size for a in arrays.values()) or size != (size if n is None else n):
+        raise StoreError(f"{root}: the index arrays have inconsistent lengths (damaged index); rebuild it")
+    return arrays
+
+
+def _load_v2(
+    root: Path, manifest: dict[str, Any], config: FingerprintConfig, mmap: bool, n: int | None
+) -> PackedPostings:
+    """Format 2: packed postings (see :mod:`audiovec.identify.fingerprint._packed`)."""
+    lay = manifest["layout"]
+    layout = PackedLayout(int(lay["hash_bits"]), int(lay["bucket_bits"]), int(lay["track_bits"]), int(lay["time_bits"]))
+    if n is None or layout.hash_bits != config.hash_bits or not 0 <= layout.bucket_bits <= layout.hash_bits:
+        raise StoreError(f"{root}: the packed layout in {_MANIFEST} does not fit the config (damaged index)")
+    offsets = _load_array(root, manifest["arrays"]["offsets"], np.uint32, mmap)
+    words = _load_array(root, manifest["arrays"]["words"], np.uint8, mmap)
+    if len(offsets) != (1 << layout.bucket_bits) + 1 or int(offsets[0]) != 0 or int(offsets[-1]) != n:
+        raise StoreError(f"{root}: packed bucket table and {_MANIFEST} are inconsistent (damaged index); rebuild it")
+    if len(words) != layout.nbytes(n) - 4 * len(offsets):
+        raise StoreError(f"{root}: the packed postings have an inconsistent size (damaged index); rebuild it")
+    if np.any(np.diff(np.asarray(offsets).astype(np.int64)) < 0):
+        raise StoreError(f"{root}: the packed bucket table is not sorted (damaged index); rebuild it")
+    return PackedPostings(layout, offsets, words, n)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -599,11 +687,11 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write(path, write)
 
 
-def _write_npy(path: Path, array: NDArray[np.uint32]) -> None:
-    """Save ``array`` as ``.npy`` atomically (see :func:`audiovec._files.atomic_write`)."""
+def _write_npy(path: Path, array: NDArray[Any]) -> None:
+    """Save ``array`` (``uint32`` or ``uint8``) as ``.npy`` atomically (see :func:`audiovec._files.atomic_write`)."""
 
     def write(tmp: Path) -> None:
         with open(tmp, "xb") as f:  # a file object: np.save would add ".npy" to a name
-            np.save(f, np.ascontiguousarray(array, dtype=np.uint32), allow_pickle=False)
+            np.save(f, np.ascontiguousarray(array), allow_pickle=False)
 
     atomic_write(path, write)

@@ -1,0 +1,229 @@
+"""The on-disk fingerprint index: format 2 (bit-packed postings) size, identical matches, format 1 still opens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiovec import Audio, load
+from audiovec.audio.degrade import parse_condition
+from audiovec.errors import StoreError
+from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex
+from audiovec.identify.fingerprint._packed import PackedPostings, choose_layout, pack
+
+CFG = FingerprintConfig()
+MUSIC = "data/music/jamendo_11266.mp3"
+OTHERS = [
+    "data/librosa/Kevin_MacLeod_-_Vibe_Ace.ogg",
+    "data/librosa/admiralbob77_-_Choice_-_Drum-bass.ogg",
+    "data/librosa/147793__setuniman__sweet-waltz-0i-22mi.ogg",
+]
+# Measured on these four tracks (3.9 min, 234 landmarks/s): 47.7 kB per minute with format 2 (format 1: 168).
+MAX_KB_PER_MINUTE = 52.0
+
+
+@pytest.fixture(scope="module")
+def music(shared_file) -> Audio:
+    return load(shared_file(MUSIC), sr=CFG.sample_rate)
+
+
+@pytest.fixture(scope="module")
+def memory_index(shared_file, music) -> FingerprintIndex:
+    """Never saved: the three plain uint32 arrays (what format 1 stores)."""
+    idx = FingerprintIndex()
+    idx.add_audio(music, "jamendo", {"title": "Jamendo 11266"})
+    for rel in OTHERS:
+        idx.add_file(shared_file(rel), rel.rsplit("/", 1)[-1])
+    idx.stats()
+    return idx
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, memory_index) -> Path:
+    """The same index saved in format 2 by a copy (the module's in-memory index stays unpacked)."""
+    root = tmp_path_factory.mktemp("fmt") / "v2"
+    copy = FingerprintIndex()
+    copy._arrays = {k: v.copy() for k, v in memory_index._merged().items()}
+    copy._tracks, copy._slots, copy._next_slot = dict(memory_index._tracks), dict(memory_index._slots), 4
+    copy.save(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def queries(music) -> list:
+    """Degraded excerpts of the indexed track and of unindexed audio."""
+    out = []
+    for start, length in ((3.0, 5.0), (41.5, 10.0), (80.0, 5.0)):
+        ex = music.slice(start, start + length)
+        for cond in ("clean", "noise:10", "pink:0", "pink:-5"):
+            out.append(parse_condition(cond)(ex, seed=3, key=f"{start}"))
+    rng = np.random.default_rng(0)
+    out.append(Audio(rng.standard_normal(5 * CFG.sample_rate).astype(np.float32) * 0.1, CFG.sample_rate))
+    return out
+
+
+def _results(index: FingerprintIndex, queries: list, **kw) -> list:
+    return [
+        [(m.track_id, m.score, m.offset_frames, m.hits, m.query_hashes) for m in index.match_audio(q, limit=4, **kw)]
+        for q in queries
+    ]
+
+
+def _write_format_1(index: FingerprintIndex, root: Path) -> None:
+    """Write ``index`` exactly as audiovec wrote format 1 (three .npy arrays named in a version-1 manifest)."""
+    arrays = index._merged()
+    root.mkdir(parents=True)
+    files = {name: f"{name}-0123456789ab.npy" for name in ("hashes", "tracks", "times")}
+    for name, file in files.items():
+        np.save(root / file, np.ascontiguousarray(arrays[name], dtype=np.uint32), allow_pickle=False)
+    manifest = {
+        "format": "audiovec.identify.fingerprint",
+        "version": 1,
+        "config": index.config.model_dump(mode="json"),
+        "max_postings": index.max_postings,
+        "next_slot": index._next_slot,
+        "arrays": files,
+        "landmarks": len(arrays["hashes"]),
+        "tracks": [
+            {"slot": s, "track_id": t.track_id, "duration": t.duration, "n_hashes": t.n_hashes, "metadata": t.metadata}
+            for s, t in ((index._slots[i], index.track(i)) for i in index.track_ids)
+        ],
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+# ------------------------------------------------------------------------------------------- size
+def test_size_per_minute_on_disk(saved, memory_index):
+    loaded = FingerprintIndex.load(saved)
+    s = loaded.stats()
+    disk = sum(p.stat().st_size for p in saved.iterdir() if p.name != "manifest.json")
+    minutes = s.audio_seconds / 60
+    assert s.landmarks == memory_index.stats().landmarks
+    assert disk / 1000 / minutes < MAX_KB_PER_MINUTE
+    assert s.kb_per_minute < MAX_KB_PER_MINUTE and abs(disk - s.bytes) < 512  # .npy headers only
+    assert memory_index.stats().bytes == 12 * s.landmarks  # unpacked arrays, for comparison
+    assert s.bytes < 0.35 * memory_index.stats().bytes
+    assert sorted(p.name.split("-")[0] for p in saved.iterdir()) == ["manifest.json", "offsets", "words"]
+
+
+# ------------------------------------------------------------------------------------------- same results
+@pytest.mark.parametrize("mmap", [True, False])
+def test_format_2_gives_identical_matches(saved, memory_index, queries, mmap):
+    loaded = FingerprintIndex.load(saved, mmap=mmap)
+    assert loaded._packed is not None and isinstance(loaded._packed.words, np.memmap) == mmap
+    before = _results(memory_index, queries)
+    assert before[0][0][0] == "jamendo" and before[0][0][1] > 25  # the set exercises real matches
+    assert _results(loaded, queries) == before
+    only = ["jamendo", OTHERS[0].rsplit("/", 1)[-1]]
+    assert _results(loaded, queries, tracks=only) == _results(memory_index, queries, tracks=only)
+
+
+def test_packing_round_trips_and_lookups_agree_with_searchsorted():
+    rng = np.random.default_rng(1)
+    for n, max_track, max_time in ((0, 0, 0), (1, 0, 5), (5000, 3, 900), (60_000, 700, 15_000)):
+        hashes = np.sort(rng.integers(0, 1 << 22, n).astype(np.uint32))
+        hashes[: n // 3] = hashes[0] if n else 0  # a very common hash: a long bucket
+        hashes.sort()
+        tracks = rng.integers(0, max_track + 1, n).astype(np.uint32)
+        times = rng.integers(0, max_time + 1, n).astype(np.uint32)
+        layout = choose_layout(n, 22, max_track, max_time)
+        assert layout is not None
+        packed = PackedPostings(layout, *pack(hashes, tracks, times, layout), n)
+        back = packed.unpack()
+        assert np.array_equal(back["hashes"], hashes) and np.array_equal(back["tracks"], tracks)
+        assert np.array_equal(back["times"], times)
+        q = np.unique(np.r_[hashes[::5], rng.integers(0, 1 << 22, 500).astype(np.uint32), [0, (1 << 22) - 1]])
+        lo, hi = packed.lookup(q.astype(np.uint32))
+        assert np.array_equal(lo, np.searchsorted(hashes, q, side="left"))
+        assert np.array_equal(hi, np.searchsorted(hashes, q, side="right"))
+
+
+def test_empty_index_saves_and_opens(tmp_path):
+    FingerprintIndex().save(tmp_path / "empty")
+    loaded = FingerprintIndex.load(tmp_path / "empty")
+    assert len(loaded) == 0 and loaded.stats().landmarks == 0
+    assert loaded.match_audio(Audio(np.ones(8000, dtype=np.float32), CFG.sample_rate)) == []
+
+
+# ------------------------------------------------------------------------------------------- compatibility
+def test_format_1_index_opens_matches_identically_and_is_rewritten_as_format_2(tmp_path, memory_index, queries, music):
+    root = tmp_path / "v1"
+    _write_format_1(memory_index, root)
+    old = FingerprintIndex.load(root)
+    assert old._packed is None and isinstance(old._arrays["hashes"], np.memmap)
+    assert old.track_ids == memory_index.track_ids and old.track("jamendo").metadata == {"title": "Jamendo 11266"}
+    assert _results(old, queries) == _results(memory_index, queries)
+
+    old.add_audio(music.slice(0, 20), "intro")
+    old.save()
+    names = sorted(p.name.split("-")[0] for p in root.iterdir())
+    assert names == ["manifest.json", "offsets", "words"]  # the format 1 arrays are gone
+    assert json.loads((root / "manifest.json").read_text())["version"] == 2
+    again = FingerprintIndex.open(root)
+    assert again.track_ids == [*memory_index.track_ids, "intro"]
+    assert again.match_audio(queries[0], limit=2)[0].track_id in {"jamendo", "intro"}
+
+
+def test_remove_and_add_after_opening_format_2(saved, tmp_path, music, queries):
+    root = tmp_path / "copy"
+    root.mkdir()
+    for p in saved.iterdir():
+        (root / p.name).write_bytes(p.read_bytes())
+    idx = FingerprintIndex.load(root)
+    n_j = idx.track("jamendo").n_hashes
+    total = idx.stats().landmarks
+    assert idx.remove("jamendo")
+    assert idx.stats().landmarks == total - n_j and all(m.track_id != "jamendo" for m in idx.match_audio(queries[0]))
+    idx.add_audio(music, "jamendo-again")
+    idx.save()
+    reopened = FingerprintIndex.load(root)
+    assert reopened.match_audio(queries[0])[0].track_id == "jamendo-again"
+    assert reopened.stats().landmarks == total
+
+
+# ------------------------------------------------------------------------------------------- damage
+def _copy(saved: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for p in saved.iterdir():
+        (dest / p.name).write_bytes(p.read_bytes())
+    return dest
+
+
+@pytest.mark.parametrize("array", ["words", "offsets"])
+@pytest.mark.parametrize("keep", [0.5, 0.999, 0.0])
+def test_truncated_array_gives_a_store_error(saved, tmp_path, array, keep):
+    root = _copy(saved, tmp_path / "t")
+    file = next(root.glob(f"{array}-*.npy"))
+    data = file.read_bytes()
+    file.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(StoreError, match="damaged"):
+        FingerprintIndex.load(root)
+
+
+def test_inconsistent_manifest_gives_a_store_error(saved, tmp_path):
+    for change in (
+        lambda m: m.update(landmarks=m["landmarks"] + 1),
+        lambda m: m["layout"].update(bucket_bits=m["layout"]["bucket_bits"] - 1),
+        lambda m: m["layout"].update(time_bits=m["layout"]["time_bits"] + 1),
+        lambda m: m["layout"].update(hash_bits=30),
+        lambda m: m.pop("layout"),
+        lambda m: m["arrays"].pop("words"),
+    ):
+        root = _copy(saved, tmp_path / f"m{len(list(tmp_path.iterdir()))}")
+        manifest = json.loads((root / "manifest.json").read_text())
+        change(manifest)
+        (root / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(StoreError, match="damaged"):
+            FingerprintIndex.load(root)
+
+
+def test_unknown_format_version_says_how_to_recover(saved, tmp_path):
+    root = _copy(saved, tmp_path / "v")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["version"] = 99
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StoreError, match=r"version 99 is not supported.*rebuild the index or upgrade"):
+        FingerprintIndex.load(root)

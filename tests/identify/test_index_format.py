@@ -227,3 +227,15 @@ def test_unknown_format_version_says_how_to_recover(saved, tmp_path):
     (root / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StoreError, match=r"version 99 is not supported.*rebuild the index or upgrade"):
         FingerprintIndex.load(root)
+
+
+def test_postings_too_wide_to_pack_are_saved_in_format_1(tmp_path, monkeypatch, memory_index, queries):
+    import audiovec.identify.fingerprint._index as index_module
+
+    monkeypatch.setattr(index_module, "choose_layout", lambda *a: None)  # e.g. slots and frames over 57 bits
+    copy = FingerprintIndex()
+    copy._arrays = {k: v.copy() for k, v in memory_index._merged().items()}
+    copy._tracks, copy._slots, copy._next_slot = dict(memory_index._tracks), dict(memory_index._slots), 4
+    root = copy.save(tmp_path / "wide")
+    assert json.loads((root / "manifest.json").read_text())["version"] == 1
+    assert _results(FingerprintIndex.load(root), queries) == _results(memory_index, queries)

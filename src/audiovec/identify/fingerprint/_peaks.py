@@ -107,7 +107,8 @@ def maximum_filter(x: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.
     ``scipy.ndimage`` (about a quarter of a second), which is most of a one-query command's start-up.
     """
     rows = _running_max(x, size[0])
-    return _running_max(rows.T, size[1]).T
+    out: NDArray[np.float32] = _running_max(rows.T, size[1]).T
+    return out
 
 
 def top_k_per_block(times: NDArray[np.int64], values: NDArray[np.float32], block: int, k: int) -> NDArray[np.bool_]:

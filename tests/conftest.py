@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from ci import skip_or_fail
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Downloads made by tests (and the offline checks) never read or fill the user's own cache.
@@ -80,10 +82,6 @@ def sine_wav(tmp_path: Path):
     return make
 
 
-def _in_ci() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("AUDIOVEC_REQUIRE_SHARED") == "1"
-
-
 @pytest.fixture(scope="session")
 def milvus_server_env() -> None:
     """Gate for real-Milvus-server tests: a loopback-only network namespace and the server package.
@@ -102,9 +100,7 @@ def milvus_server_env() -> None:
     if find_server_python() is None:
         problems.append("the 'milvus' server package is missing: pip install milvus==2.3.5")
     if problems:
-        if _in_ci():
-            pytest.fail("; ".join(problems))
-        pytest.skip("; ".join(problems))
+        skip_or_fail("; ".join(problems))
 
 
 @pytest.fixture(scope="session")

@@ -25,14 +25,23 @@ from audiovec.audio.degrade import (
     snr_db,
 )
 from audiovec.errors import ConfigError, MissingDependencyError
+from ci import skip_or_fail
 
-needs_mp3 = pytest.mark.skipif(
-    not codec_available("mp3"),
-    reason="the installed libsndfile cannot encode MP3 (soundfile wheels bundle one that can)",
-)
-needs_gsm = pytest.mark.skipif(
-    not codec_available("gsm"), reason="the installed libsndfile cannot encode GSM 6.10 in WAV"
-)
+
+@pytest.fixture
+def mp3_codec() -> None:
+    if not codec_available("mp3"):
+        skip_or_fail("the installed libsndfile cannot encode MP3 (soundfile wheels bundle one that can)")
+
+
+@pytest.fixture
+def gsm_codec() -> None:
+    if not codec_available("gsm"):
+        skip_or_fail("the installed libsndfile cannot encode GSM 6.10 in WAV")
+
+
+needs_mp3 = pytest.mark.usefixtures("mp3_codec")
+needs_gsm = pytest.mark.usefixtures("gsm_codec")
 
 
 def voiced(sr: int = 16000, seconds: float = 2.0, amp: float = 0.3) -> np.ndarray:

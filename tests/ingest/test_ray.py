@@ -29,6 +29,7 @@ from audiovec.ingest import Ingest, find_audio_files, sources_from_paths, vector
 from audiovec.ingest.ray import PATH_FIELD, MilvusSink, RayIndexResult, ray_index
 from audiovec.ingest.records import FILE, content_key, file_fields
 from audiovec.stores import get_store
+from ci import skip_or_fail
 
 # Ray Data warns about its own deprecated settings when it builds its context (Ray 2.60): not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")
@@ -217,10 +218,6 @@ def test_result_summary():
 
 
 # ------------------------------------------------------------------------------------------- a real cluster
-def _in_ci() -> bool:  # as tests/conftest.py decides it for the Milvus server tests
-    return bool(os.environ.get("CI")) or os.environ.get("AUDIOVEC_REQUIRE_SHARED") == "1"
-
-
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A local Ray cluster for the session: a head and one more node, one CPU each, dashboard off.
@@ -241,9 +238,7 @@ def ray_cluster():
     except ImportError as err:
         problems.append(f"Ray is not installed ({err}): pip install 'audiovec[ray]'")
     if problems:
-        if _in_ci():
-            pytest.fail("; ".join(problems))
-        pytest.skip("; ".join(problems))
+        skip_or_fail("; ".join(problems))
     from ray.cluster_utils import Cluster
 
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}

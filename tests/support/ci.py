@@ -1,0 +1,20 @@
+"""Whether the tests run in CI, and the one rule for a missing prerequisite: skip here, fail there."""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import pytest
+
+
+def in_ci() -> bool:
+    """True in CI (``CI`` set, or ``AUDIOVEC_REQUIRE_SHARED=1``), where every prerequisite is installed."""
+    return bool(os.environ.get("CI")) or os.environ.get("AUDIOVEC_REQUIRE_SHARED") == "1"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test for ``reason`` on a development machine; fail it in CI, where it must run."""
+    if in_ci():
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)

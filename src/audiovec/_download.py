@@ -5,8 +5,9 @@ One place for every download audiovec makes (YAMNet's TFLite file and class map,
 * :func:`cache_root` is where downloads go: ``$AUDIOVEC_CACHE``, else ``$XDG_CACHE_HOME/audiovec``, else
   ``~/.cache/audiovec``.
 * :func:`fetch` streams a URL into a temporary file beside its destination, with a per-read timeout and a size
-  cap, checks the size and SHA-256 when they are published, flushes, and renames it into place. A failure or a
-  mismatch deletes the temporary file; an existing good file is never replaced by a bad one.
+  cap, checks the size and SHA-256 when they are published, and renames it into place with
+  :func:`audiovec._files.atomic_write`. A failure or a mismatch deletes the temporary file; an existing good file
+  is never replaced by a bad one.
 * :func:`cached_file` returns a cached :class:`RemoteFile`, downloading it first unless the caller is offline.
   Offline (``local_files_only=True``, ``AUDIOVEC_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) the network is never
   touched: a missing file raises :class:`~audiovec.errors.ModelLoadError` naming where it looked.
@@ -27,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiovec._files import fsync_dir
+from audiovec._files import atomic_write, fsync_dir
 from audiovec.errors import ModelDownloadError, ModelLoadError
 
 __all__ = ["CACHE_ENV", "OFFLINE_ENV", "RemoteFile", "cache_root", "cached_file", "extract_tar", "fetch", "offline"]
@@ -115,12 +116,12 @@ def fetch(
             the published one (nothing is left at ``dest`` unless it was there before).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     limit = size if size is not None else max_bytes
-    digest = hashlib.sha256()
-    got = 0
     logger.info("%s: downloading %s to %s", feature, url, dest)
-    try:
+
+    def download(tmp: Path) -> None:  # into the temporary file that atomic_write renames only if this returns
+        digest = hashlib.sha256()
+        got = 0
         request = urllib.request.Request(url, headers={"User-Agent": "audiovec"})
         with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
             while block := response.read(_BLOCK):
@@ -132,8 +133,6 @@ def fetch(
                     )
                 digest.update(block)
                 out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
         if size is not None and got != size:
             raise ModelDownloadError(f"{feature}: {url} sent {got:,} bytes, expected {size:,} (incomplete download)")
         if sha256 is not None and digest.hexdigest() != sha256.lower():
@@ -141,17 +140,11 @@ def fetch(
                 f"{feature}: {url} does not have the published SHA-256: expected {sha256}, got "
                 f"{digest.hexdigest()}. The file was deleted; the server may have changed it."
             )
-        os.replace(tmp, dest)
-    except ModelDownloadError:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    try:
+        atomic_write(dest, download)
     except (OSError, urllib.error.URLError, ValueError) as err:  # URLError, timeouts and HTTP errors are OSErrors
-        tmp.unlink(missing_ok=True)
         raise ModelDownloadError(f"{feature}: could not download {url}: {type(err).__name__}: {err}") from err
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
     return dest
 
 

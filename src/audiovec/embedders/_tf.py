@@ -9,7 +9,7 @@ What lives here:
 * model resolution: a TF Hub handle (downloaded into, or read offline from, the TF Hub cache; ``http(s)://``
   handles are downloaded by :mod:`audiovec._download`, without importing TensorFlow) or a local SavedModel
   folder, with ``local_files_only`` (and ``AUDIOVEC_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``, see
-  :func:`audiovec.embedders._hub.offline_requested`) forbidding any network access;
+  :func:`audiovec._download.offline`) forbidding any network access;
 * weight fingerprints for :meth:`~audiovec.embedders.base.FramedEmbedder.spec`;
 * device placement (``"auto"``, ``"cpu"``, ``"gpu"``, ``"gpu:1"``...) and thread settings.
 """
@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from audiovec._download import extract_tar, fetch
+from audiovec._download import extract_tar, fetch, offline
 from audiovec._hashing import file_blocks, sha256_parts
 from audiovec._optional import require
-from audiovec.embedders._hub import offline_requested
 from audiovec.errors import ConfigError, ModelLoadError
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "import_tensorflow",
     "is_remote_handle",
     "load_saved_model",
-    "offline_requested",
     "resolve_device",
     "resolve_saved_model",
     "saved_model_digest",
@@ -157,7 +155,7 @@ def resolve_saved_model(
     cached = hub_cached_path(handle, cache_dir)
     if cached.is_dir() and _is_saved_model(cached):
         return cached
-    if offline_requested(local_files_only):
+    if offline(local_files_only):
         raise ModelLoadError(
             f"{feature}: {handle!r} is not in the TF Hub cache (looked for {str(cached)!r}) and network access is "
             "disabled (local_files_only=True, AUDIOVEC_OFFLINE=1 or HF_HUB_OFFLINE=1). Load it once with network "

@@ -158,6 +158,7 @@ class _Backend:
     kind: str
     weights: str  # file name, handle or directory name: what the weights are called, not where they are
     sha256: str
+    class_map: RemoteFile | None = None  # where the class map is downloaded from when none is beside the model
 
     def run(self, waveform: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         raise NotImplementedError
@@ -263,11 +264,15 @@ class _TensorFlowBackend(_Backend):
         return found
 
 
-def _resolve_savedmodel(model: str, cache_dir: str | None, offline: bool) -> Path:
+def _resolve_savedmodel(model: str, cache_dir: str | None, local_files_only: bool) -> Path:
     """A local SavedModel directory for a handle: from the TF Hub cache, or downloaded into it."""
     try:
         return _tf.resolve_saved_model(
-            model, cache_dir=cache_dir, local_files_only=offline, extra="yamnet-tf", feature="YAMNetEmbedder"
+            model,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            extra="yamnet-tf",
+            feature="YAMNetEmbedder",
         )
     except ModelLoadError as err:  # the same class (a download error stays a ModelDownloadError), with a hint
         raise type(err)(f"{err} (or leave model unset to use the TFLite model)") from err
@@ -287,8 +292,8 @@ def _load_backend(config: YAMNetConfig) -> _Backend:
         )
         return _LiteRTBackend(path, config.num_threads, class_map=DEFAULT_CLASS_MAP)
     if _tf.is_remote_handle(model):
-        offline = _tf.offline_requested(config.local_files_only)
-        return _TensorFlowBackend(_resolve_savedmodel(model, config.cache_dir, offline), weights=model)
+        path = _resolve_savedmodel(model, config.cache_dir, config.local_files_only)
+        return _TensorFlowBackend(path, weights=model)
     path = Path(model).expanduser()
     if model.lower().endswith(".tflite"):
         return _LiteRTBackend(path, config.num_threads)
@@ -385,25 +390,21 @@ class YAMNetEmbedder(FramedEmbedder):
         """
         if self._class_names is None:
             tried = [Path(self.config.class_map)] if self.config.class_map else self._backend.class_map_candidates()
-            remote = getattr(self._backend, "class_map", None)
-            for path in tried:
-                if path.is_file():
-                    self._class_names = _read_class_map(path)
-                    break
-            else:
-                if remote is not None and not self.config.class_map:  # the default model's own class map
-                    path = cached_file(
-                        remote,
-                        cache_dir=self.config.cache_dir,
-                        local_files_only=self.config.local_files_only,
-                        feature="YAMNetEmbedder",
-                        hint=" (or pass class_map='...csv')",
-                    )
-                    self._class_names = _read_class_map(path)
-                    return self._class_names
+            found = next((path for path in tried if path.is_file()), None)
+            remote = self._backend.class_map
+            if found is None and remote is not None and not self.config.class_map:  # the default model's own map
+                found = cached_file(
+                    remote,
+                    cache_dir=self.config.cache_dir,
+                    local_files_only=self.config.local_files_only,
+                    feature="YAMNetEmbedder",
+                    hint=" (or pass class_map='...csv')",
+                )
+            if found is None:
                 raise ModelLoadError(
                     f"YAMNet class map not found (tried {', '.join(map(str, tried))}); pass class_map='...csv'"
                 )
+            self._class_names = _read_class_map(found)
         return self._class_names
 
     def frame_scores(self, audio: Audio) -> FrameEmbeddings:

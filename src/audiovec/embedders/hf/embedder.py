@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from audiovec._download import offline
 from audiovec._optional import require
-from audiovec.embedders._hub import offline_requested
 from audiovec.embedders._torch import resolve_device
 from audiovec.embedders.base import EmbedderConfig, WindowedEmbedder
 from audiovec.embedders.framing import FrameGeometry, Framing, ModelInput
@@ -70,7 +70,7 @@ class HFAudioEmbedder(WindowedEmbedder):
     @property
     def offline(self) -> bool:
         """Whether loading may not use the network (``local_files_only`` or ``HF_HUB_OFFLINE``)."""
-        return offline_requested(self.config.local_files_only)
+        return offline(self.config.local_files_only)
 
     def _what(self) -> str:
         return describe(self.config, self.offline)

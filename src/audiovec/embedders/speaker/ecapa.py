@@ -12,9 +12,9 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
+from audiovec._download import offline
 from audiovec._hashing import sha256_file
 from audiovec._optional import require
-from audiovec.embedders._hub import offline_requested
 from audiovec.embedders.framing import FrameGeometry
 from audiovec.embedders.speaker._base import TorchConfig, TorchEmbedder
 from audiovec.embedders.speaker._ecapa_net import ECAPARunner, ecapa_state_shapes
@@ -150,7 +150,7 @@ class ECAPAEmbedder(TorchEmbedder):
         if _looks_like_path(c.source):
             raise ModelLoadError(f"ECAPA model directory not found: {local} (tried source={c.source!r})")
         hub = require("huggingface_hub", "speaker", "ECAPAEmbedder", package="huggingface_hub")
-        offline = offline_requested(c.local_files_only)
+        no_network = offline(c.local_files_only)
         paths = []
         for fname in _ECAPA_FILES:
             try:
@@ -159,10 +159,10 @@ class ECAPAEmbedder(TorchEmbedder):
                     filename=fname,
                     revision=c.revision,
                     cache_dir=c.cache_dir,
-                    local_files_only=offline,
+                    local_files_only=no_network,
                 )
             except Exception as err:
-                where = "the local Hugging Face cache (offline mode)" if offline else "the Hugging Face Hub"
+                where = "the local Hugging Face cache (offline mode)" if no_network else "the Hugging Face Hub"
                 raise ModelLoadError(
                     f"cannot get {fname} of the ECAPA model {c.source!r} (revision={c.revision!r}, "
                     f"cache_dir={c.cache_dir!r}) from {where}: {type(err).__name__}: {err}"

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audiovec.errors import ConfigError
+from audiovec.metrics import bootstrap_ci
 
 __all__ = [
     "BestConfig",
@@ -191,14 +192,7 @@ def paired_bootstrap(
     The pairs (query ``i`` scored by both configurations) are resampled together, with replacement. Non-finite
     pairs are left out; with no pair, every figure is NaN.
     """
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return (math.nan,) * 3
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(d.mean()), float(lo), float(hi)
+    return bootstrap_ci(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), n_boot, alpha, seed)
 
 
 def _paired(best: PerQuery, other: PerQuery, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

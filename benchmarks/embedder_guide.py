@@ -53,7 +53,8 @@ def summarise(name: str, folder: Path) -> dict[str, Any]:
     tied = {(t["embedder"], t["pooling"]) for t in verdict.get("tied", [])}
     models = {r["embedder"]: r for r in _rows(folder / "models.csv")}
     configs = []
-    for r in _rows(folder / "quality.csv"):
+    quality = _rows(folder / "quality.csv")
+    for r in quality:
         key = (r["embedder"], r["pooling"])
         standing = (
             "best" if key == (best.get("embedder"), best.get("pooling")) else ("tied" if key in tied else "lower")
@@ -85,7 +86,7 @@ def summarise(name: str, folder: Path) -> dict[str, Any]:
         "name": name,
         "folder": folder.name,
         "metric": verdict.get("metric_label", "mAP@k"),
-        "k": configs and int(_num(_rows(folder / "quality.csv")[0]["k"])),
+        "k": int(_num(quality[0]["k"])) if quality else None,
         "configs": configs,
         "sentences": verdict.get("sentences", []),
         "robustness_conditions": conditions,

@@ -29,7 +29,6 @@ from audiovec.ingest import Ingest, find_audio_files, sources_from_paths, vector
 from audiovec.ingest.ray import PATH_FIELD, MilvusSink, RayIndexResult, ray_index
 from audiovec.ingest.records import FILE, content_key, file_fields
 from audiovec.stores import get_store
-from ci import skip_or_fail
 
 # Ray Data warns about its own deprecated settings when it builds its context (Ray 2.60): not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")
@@ -226,6 +225,7 @@ def ray_cluster():
     Ray's usage statistics are off (Ray Data would query a Prometheus server for them after every run).
     """
     from audiovec.testing._milvus_server import only_loopback_interfaces
+    from ci import skip_or_fail  # here, not at the top: Ray's workers import this module without tests/support
 
     problems = []
     if not only_loopback_interfaces():

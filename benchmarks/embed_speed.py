@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_AUDIO = HERE.parent.parent / "shared" / "data" / "music" / "jamendo_11266.mp3"
@@ -34,6 +35,8 @@ DEFAULT_EMBEDDERS: list[tuple[str, dict[str, object]]] = [
     ("yamnet", {"model": str(HERE.parent.parent / "shared" / "models" / "yamnet.tflite")}),
     ("birdnet", {}),
     ("resemblyzer", {}),
+    ("aisfx", {}),
+    ("musicnn", {}),
 ]
 
 
@@ -45,9 +48,80 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _bare_aisfx(audio: Any, repeats: int) -> list[float]:
+    """aiSFX's own pipeline (``aisfx.inference.main`` without its file loop) on the same waveform at 44.1 kHz.
+
+    Its librosa spectrogram helper (given a WAV at 44.1 kHz: read, no resampling), with the axes it returns
+    transposed (its blocking function needs ``[frames, mels]``), ``spectrogram_normalize`` and
+    ``model_get_embedding`` (hop 0.5), with its ``CrossNet`` loaded once, as ``main`` does for a folder.
+    """
+    import tempfile
+
+    import soundfile as sf
+    import torch
+    from aisfx import inference, preprocessing
+    from aisfx.spectrogram import spectrogram_librosa
+
+    from audiovec.embedders.aisfx import _numpy_globals
+
+    with torch.serialization.safe_globals(_numpy_globals()):
+        weights, datasets = torch.load(inference.get_path_modelWeights(), map_location="cpu")
+    model = inference.load_bestModel(weights, datasets, "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = str(Path(tmp) / "clip.wav")
+        sf.write(wav, audio.prepared(44100).samples, 44100, subtype="FLOAT")
+
+        def run() -> None:
+            spec = spectrogram_librosa.compute_spectrogram(wav, 44100.0, 2048, 1024, 96, 0.0, 22050.0)
+            spec = preprocessing.spectrogram_normalize(spec.T)
+            inference.model_get_embedding(spec, 0.5, True, model, "cpu")
+
+        run()  # warm-up (librosa's numba functions)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def _bare_musicnn(audio: Any, repeats: int) -> list[float]:
+    """``musicnn.extractor.extractor`` (MTT_musicnn, features on) on the same waveform, written as a 16 kHz WAV.
+
+    It builds its TF1 graph and restores the checkpoint on every call, as the package does. It needs the Keras 2
+    layers (``TF_USE_LEGACY_KERAS=1``, set by :func:`worker` before TensorFlow is imported), and it switches
+    TensorFlow to graph mode for the whole process, so it runs after audiovec's timing.
+    """
+    import contextlib
+    import io
+    import tempfile
+
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = str(Path(tmp) / "clip.wav")
+        sf.write(wav, audio.prepared(16000).samples, 16000, subtype="FLOAT")
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints progress
+            from musicnn.extractor import extractor
+
+            extractor(wav, model="MTT_musicnn", extract_features=True)  # warm-up
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                extractor(wav, model="MTT_musicnn", extract_features=True)
+                times.append(time.perf_counter() - t0)
+    return times
+
+
+#: embedder name -> the raw package doing the same work, timed after audiovec in the same process
+_BARE = {"aisfx": _bare_aisfx, "musicnn": _bare_musicnn}
+
+
 def worker(name: str, params: dict[str, object], audio_path: str, seconds: float, repeats: int) -> dict[str, object]:
     """Measure one embedder in this process; returns one JSON-able row."""
     rss_start = _rss_mb()
+    if name == "musicnn":
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # musicnn's own code (the bare run) needs Keras 2 layers
     t0 = time.perf_counter()
     import audiovec
 
@@ -68,6 +142,7 @@ def worker(name: str, params: dict[str, object], audio_path: str, seconds: float
         times.append(time.perf_counter() - t0)
         frames = len(fe)
     med = statistics.median(times)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ours alone: before any bare run
     extra: dict[str, object] = {}
     if name == "yamnet" and str(params.get("model", "")).endswith(".tflite"):
         # our pipeline's overhead: the bare ai-edge-litert interpreter on the same waveform, same process
@@ -75,6 +150,9 @@ def worker(name: str, params: dict[str, object], audio_path: str, seconds: float
 
         bare = statistics.median(time_bare_interpreter(str(params["model"]), audio, repeats=repeats))
         extra = {"bare_interpreter_s": bare, "vs_bare": med / bare}
+    elif name in _BARE and not params:
+        bare = statistics.median(_BARE[name](audio, repeats))
+        extra = {"bare_package_s": bare, "vs_bare": med / bare}
     return {
         **extra,
         "embedder": name,
@@ -92,7 +170,7 @@ def worker(name: str, params: dict[str, object], audio_path: str, seconds: float
         "rtf": audio.duration / med,
         "rss_start_mb": rss_start,
         "rss_after_load_mb": rss_loaded,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss,
     }
 
 

@@ -81,6 +81,15 @@ def test_mel_filterbank_equals_librosa(sr, n_fft, n_mels, fmin, fmax):
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize(("sr", "n_fft", "n_mels"), [(44100, 2048, 96), (16000, 512, 40)])
+def test_htk_l1_mel_filterbank_equals_librosa(sr, n_fft, n_mels):
+    """aiSFX's filterbank: librosa's ``htk=True, norm=1.0``."""
+    ours = mel_filterbank(sr, n_fft, n_mels, 0.0, sr / 2, htk=True, norm="l1")
+    theirs = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sr / 2, htk=True, norm=1.0)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-8)
+
+
 def test_mel_scale_is_slaneys():
     hz = np.array([0.0, 200.0, 999.0, 1000.0, 4000.0, 11025.0])
     np.testing.assert_allclose(hz_to_mel(hz), librosa.hz_to_mel(hz), rtol=1e-12)

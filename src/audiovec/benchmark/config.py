@@ -9,6 +9,7 @@ A complete config in TOML::
     sizes = [25, 100, 250, 869]          # growth is fitted from four sizes or more
     weights = "quality"                  # a preset (quality, resources, balanced) or a [weights] table
     robustness = ["noise:10", "mp3:32"]  # optional: degraded queries against the clean index
+    projections = ["center", "center+lda"]  # optional: fitted on other folds, scored on held-out groups
 
     [dataset]
     kind = "manifest"                    # demo | folder | manifest | fsdd | list
@@ -224,6 +225,12 @@ class BenchmarkConfig(_Model):
             and :mod:`audiovec.benchmark.robustness`); ``None`` (the default) leaves the stage out.
             :data:`DEMO_ROBUSTNESS` is a small set that runs in seconds on the demo data.
         robustness_queries: Degrade at most this many query files (stratified by label, seeded); ``None``: all.
+        projections: Fitted projections scored on every (embedder, pooling), e.g. ``["center", "center+lda",
+            "pca:64+sq8"]`` (:mod:`audiovec.projections`). Each is fitted on the other folds of whole groups and
+            scored on the held-out fold's queries (:mod:`audiovec.benchmark.projected`); its row in the quality
+            table is named ``"<pooling> -> <projection>"``, with its bytes per vector, and the verdict compares it
+            with the raw vectors query by query. The fit on every vector is saved under ``projections/``.
+        projection_folds: Folds of groups for those fits (fewer when the dataset has fewer groups).
         output_dir: Where results and the report go.
         data_root: The folder relative dataset paths are read from (``audiovec bench CONFIG --data-root DIR``
             sets it); when unset, the ``AUDIOVEC_DATA`` environment variable, else the working directory. Keep it
@@ -260,6 +267,8 @@ class BenchmarkConfig(_Model):
     verdict_metric: str = "map_at_k"
     robustness: list[str] | None = None
     robustness_queries: int | None = Field(200, ge=1)
+    projections: list[str] = Field(default_factory=list)
+    projection_folds: int = Field(5, ge=2, le=100)
     output_dir: str = "audiovec-results"
     data_root: str | None = None
     cache: bool = True
@@ -285,6 +294,16 @@ class BenchmarkConfig(_Model):
 
             parse_conditions(v)  # raises ConfigError (a ValueError) on a malformed or repeated condition
         return v
+
+    @field_validator("projections")
+    @classmethod
+    def _projections(cls, v: list[str]) -> list[str]:
+        from audiovec.projections import Projection
+
+        specs = [Projection(p).describe() for p in v]  # raises ConfigError (a ValueError) on a bad spec
+        if len(set(specs)) != len(specs):
+            raise ValueError(f"projections repeat a spec: {specs}")
+        return specs
 
     @field_validator("ks")
     @classmethod

@@ -32,6 +32,7 @@ from audiovec.metrics import (
     separation_auc,
     top_k_accuracy,
 )
+from audiovec.projections import cluster_agreement
 from audiovec.stores import exact_search
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "quality",
     "quality_against",
     "similarity",
+    "summarise",
     "topk_names",
 ]
 
@@ -195,9 +197,10 @@ def _n_relevant(
     return out
 
 
-def _summarise(
+def summarise(
     row: dict[str, Any], per_query: dict[str, NDArray[np.float64]], bootstrap: int, seed: int
 ) -> dict[str, Any]:
+    """Add each per-query metric's mean and 95 % bootstrap interval to ``row`` (``m``, ``m_lo``, ``m_hi``)."""
     for name, vals in per_query.items():
         mean, lo, hi = bootstrap_ci(vals, bootstrap, seed=seed)
         row[name], row[f"{name}_lo"], row[f"{name}_hi"] = mean, lo, hi
@@ -266,7 +269,7 @@ def quality_against(
     }
     pq = per_query_scores(queries.x[q], queries.labels[q], q_groups[q], index, k, ks)
     return QualityScores(
-        row=_summarise(row, pq, bootstrap, seed),
+        row=summarise(row, pq, bootstrap, seed),
         per_query=pq,
         query_rows=q,
         query_ids=[queries.ids[i] for i in q],
@@ -310,11 +313,13 @@ def quality(
     q = np.flatnonzero(vs.queries).astype(np.int64)
     row["n_queries"] = len(q)
     pq = per_query_scores(vs.x[q], vs.labels[q], vs.group_codes[q], vs, k, ks)
-    _summarise(row, pq, bootstrap, seed)
+    summarise(row, pq, bootstrap, seed)
     inn, outc = pair_similarities(vs, rng)
     row["separation_auc"] = separation_auc(inn, outc)
     row["in_class_sim_mean"] = float(inn.mean()) if inn.size else math.nan
     row["out_class_sim_mean"] = float(outc.mean()) if outc.size else math.nan
+    row["bytes_per_vector"] = int(vs.x.shape[1]) * 4
+    row["kmeans_purity"], row["kmeans_nmi"] = cluster_agreement(vs.x[labelled], list(vs.labels[labelled]), seed=seed)
     if linear_probe:
         try:
             correct, fold_of = linear_probe_predictions(

@@ -7,6 +7,8 @@
    rule and the normalisation decided once.
 3. **quality** (:mod:`~audiovec.benchmark.retrieval`) — exact search with the query's own group excluded: top-1,
    top-k, kNN vote, precision@k, mAP@k with bootstrap intervals, separation AUC, a group-aware linear probe.
+   With ``projections`` set, every fitted projection (:mod:`audiovec.projections`) of every vector set is scored
+   the same way, each fold of groups with a fit on the other folds (:mod:`~audiovec.benchmark.projected`).
 4. **stores** (:mod:`~audiovec.benchmark.stores`) — every (embedder, pooling, store): insertion, latency
    percentiles, batched queries/s, ANN recall@k against the exact kernel, quality through the store, storage.
 5. **robustness** (:mod:`~audiovec.benchmark.robustness`, when ``robustness`` lists degradations) — the valid
@@ -39,7 +41,7 @@ from audiovec.benchmark.datasets import Dataset, build_dataset
 from audiovec.benchmark.extraction import extract_dataset
 from audiovec.benchmark.ranking import rank
 from audiovec.benchmark.result import BenchmarkResult
-from audiovec.benchmark.retrieval import quality
+from audiovec.benchmark.retrieval import QualityScores, quality
 from audiovec.benchmark.stores import exact_truth, growth_rows, measure_store, scaling_row
 from audiovec.benchmark.vectors import VectorSet, pool_vectors, stratified_sample
 from audiovec.embedders import Embedder
@@ -139,6 +141,18 @@ class Benchmark:
                 if cfg.embedding_map_points:
                     take = stratified_sample(vs.groups, cfg.embedding_map_points, cfg.seed)
                     embeddings[vs.key] = (vs.x[take], vs.labels[take])
+        n_fits = len(sets) * len(cfg.projections)
+        with as_callback(cfg.progress if n_fits else False, n_fits, "projections", "fit", leave=False) as fits:
+            for vs in sets:
+                for spec in cfg.projections:
+                    projected = self._projected(vs, spec, dataset.name, out)
+                    fits.relative_update()
+                    key = f"{vs.embedder}|{projected.row['pooling']}"
+                    quality_rows.append(projected.row)
+                    if projected.per_query:
+                        per_query[key] = {"ids": np.asarray(projected.query_ids), **projected.per_query}
+                    if projected.similarities is not None:
+                        distances[key] = projected.similarities
         robust = self._robustness(dataset, sets, extraction.models) if cfg.robustness is not None else []
         scaling = self._scaling(dataset, sets, extraction.file_rows)
         result = BenchmarkResult(
@@ -158,6 +172,42 @@ class Benchmark:
         result.verdict = result.build_verdict()
         result.ranking = rank(result, cfg.ranking_weights[0])
         return result
+
+    def _projected(self, vs: VectorSet, spec: str, dataset: str, out: Path) -> QualityScores:
+        """One projection of one vector set, cross-fitted over folds of groups; its full fit saved under ``out``."""
+        from audiovec.benchmark.projected import cross_fitted_quality, projected_name, save_projection
+
+        cfg = self.config
+        t0 = time.perf_counter()
+        try:
+            scores, fitted = cross_fitted_quality(
+                vs,
+                spec,
+                cfg.k,
+                ks=cfg.ks,
+                folds=cfg.projection_folds,
+                bootstrap=cfg.bootstrap,
+                seed=cfg.seed,
+                dataset=dataset,
+            )
+        except AudiovecError as err:
+            log.error("projection %s of %s/%s failed: %s", spec, vs.embedder, vs.pooling, err)
+            row = {"embedder": vs.embedder, "pooling": projected_name(vs.pooling, spec), "projection": spec}
+            return QualityScores(row={**row, "note": f"{type(err).__name__}: {err}"})
+        if fitted.fitted:
+            save_projection(fitted, out, vs.embedder, vs.pooling)
+        log.info(
+            "projection %s of %s/%s: %s %.3f over %s queries, %s folds, %.1f s",
+            spec,
+            vs.embedder,
+            vs.pooling,
+            cfg.verdict_metric,
+            float(scores.row.get(cfg.verdict_metric, float("nan"))),
+            scores.row.get("n_queries"),
+            scores.row.get("folds"),
+            time.perf_counter() - t0,
+        )
+        return scores
 
     def _robustness(self, dataset: Dataset, sets: list[VectorSet], models: dict[str, Embedder]) -> list[dict[str, Any]]:
         """The robustness stage: every embedder's poolings with degraded queries against its clean vectors."""

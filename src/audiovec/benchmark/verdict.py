@@ -14,8 +14,8 @@ anything again (:func:`verdict_from_dir`). It names:
   two means are *not* the test;
 * **fastest**: the embedder that embeds the most seconds of audio per wall second (median real-time factor over
   files; mean extraction time per file when no real-time factor is known);
-* **smallest**: the configuration with the fewest bytes per stored vector (``dim × 4``: float32 vectors, the size
-  every store holds before its own index overhead);
+* **smallest**: the configuration with the fewest bytes per stored vector (``bytes_per_vector``: ``dim × 4`` for
+  float32 vectors, the code size for a quantised projection; what a store holds before its own index overhead);
 * **pareto**: the configurations no other one beats on quality, speed and bytes per vector together (another is at
   least as good on all three and better on one);
 * **sentences**: one plain sentence per finding, with the figures.
@@ -51,6 +51,7 @@ __all__ = [
     "load_per_query",
     "metric_label",
     "paired_bootstrap",
+    "paired_values",
     "pareto_front",
     "save_per_query",
     "verdict_from_dir",
@@ -195,7 +196,7 @@ def paired_bootstrap(
     return bootstrap_ci(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), n_boot, alpha, seed)
 
 
-def _paired(best: PerQuery, other: PerQuery, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def paired_values(best: PerQuery, other: PerQuery, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The two configurations' values on the queries both scored, matched by query id."""
     ids_a = [str(s) for s in best["ids"]]
     pos_b = {str(s): i for i, s in enumerate(other["ids"])}
@@ -317,7 +318,7 @@ def build_verdict(
         if best_pq is None or other_pq is None or metric not in best_pq or metric not in other_pq:
             not_tested.append(_name(str(r["embedder"]), str(r["pooling"])))
             continue
-        va, vb = _paired(best_pq, other_pq, metric)
+        va, vb = paired_values(best_pq, other_pq, metric)
         diff, lo, hi = paired_bootstrap(va, vb, n_boot, alpha, seed)
         if not math.isfinite(diff):
             not_tested.append(_name(str(r["embedder"]), str(r["pooling"])))
@@ -381,6 +382,9 @@ def build_verdict(
         )
 
     def nbytes(r: Mapping[str, Any]) -> int:
+        b = _num(r.get("bytes_per_vector"))
+        if math.isfinite(b) and b > 0:
+            return math.ceil(b)
         d = _num(r.get("dim"))
         return int(d) * 4 if math.isfinite(d) else 0
 
@@ -389,9 +393,10 @@ def build_verdict(
     if sized:
         s = min(sized, key=lambda r: (nbytes(r), -_num(r[metric])))
         smallest = Smallest(str(s["embedder"]), str(s["pooling"]), nbytes(s))
+        as_float = " as float32" if smallest.bytes_per_vector == int(_num(s["dim"])) * 4 else ""
         sentences.append(
             f"Smallest vectors: {_name(smallest.embedder, smallest.pooling)}, {int(_num(s['dim']))} dimensions "
-            f"({smallest.bytes_per_vector} bytes as float32) per vector, {label} {_fmt(_num(s[metric]))}."
+            f"({smallest.bytes_per_vector} bytes{as_float}) per vector, {label} {_fmt(_num(s[metric]))}."
         )
 
     pts = [(_num(r[metric]), rtf_of(str(r["embedder"])), -float(nbytes(r) or math.inf)) for r in rows]

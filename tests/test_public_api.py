@@ -17,12 +17,23 @@ def test_all_is_exactly_the_public_names():
         n for n, v in vars(audiovec).items() if not n.startswith("_") and not inspect.ismodule(v) and n != "annotations"
     }
     lazy = set(audiovec._LAZY)
-    assert set(audiovec.__all__) - {"__version__", "errors"} == (eager - lazy) | lazy
+    assert set(audiovec.__all__) == (eager - lazy) | lazy
     assert lazy <= set(dir(audiovec)) and set(audiovec.__all__) <= set(dir(audiovec))
     assert inspect.ismodule(audiovec.errors)
     for name in audiovec.__all__:
         assert getattr(audiovec, name) is not None
     assert audiovec.Benchmark.__name__ == "Benchmark" and audiovec.FaissStore.__name__ == "FaissStore"
+
+
+def test_import_audiovec_loads_nothing_until_a_name_is_used():
+    code = (
+        "import sys, audiovec\n"
+        "assert [m for m in sys.modules if m.startswith('audiovec')] == ['audiovec'], sorted(sys.modules)\n"
+        "assert 'numpy' not in sys.modules and 'importlib.metadata' not in sys.modules\n"
+        "print(audiovec.load.__module__, audiovec.__version__ != '', audiovec.errors.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["audiovec.audio._io", "True", "audiovec.errors"]
 
 
 def test_import_is_light_and_lazy_names_resolve_on_use():

@@ -19,11 +19,6 @@ from typing import Generic, TypeVar
 
 from audiovec.errors import DuplicatePluginError, MissingDependencyError, PluginLoadError, UnknownPluginError
 
-if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
-    from importlib.metadata import entry_points
-else:  # pragma: no cover
-    from importlib_metadata import entry_points
-
 __all__ = ["MissingExtra", "PluginInfo", "Registry", "did_you_mean"]
 
 log = logging.getLogger(__name__)
@@ -127,6 +122,12 @@ class Registry(Generic[T]):
         if self._discovered:
             return
         self._discovered = True
+        # imported here, not at module level: reading package metadata is slow to import, and only the first
+        # lookup of a name needs it (identification, say, never does)
+        if sys.version_info >= (3, 12):  # pragma: no cover - depends on the interpreter
+            from importlib.metadata import entry_points
+        else:  # pragma: no cover
+            from importlib_metadata import entry_points
         for ep in entry_points(group=self.group):
             dist = ep.dist.name if ep.dist is not None else None
             info = PluginInfo(ep.name, ep.value, dist, self.group)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiovec import Benchmark
-from audiovec.benchmark.projected import cross_fitted_quality
+from audiovec.benchmark.projected import cross_fitted_quality, projection_file
 from audiovec.benchmark.retrieval import quality
 from audiovec.projections import Projection
 from vectorsets import make_vector_set
@@ -94,7 +94,7 @@ def test_the_benchmark_scores_projections_next_to_the_raw_vectors_and_saves_the_
     assert ids["mfcc|mean_std+l2 -> center"] == ids["mfcc|mean_std+l2"]
     saved = sorted(p.name for p in (tmp_path / "out" / "projections").iterdir())
     assert len(saved) == 3
-    lda = Projection.load(tmp_path / "out" / "projections" / "mfcc_mean_std_l2_center_lda.npz")
+    lda = Projection.load(projection_file(tmp_path / "out", "mfcc", "mean_std+l2", "center+lda"))
     assert lda.fitted_on["embedder"] == "mfcc" and lda.fitted_on["n_vectors"] == q.loc["mean_std+l2", "n_vectors"]
     assert result.verdict.smallest is not None and result.verdict.smallest.pooling == "mean_std+l2 -> pca:8+sq8"
 

@@ -9,8 +9,8 @@ scores of all folds are pooled into one row with bootstrap intervals, comparable
 vectors (the verdict's paired test). In-class and out-of-class similarities are drawn within each fold, since
 two folds' projections live in different coordinates.
 
-A last fit on every vector is what the benchmark saves (``projections/<embedder>__<pooling>__<spec>.npz``), with
-what it was fitted on, for use on new data.
+A last fit on every vector is what the benchmark saves (:func:`projection_file`: ``projections/*.npz`` in the
+output folder), with what it was fitted on, for use on new data.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from audiovec.metrics import group_folds, separation_auc
 from audiovec.pooling import l2_normalize
 from audiovec.projections import Projection
 
-__all__ = ["cross_fitted_quality", "projected_name", "save_projection"]
+__all__ = ["cross_fitted_quality", "projected_name", "projection_file", "save_projection"]
 
 #: How a projected configuration is named in the ``pooling`` column: ``"<pooling> -> <projection>"``.
 ARROW = " -> "
@@ -140,9 +140,19 @@ def cross_fitted_quality(
     return scores, proj_all
 
 
+def projection_file(out: str | Path, embedder: str, pooling: str, spec: str) -> Path:
+    """Where a benchmark run in ``out`` saves the fit of ``spec`` on every vector of (``embedder``, ``pooling``).
+
+    Example:
+        >>> projection_file("results", "mfcc", "mean_std+l2", "center+lda").name
+        'mfcc_mean_std_l2_center_lda.npz'
+    """
+    slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", f"{embedder}__{pooling}__{Projection(spec).describe()}").strip("_")
+    return Path(out) / "projections" / f"{slug}.npz"
+
+
 def save_projection(proj: Projection, out: Path, embedder: str, pooling: str) -> Path:
-    """Write a fitted projection under ``out/projections/`` with a file name made of its configuration."""
-    slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", f"{embedder}__{pooling}__{proj.describe()}").strip("_")
-    folder = out / "projections"
-    folder.mkdir(parents=True, exist_ok=True)
-    return proj.save(folder / f"{slug}.npz")
+    """Write a fitted projection to :func:`projection_file` (the folder is created)."""
+    path = projection_file(out, embedder, pooling, proj.describe())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return proj.save(path)

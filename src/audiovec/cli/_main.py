@@ -25,6 +25,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from audiovec.cli import bench, embed, identify, index, info, service
 from audiovec.cli._common import Parser
@@ -33,12 +34,20 @@ from audiovec.errors import AudiovecError
 __all__ = ["build_parser", "main"]
 
 
+class _Version(argparse.Action):
+    """``--version``: reads the installed version only when asked (the package metadata is slow to import)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from audiovec._version import __version__
+
+        print(f"audiovec {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audiovec`` command."""
-    from audiovec._version import __version__
-
     parser = Parser(prog="audiovec", description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=f"audiovec {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (bench, embed, index, info, identify, service):

@@ -50,12 +50,11 @@ from audiovec.errors import ConfigError, DuplicateIdError, StoreError
 from audiovec.identify.calibration import Calibration, calibrate, confidence
 from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex, FingerprintMatch, fingerprint
 from audiovec.identify.results import MODES, Candidate, Identification, IndexedTrack, Mode
-from audiovec.ingest import Ingest, Source
-from audiovec.ingest.records import ITEM, START, vector_records
 from audiovec.pooling import L2Normalize, Pipeline, Pool, Segments
 
 if TYPE_CHECKING:  # pragma: no cover
     from audiovec.embedders.base import Embedder
+    from audiovec.ingest import Ingest
     from audiovec.stores import VectorStore
 
 __all__ = ["DEFAULT_MIN_SCORE", "DEFAULT_MIN_SIMILARITY", "Identifier", "calibrate_threshold", "default_pipeline"]
@@ -147,7 +146,7 @@ class Identifier:
         self.fingerprints = fingerprints
         self.store = store
         self.embedder = embedder if store is not None else None
-        self._ingest = Ingest(self.embedder) if self.embedder is not None else None
+        self._ingest: Ingest | None = None  # the ingest path of the vector mode, built when first used
         self._label = self.embedder.name if self.embedder is not None else ""
         self._store_dir: Path | None = None  # where create()/open() placed the vector store
         self.pipeline = pipeline or default_pipeline()
@@ -449,9 +448,12 @@ class Identifier:
         return track_id
 
     def _add_vectors(self, source: AudioSource | Audio, track_id: str, duration: float) -> None:
-        assert self.store is not None and self._ingest is not None
+        assert self.store is not None
         origin = source if isinstance(source, Audio) else os.fspath(source)  # type: ignore[arg-type]
-        item = self._ingest.process([Source.of(origin, key=track_id)])[0]
+        from audiovec.ingest import Source
+        from audiovec.ingest.records import vector_records
+
+        item = self._ingest_path().process([Source.of(origin, key=track_id)])[0]
         frames = item.frames_of(self._label)
         pooled = self.pipeline(frames)
         ids, metas = vector_records(track_id, pooled, duration=frames.duration)
@@ -478,6 +480,7 @@ class Identifier:
         if self.fingerprints is not None:
             found = self.fingerprints.remove(track_id) or found
         if self.store is not None:
+            from audiovec.ingest.records import ITEM
             from audiovec.stores import Eq
 
             found = self.store.delete(filter=Eq(ITEM, track_id)) > 0 or found
@@ -531,9 +534,12 @@ class Identifier:
         ]
 
     def _vector_stage(self, audio: Audio, limit: int, timings: dict[str, float]) -> list[tuple[Candidate, float]]:
-        assert self.store is not None and self._ingest is not None
+        assert self.store is not None
         t0 = time.perf_counter()
-        pooled = self.pipeline(self._ingest.process([Source.of(audio, key="query")])[0].frames_of(self._label))
+        from audiovec.ingest import Source
+        from audiovec.ingest.records import ITEM, START
+
+        pooled = self.pipeline(self._ingest_path().process([Source.of(audio, key="query")])[0].frames_of(self._label))
         t1 = time.perf_counter()
         k = min(self.segment_hits, max(1, self.store.count()))
         hits = self.store.search(pooled.vectors, k=k)
@@ -568,6 +574,15 @@ class Identifier:
             ranked.append((cand, max(0.0, min(1.0, score))))
         ranked.sort(key=lambda cs: (-cs[0].score, cs[0].track_id))
         return ranked[:limit]
+
+    def _ingest_path(self) -> Ingest:
+        """The ingest path that embeds tracks and queries for the vector mode (imported and built on first use)."""
+        if self._ingest is None:
+            from audiovec.ingest import Ingest
+
+            assert self.embedder is not None
+            self._ingest = Ingest(self.embedder)
+        return self._ingest
 
     def _meta(self, track_id: str, fallback: dict[str, Any] | None) -> dict[str, Any]:
         entry = self._tracks.get(track_id)

@@ -99,7 +99,7 @@ class AiSFXConfig(EmbedderConfig):
     hop: float = Field(0.5, gt=0.0, le=1.0, description="frame step as a fraction of the 100-frame block")
     normalize: Literal["peak", "none"] = "peak"
     device: str = Field("cpu", description=f"torch device: {DEVICES}")
-    batch_size: int = Field(16, ge=1, le=4096, description="frames per forward pass")
+    batch_size: int = Field(32, ge=1, le=4096, description="frames per forward pass")
     num_threads: int | None = Field(None, ge=1, le=1024, description="torch threads during forward passes")
 
     @field_validator("device")
@@ -292,7 +292,7 @@ class AiSFXEmbedder(FramedEmbedder):
                     training=False,
                     eps=_BN_EPS,
                 )
-                x = f.relu(x)
+                x = f.relu_(x)  # in place, as aiSFX does: x is this block's own fresh tensor
             if i < _CONV_BLOCKS:  # the last block pools with a 1x1 kernel: nothing
                 x = f.max_pool2d(x, kernel_size=(2, 2))
         out = x.mean(dim=3).max(dim=2).values  # mean over frequency, max over time

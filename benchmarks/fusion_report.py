@@ -40,10 +40,6 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def _ci(row: pd.Series, metric: str) -> str:
-    return f"{_fmt(row[metric])} ({_fmt(row[metric + '_lo'])}–{_fmt(row[metric + '_hi'])})"
-
-
 def _key(row: pd.Series) -> str:
     return f"{row['embedder']}|{row['pooling']}"
 

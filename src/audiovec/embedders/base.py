@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +45,8 @@ from audiovec.embedders.framing import (
 )
 from audiovec.embeddings import FrameEmbeddings
 from audiovec.errors import ConfigError, EmbeddingError, EmptyAudioError
+
+C = TypeVar("C", bound="EmbedderConfig")
 
 __all__ = ["Embedder", "EmbedderConfig", "EmbedderSpec", "FramedEmbedder", "WindowedEmbedder", "frame_count"]
 
@@ -136,6 +138,25 @@ def _unknown_params_hint(name: str, config: type[EmbedderConfig], err: Validatio
     return " ".join([*parts, f"known: {', '.join(known)}"]) + "\n"
 
 
+def validated_config(
+    name: str, config_cls: type[C], config: EmbedderConfig | dict[str, Any] | None, params: dict[str, Any]
+) -> C:
+    """An embedder's configuration from a config object or dict plus keyword overrides, validated.
+
+    The one place every embedder turns its constructor arguments into its ``Config``.
+
+    Raises:
+        ConfigError: Invalid parameters; misspelt keys get a "did you mean" and the list of known ones.
+    """
+    base = config.model_dump(exclude_unset=True) if isinstance(config, EmbedderConfig) else dict(config or {})
+    base.update(params)
+    try:
+        return config_cls(**base)
+    except ValidationError as err:
+        hint = _unknown_params_hint(name, config_cls, err)
+        raise ConfigError(f"invalid {name} configuration: {hint}{err}") from err
+
+
 class EmbedderSpec(BaseModel):
     """Identity of an embedder's output: registry name, implementation version and parameters."""
 
@@ -179,13 +200,7 @@ class WindowedEmbedder(ABC):
     config: EmbedderConfig
 
     def __init__(self, config: EmbedderConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        base = config.model_dump(exclude_unset=True) if isinstance(config, EmbedderConfig) else dict(config or {})
-        base.update(params)
-        try:
-            self.config = self.Config(**base)
-        except ValidationError as err:
-            hint = _unknown_params_hint(self.name, self.Config, err)
-            raise ConfigError(f"invalid {self.name} configuration: {hint}{err}") from err
+        self.config = validated_config(self.name, self.Config, config, params)
         self._setup()
 
     def __reduce__(self) -> tuple[Any, ...]:

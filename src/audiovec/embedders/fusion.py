@@ -31,12 +31,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from audiovec.audio import Audio, AudioSource
-from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, _unknown_params_hint
+from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, validated_config
 from audiovec.embeddings import FrameEmbeddings
-from audiovec.errors import ConfigError
 from audiovec.pooling import Pipeline, l2_normalize, pool, segment_bounds, segment_frames
 
 __all__ = ["FusionConfig", "FusionEmbedder", "FusionMember"]
@@ -105,13 +104,7 @@ class FusionEmbedder:
     Config: ClassVar[type[FusionConfig]] = FusionConfig
 
     def __init__(self, config: FusionConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        base = config.model_dump(exclude_unset=True) if isinstance(config, EmbedderConfig) else dict(config or {})
-        base.update(params)
-        try:
-            self.config = FusionConfig(**base)
-        except ValidationError as err:
-            hint = _unknown_params_hint(self.name, FusionConfig, err)
-            raise ConfigError(f"invalid fusion configuration: {hint}{err}") from err
+        self.config = validated_config(self.name, FusionConfig, config, params)
         from audiovec.embedders import get_embedder
 
         self.members = [get_embedder(m.name, m.params) for m in self.config.members]

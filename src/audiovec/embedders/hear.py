@@ -34,10 +34,10 @@ from pydantic import Field, field_validator, model_validator
 
 from audiovec.audio import Audio, AudioSource, resample_blocks, stream
 from audiovec.embedders._torch import DEVICES, check_device, resolve_device
-from audiovec.embedders.base import EmbedderConfig, EmbedderSpec
+from audiovec.embedders.base import EmbedderConfig, EmbedderSpec, validated_config
 from audiovec.embedders.framing import check_finite_frames, prepare_samples
 from audiovec.embeddings import FrameEmbeddings
-from audiovec.errors import AudiovecError, ConfigError, EmbeddingError, EmptyAudioError, ModelLoadError
+from audiovec.errors import AudiovecError, EmbeddingError, EmptyAudioError, ModelLoadError
 
 __all__ = ["HEARConfig", "HEAREmbedder"]
 
@@ -103,12 +103,7 @@ class HEAREmbedder:
     Config: ClassVar[type[HEARConfig]] = HEARConfig
 
     def __init__(self, config: HEARConfig | dict[str, Any] | None = None, **params: Any) -> None:
-        base = config.model_dump(exclude_unset=True) if isinstance(config, EmbedderConfig) else dict(config or {})
-        base.update(params)
-        try:
-            self.config = HEARConfig(**base)
-        except ValueError as err:
-            raise ConfigError(f"invalid hear configuration: {err}") from err
+        self.config = validated_config(self.name, HEARConfig, config, params)
         self._load()
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -5,8 +5,9 @@ sound-effects retrieval"): a 9-layer CNN (DCASE's cross-task baseline, four conv
 trained across commercial sound-effects libraries. Its weights are ``aisfx/models/checkpoint.pth`` inside the
 ``aisfx`` 0.1.2 wheel (code MIT; pre-trained model and paper CC BY 4.0: credit the authors when you publish
 results). audiovec reads that file with ``torch.load(weights_only=True)`` and runs the embedding network itself
-(the classification heads are not used); it never imports ``aisfx``, whose own spectrogram helper returns a
-``[mels, frames]`` array that its blocking function reads as ``[frames, mels]``.
+(each eval-mode batch norm folded into its convolution; the classification heads are not used); it never
+imports ``aisfx``, whose own spectrogram helper returns a ``[mels, frames]`` array that its blocking function
+reads as ``[frames, mels]``.
 
 Front end (``aisfx.inference`` with its ``librosa`` spectrogram, which is what the package runs without
 Essentia): 44.1 kHz mono, peak-normalised to 1; power spectrogram with a 2048-sample Hann window every 1024
@@ -136,6 +137,28 @@ def _numpy_globals() -> list[Any]:
     return [(multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype(np.int64))]
 
 
+def _fold_batch_norms(torch: Any, state: dict[str, Any], device: Any) -> dict[str, tuple[Any, Any]]:
+    """Each convolution with the eval-mode batch norm after it folded in: ``conv_block{i}.conv{j}`` -> (weight, bias).
+
+    ``bn(conv(x, W)) = conv(x, W * s) + (beta - mean * s)`` with ``s = gamma / sqrt(var + eps)`` per channel,
+    computed in float64 and stored in float32, weights in the channels-last layout; one pass over the activations
+    fewer, the same numbers to float rounding (the tests compare with aiSFX's own modules).
+    """
+    folded: dict[str, tuple[Any, Any]] = {}
+    for i in range(1, _CONV_BLOCKS + 1):
+        p = f"embedding_net.conv_block{i}"
+        for j in (1, 2):
+            bn = {k: state[f"{p}.bn{j}.{k}"].double() for k in ("weight", "bias", "running_mean", "running_var")}
+            scale = bn["weight"] / torch.sqrt(bn["running_var"] + _BN_EPS)
+            weight = state[f"{p}.conv{j}.weight"].double() * scale[:, None, None, None]
+            bias = bn["bias"] - bn["running_mean"] * scale
+            folded[f"conv_block{i}.conv{j}"] = (
+                weight.float().to(device).contiguous(memory_format=torch.channels_last),
+                bias.float().to(device),
+            )
+    return folded
+
+
 def _state_shapes() -> dict[str, tuple[int, ...]]:
     """Names and shapes of the embedding network's parameters in aiSFX's state dict."""
     shapes: dict[str, tuple[int, ...]] = {}
@@ -234,7 +257,7 @@ class AiSFXEmbedder(FramedEmbedder):
         self.geometry = FrameGeometry(SAMPLE_RATE, FRAME_LENGTH, self._hop_frames * STFT_HOP, EMBEDDING_DIM)
         self.load_seconds = time.perf_counter() - t0
 
-    def _load(self, path: Path) -> dict[str, Any]:
+    def _load(self, path: Path) -> dict[str, tuple[Any, Any]]:
         torch = self._torch
         try:
             # the checkpoint also pickles its dataset table, whose class indices are NumPy integers: allow
@@ -248,7 +271,6 @@ class AiSFXEmbedder(FramedEmbedder):
         state = loaded[0] if isinstance(loaded, tuple | list) and loaded else loaded
         if not isinstance(state, dict):
             raise ModelLoadError(f"{_FEATURE}: {str(path)!r} holds no state dict (got {type(state).__name__})")
-        params: dict[str, Any] = {}
         for key, shape in _state_shapes().items():
             tensor = state.get(key)
             if tensor is None or tuple(tensor.shape) != shape:
@@ -256,8 +278,7 @@ class AiSFXEmbedder(FramedEmbedder):
                 raise ModelLoadError(
                     f"{_FEATURE}: {str(path)!r} is not an aiSFX checkpoint: {key} has shape {found}, expected {shape}"
                 )
-            params[key] = tensor.to(device=self._device, dtype=torch.float32)
-        return params
+        return _fold_batch_norms(torch, state, self._device)
 
     # ------------------------------------------------------------------ model
     @contextlib.contextmanager
@@ -279,20 +300,11 @@ class AiSFXEmbedder(FramedEmbedder):
         f = torch.nn.functional
         p = self._params
         x = torch.from_numpy(np.ascontiguousarray(blocks)).to(self._device).unsqueeze(1)
+        x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's faster layout (same to float rounding)
         for i in range(1, _CONV_BLOCKS + 1):
-            pre = f"embedding_net.conv_block{i}"
-            for conv, bn in (("conv1", "bn1"), ("conv2", "bn2")):
-                x = f.conv2d(x, p[f"{pre}.{conv}.weight"], padding=1)
-                x = f.batch_norm(
-                    x,
-                    p[f"{pre}.{bn}.running_mean"],
-                    p[f"{pre}.{bn}.running_var"],
-                    p[f"{pre}.{bn}.weight"],
-                    p[f"{pre}.{bn}.bias"],
-                    training=False,
-                    eps=_BN_EPS,
-                )
-                x = f.relu_(x)  # in place, as aiSFX does: x is this block's own fresh tensor
+            for conv in ("conv1", "conv2"):
+                weight, bias = p[f"conv_block{i}.{conv}"]
+                x = f.relu_(f.conv2d(x, weight, bias, padding=1))  # conv + batch norm (folded), ReLU
             if i < _CONV_BLOCKS:  # the last block pools with a 1x1 kernel: nothing
                 x = f.max_pool2d(x, kernel_size=(2, 2))
         out = x.mean(dim=3).max(dim=2).values  # mean over frequency, max over time

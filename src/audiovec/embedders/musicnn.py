@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import time
 from collections.abc import Callable, Sequence
@@ -232,11 +233,10 @@ class MusicnnEmbedder(FramedEmbedder):
     @property
     def tags(self) -> tuple[str, ...]:
         """The 50 tags of the model, in the order of the ``"taggram"`` layer (from ``musicnn.configuration``)."""
-        path = package_dir() / "configuration.py"
-        scope: dict[str, Any] = {}
-        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), scope)  # plain constants, no imports
+        package_dir()  # a missing package raises MissingDependencyError
+        configuration = importlib.import_module("musicnn.configuration")  # plain constants: imports nothing
         key = "MSD_LABELS" if self.config.model.startswith("MSD") else "MTT_LABELS"
-        return tuple(str(t) for t in scope[key])
+        return tuple(str(t) for t in getattr(configuration, key))
 
     def embed_patches(self, patches: NDArray[np.float32]) -> NDArray[np.float32]:
         """The network on log-mel patches ``float32[B, 187, 96]``: ``float32[B, dim]`` of :attr:`layer`."""

@@ -1,4 +1,4 @@
-"""The device rule of the PyTorch embedders (speaker models and Hugging Face encoders), in one place.
+"""The device and thread rules of the PyTorch embedders (speaker models, aiSFX, Hugging Face encoders), in one place.
 
 A ``device`` setting is validated when the configuration is built (:func:`check_device`, a pydantic validator's
 helper) and resolved against the installed torch when the model is loaded (:func:`resolve_device`). Both raise
@@ -9,12 +9,14 @@ the embedder's constructor), and a well-formed name that torch cannot use raises
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from audiovec.errors import ConfigError
 
-__all__ = ["DEVICES", "check_device", "resolve_device"]
+__all__ = ["DEVICES", "check_device", "resolve_device", "torch_threads"]
 
 #: The accepted ``device`` values, for messages and field descriptions.
 DEVICES = "'auto', 'cpu', 'mps', 'cuda', 'cuda:N', 'xpu' or 'xpu:N'"
@@ -31,6 +33,23 @@ def check_device(value: str) -> str:
     if not _DEVICE_RE.match(value):
         raise ValueError(f"device must be {DEVICES}, got {value!r}")
     return value
+
+
+@contextlib.contextmanager
+def torch_threads(torch: Any, n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (a process-wide setting), restored afterwards.
+
+    ``None`` (or the current count) leaves the setting alone.
+    """
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def resolve_device(torch: Any, device: str) -> str:

@@ -35,11 +35,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -50,7 +49,7 @@ from pydantic import Field, field_validator
 from audiovec._hashing import sha256_file
 from audiovec._optional import require
 from audiovec.embedders._mel import mel_filterbank
-from audiovec.embedders._torch import DEVICES, check_device, resolve_device
+from audiovec.embedders._torch import DEVICES, check_device, resolve_device, torch_threads
 from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
 from audiovec.embedders.framing import FrameGeometry
 from audiovec.errors import MissingDependencyError, ModelLoadError
@@ -281,19 +280,6 @@ class AiSFXEmbedder(FramedEmbedder):
         return _fold_batch_norms(torch, state, self._device)
 
     # ------------------------------------------------------------------ model
-    @contextlib.contextmanager
-    def _threads(self) -> Iterator[None]:
-        n, torch = self.config.num_threads, self._torch
-        old = torch.get_num_threads()
-        if n is None or n == old:
-            yield
-            return
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
-
     def _forward(self, blocks: NDArray[np.float32]) -> NDArray[np.float32]:
         """The ``EmbeddingNet.forward`` of aiSFX (eval mode) on ``float32[B, 100, 96]``: ``float32[B, 512]``."""
         torch = self._torch
@@ -315,7 +301,7 @@ class AiSFXEmbedder(FramedEmbedder):
         """The network on aiSFX input blocks ``float32[B, 100, 96]`` (normalised log-mel): ``float32[B, 512]``."""
         torch = self._torch
         outs = []
-        with self._threads(), torch.inference_mode():
+        with torch_threads(torch, self.config.num_threads), torch.inference_mode():
             for i in range(0, len(blocks), self.config.batch_size):
                 outs.append(self._forward(blocks[i : i + self.config.batch_size]))
         return np.concatenate(outs) if outs else np.zeros((0, EMBEDDING_DIM), np.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
 from audiovec._optional import require
-from audiovec.embedders._torch import DEVICES, check_device, resolve_device
+from audiovec.embedders._torch import DEVICES, check_device, resolve_device, torch_threads
 from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
 
 __all__ = ["TorchConfig", "TorchEmbedder"]
@@ -52,19 +52,9 @@ class TorchEmbedder(FramedEmbedder):
         self._torch = require("torch", "speaker", feature)
         self._device = self._torch.device(resolve_device(self._torch, self.config.device))
 
-    @contextlib.contextmanager
-    def _threads(self) -> Iterator[None]:
-        n = self.config.num_threads
-        torch = self._torch
-        old = torch.get_num_threads()
-        if n is None or n == old:
-            yield
-            return
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
+    def _threads(self) -> contextlib.AbstractContextManager[None]:
+        """Torch threads as configured, around a forward pass (:func:`audiovec.embedders._torch.torch_threads`)."""
+        return torch_threads(self._torch, self.config.num_threads)
 
     def _embed_frames_batch(self, chunks: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         frames = [np.lib.stride_tricks.sliding_window_view(c, self.frame_length)[:: self.hop_length] for c in chunks]

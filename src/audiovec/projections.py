@@ -313,8 +313,9 @@ class Autoencoder(ProjectionStep):
     """A fully connected autoencoder (``ae:300-200-100-50-20``; ``epochs=``, ``lr=``, ``batch=``); needs torch.
 
     Encoder: input → each size in turn (ReLU between layers, none after the bottleneck); the decoder mirrors it.
-    Inputs are standardised with the fitted set's mean and deviation; trained with MSE and Adam, full batches
-    shuffled with the fit's seed. The vector is the bottleneck.
+    Inputs are standardised with the fitted set's mean and deviation; trained with MSE and Adam on mini-batches
+    shuffled with the fit's seed, on ``threads=1`` torch thread by default (the layers are small: more threads
+    only wait on each other, and on a busy machine many times slower). The vector is the bottleneck.
     """
 
     kind = "ae"
@@ -323,8 +324,8 @@ class Autoencoder(ProjectionStep):
     def __init__(self, args: Sequence[str], options: Mapping[str, str]) -> None:
         super().__init__(args, options)
         for key in self.options:
-            if key not in ("epochs", "lr", "batch"):
-                raise ConfigError(f"ae: unknown option {key!r}; known: batch, epochs, lr")
+            if key not in ("epochs", "lr", "batch", "threads"):
+                raise ConfigError(f"ae: unknown option {key!r}; known: batch, epochs, lr, threads")
         if len(self.args) > 1:
             raise ConfigError("ae takes one argument: the layer sizes, e.g. ae:300-200-100-50-20")
         try:
@@ -336,6 +337,7 @@ class Autoencoder(ProjectionStep):
         self.epochs = int(self._float_opt("epochs", 200))
         self.lr = self._float_opt("lr", 1e-3)
         self.batch = int(self._float_opt("batch", 64))
+        self.threads = int(self._float_opt("threads", 1))
 
     def _torch(self) -> Any:
         try:
@@ -361,12 +363,18 @@ class Autoencoder(ProjectionStep):
             dec.append(nn.Linear(a, b))
             if i < len(back) - 2:
                 dec.append(nn.ReLU())
-        return nn.Sequential(*enc).double(), nn.Sequential(*dec).double()
+        return nn.Sequential(*enc), nn.Sequential(*dec)
 
     def fit(self, x: NDArray[np.float64], y: NDArray[np.int64] | None, seed: int) -> None:
+        from audiovec.embedders._torch import torch_threads
+
         torch = self._torch()
+        with torch_threads(torch, self.threads):
+            self._train(torch, x, seed)
+
+    def _train(self, torch: Any, x: NDArray[np.float64], seed: int) -> None:
         mean, scale = x.mean(0), x.std(0) + 1e-8
-        z = torch.from_numpy((x - mean) / scale)
+        z = torch.from_numpy(((x - mean) / scale).astype(np.float32))
         gen = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         enc, dec = self._net(x.shape[1])
@@ -381,7 +389,7 @@ class Autoencoder(ProjectionStep):
                 opt.step()
         self.state = {"mean": mean, "scale": scale}
         for i, p in enumerate(enc.parameters()):
-            self.state[f"enc{i}"] = p.detach().numpy().copy()
+            self.state[f"enc{i}"] = p.detach().numpy().astype(np.float64)
 
     def transform(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         h: NDArray[np.float64] = (x - self.state["mean"]) / self.state["scale"]

@@ -212,6 +212,23 @@ def test_real_excerpt_and_track_filter(index, shared_file):
     assert index.match(query, tracks=["not-indexed"]) == []
 
 
+def test_shortlist_scores_the_shortlisted_tracks_exactly_and_finds_the_right_one(index, music, shared_file):
+    """Filter-and-refine inside the index: coarse offset votes pick the tracks, exact votes score them."""
+    queries = [fingerprint_file(shared_file("data/music/jamendo_11266_query_69s-89s.mp3"), query=True)]
+    queries += [fingerprint(music.slice(s, s + 5), CFG, query=True) for s in (10.0, 55.5)]
+    for q in queries:
+        exact = index.match(q, limit=5)
+        for n in (1, 2):
+            short = index.match(q, limit=1, shortlist=n)
+            assert short[0] == exact[0]  # same track, score, offset and hits
+        # every track the shortlist keeps is scored exactly as without it
+        every = {m.track_id: (m.score, m.offset) for m in index.match(q, limit=len(index.track_ids))}
+        some = index.match(q, limit=3, shortlist=3)
+        assert some and all(every[m.track_id] == (m.score, m.offset) for m in some)
+    with pytest.raises(ConfigError, match="shortlist"):
+        index.match(queries[0], shortlist=0)
+
+
 def test_match_memory_is_bounded_for_generic_queries(index, music, monkeypatch):
     """Past the hit budget the most common query hashes are dropped; the match survives on the rarer ones."""
     import audiovec.identify.fingerprint._index as index_module

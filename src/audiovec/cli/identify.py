@@ -130,6 +130,7 @@ def _cmd_identify(args: argparse.Namespace) -> int:
         ident.min_similarity = args.min_similarity
     if args.candidates is not None:
         ident.candidates = args.candidates
+    ident.shortlist = args.shortlist
     status = 0
     for path in args.files:
         try:
@@ -360,5 +361,12 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--min-score", type=float, default=None, help="fingerprint threshold (landmarks)")
     p.add_argument("--min-similarity", type=float, default=None, help="vector threshold (cosine)")
     p.add_argument("--candidates", type=int, default=None, help="filter_refine: tracks kept by the vector stage")
+    p.add_argument(
+        "--shortlist",
+        type=int,
+        default=None,
+        help="fingerprints: vote in coarse offset bins first, then score only this many tracks exactly "
+        "(faster on large indexes; 50 is a safe choice)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.set_defaults(func=_cmd_identify)

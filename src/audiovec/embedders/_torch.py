@@ -14,9 +14,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import Field, field_validator
+
+from audiovec.embedders.base import EmbedderConfig
 from audiovec.errors import ConfigError
 
-__all__ = ["DEVICES", "check_device", "resolve_device", "torch_threads"]
+__all__ = ["DEVICES", "TorchConfig", "check_device", "resolve_device", "torch_threads"]
 
 #: The accepted ``device`` values, for messages and field descriptions.
 DEVICES = "'auto', 'cpu', 'mps', 'cuda', 'cuda:N', 'xpu' or 'xpu:N'"
@@ -91,3 +94,25 @@ def _mps_available(torch: Any) -> bool:
 def _xpu_available(torch: Any) -> bool:
     xpu = getattr(torch, "xpu", None)
     return bool(xpu is not None and xpu.is_available())
+
+
+class TorchConfig(EmbedderConfig):
+    """Fields shared by the PyTorch embedders (speaker models, aiSFX): where and how wide the model runs.
+
+    Attributes:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"xpu"`` or ``"auto"`` (CUDA, then Apple MPS, then
+            Intel XPU, then the CPU).
+        batch_size: Frames per forward pass; bounds memory, does not change the output.
+        num_threads: PyTorch intra-op threads used during each forward pass (a process-wide torch setting,
+            restored afterwards); ``None`` keeps the process setting. On a small or busy machine, 1 is often
+            fastest.
+    """
+
+    device: str = Field("cpu", description=f"torch device: {DEVICES}")
+    batch_size: int = Field(32, ge=1, le=4096, description="frames per forward pass")
+    num_threads: int | None = Field(None, ge=1, le=1024, description="torch threads during forward passes")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        return check_device(value)

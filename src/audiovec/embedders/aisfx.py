@@ -44,13 +44,13 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from audiovec._hashing import sha256_file
 from audiovec._optional import require
 from audiovec.embedders._mel import mel_filterbank
-from audiovec.embedders._torch import DEVICES, check_device, resolve_device, torch_threads
-from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+from audiovec.embedders._torch import TorchConfig, resolve_device, torch_threads
+from audiovec.embedders.base import FramedEmbedder
 from audiovec.embedders.framing import FrameGeometry
 from audiovec.errors import MissingDependencyError, ModelLoadError
 
@@ -80,7 +80,7 @@ _CONV_BLOCKS = 4
 _BN_EPS = 1e-5
 
 
-class AiSFXConfig(EmbedderConfig):
+class AiSFXConfig(TorchConfig):
     """Configuration of :class:`AiSFXEmbedder`.
 
     Attributes:
@@ -98,14 +98,6 @@ class AiSFXConfig(EmbedderConfig):
     checkpoint: str | None = None
     hop: float = Field(0.5, gt=0.0, le=1.0, description="frame step as a fraction of the 100-frame block")
     normalize: Literal["peak", "none"] = "peak"
-    device: str = Field("cpu", description=f"torch device: {DEVICES}")
-    batch_size: int = Field(32, ge=1, le=4096, description="frames per forward pass")
-    num_threads: int | None = Field(None, ge=1, le=1024, description="torch threads during forward passes")
-
-    @field_validator("device")
-    @classmethod
-    def _check_device(cls, value: str) -> str:
-        return check_device(value)
 
 
 def default_checkpoint_path() -> Path:

@@ -9,35 +9,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field, field_validator
 
 from audiovec._optional import require
-from audiovec.embedders._torch import DEVICES, check_device, resolve_device, torch_threads
-from audiovec.embedders.base import EmbedderConfig, FramedEmbedder
+from audiovec.embedders._torch import TorchConfig, resolve_device, torch_threads
+from audiovec.embedders.base import FramedEmbedder
 
 __all__ = ["TorchConfig", "TorchEmbedder"]
-
-
-class TorchConfig(EmbedderConfig):
-    """Fields shared by the PyTorch speaker embedders.
-
-    Attributes:
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"xpu"`` or ``"auto"`` (CUDA, then Apple MPS, then
-            Intel XPU, then the CPU).
-        batch_size: Frames per forward pass; bounds memory, does not change the output.
-        num_threads: PyTorch intra-op threads used during each forward pass (a process-wide torch setting,
-            restored afterwards); ``None`` keeps the process setting. On a small or busy machine, 1 is often
-            fastest.
-    """
-
-    device: str = Field("cpu", description=f"torch device: {DEVICES}")
-    batch_size: int = Field(32, ge=1, le=4096, description="frames per forward pass")
-    num_threads: int | None = Field(None, ge=1, le=1024, description="torch threads during forward passes")
-
-    @field_validator("device")
-    @classmethod
-    def _check_device(cls, value: str) -> str:
-        return check_device(value)
 
 
 class TorchEmbedder(FramedEmbedder):

@@ -71,10 +71,14 @@ def kmeans(
     from its centroid. With ``n_init > 1`` the best of that many seedings (lowest inertia) is kept.
     Deterministic for a given ``seed``.
     """
+    x64 = np.asarray(x, dtype=np.float64)
+    if len(x64) == 0:
+        raise ConfigError("k-means needs at least one vector")
+    k = max(1, min(k, len(np.unique(x64, axis=0))))
     best: tuple[float, NDArray[np.float64], NDArray[np.int64]] | None = None
     for run in range(max(1, n_init)):
-        centroids, assign = _lloyd(np.asarray(x, dtype=np.float64), k, seed + 7919 * run, iters)
-        inertia = float(((np.asarray(x, dtype=np.float64) - centroids[assign]) ** 2).sum())
+        centroids, assign = _lloyd(x64, k, seed + 7919 * run, iters)
+        inertia = float(((x64 - centroids[assign]) ** 2).sum())
         if best is None or inertia < best[0]:
             best = (inertia, centroids, assign)
     assert best is not None
@@ -83,9 +87,6 @@ def kmeans(
 
 def _lloyd(x64: NDArray[np.float64], k: int, seed: int, iters: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     n = len(x64)
-    if n == 0:
-        raise ConfigError("k-means needs at least one vector")
-    k = max(1, min(k, len(np.unique(x64, axis=0))))
     rng = np.random.default_rng(seed)
     sq = (x64**2).sum(1)
     centroids = np.empty((k, x64.shape[1]))

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from ci import require_module
+
 torch = pytest.importorskip("torch")
-pytest.importorskip("aisfx")
+require_module("aisfx", "pip install --no-deps aisfx==0.1.2")
 
 from audiovec import Audio, get_embedder, list_embedders, load  # noqa: E402
 from audiovec._registry import MissingExtra  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -18,3 +19,17 @@ def skip_or_fail(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{reason} (required in CI)")
     pytest.skip(reason)
+
+
+def require_module(name: str, install: str) -> ModuleType:
+    """Import ``name`` (usable at module level): skip without it on a development machine, fail in CI.
+
+    For packages the install script adds on purpose (wheels installed with ``--no-deps``...): if CI lacks one,
+    its tests must fail, not quietly skip.
+    """
+    if in_ci():
+        try:
+            return __import__(name, fromlist=["_"])
+        except ImportError as err:
+            pytest.fail(f"{name} is not installed ({install}; required in CI): {err}")
+    return pytest.importorskip(name, reason=f"{name} is not installed ({install})")

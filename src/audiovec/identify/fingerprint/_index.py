@@ -550,9 +550,10 @@ class FingerprintIndex:
             if len(tr) == 0:
                 return []
         offsets = ref_times.astype(np.int64) - query.times[q_idx]
-        hits_per_track = np.bincount(tr.astype(np.int64))
-        if shortlist is not None:
-            short = _coarse_shortlist(tr, offsets, max(shortlist, limit))
+        slots = tr.astype(np.int64)
+        hits_per_track = np.bincount(slots)
+        if shortlist is not None and np.count_nonzero(hits_per_track) > max(shortlist, limit):
+            short = _coarse_shortlist(slots, offsets, max(shortlist, limit))
             if short is not None:
                 tr, offsets = tr[short], offsets[short]
         keys = (tr.astype(np.int64) << 32) | (offsets + (1 << 31))
@@ -607,16 +608,13 @@ class FingerprintIndex:
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _coarse_shortlist(tr: NDArray[Any], offsets: NDArray[np.int64], n: int) -> NDArray[np.bool_] | None:
+def _coarse_shortlist(slots: NDArray[np.int64], offsets: NDArray[np.int64], n: int) -> NDArray[np.bool_] | None:
     """Which matches belong to the ``n`` tracks with the most votes in one coarse offset bin (two adjacent merged).
 
-    Returns ``None`` (score everything) when there are no more than ``n`` tracks among the matches, or when the
-    (track, coarse offset) table would be too large.
+    ``slots`` is each match's track slot. Returns ``None`` (score everything) when the (track, coarse offset)
+    table would be too large.
     """
-    slots = tr.astype(np.int64)
     n_slots = int(slots.max()) + 1
-    if len(np.unique(slots)) <= n:
-        return None
     coarse = offsets >> _COARSE_SHIFT  # floor division, also for negative offsets
     lo = int(coarse.min())
     span = int(coarse.max()) - lo + 2  # one empty bin per track: merged pairs never join two tracks

@@ -103,7 +103,7 @@ def _build(
             "import_s": t1 - t0,
             "load_s": t2 - t1,
             "model_rss_mb": (rss_loaded - rss0) / _MB,
-            "rss_mb": whole.result.peak_rss_mb - rss0 / _MB if probed else math.nan,
+            "rss_mb": max(0.0, whole.result.peak_rss_mb - rss0 / _MB) if probed else math.nan,
         }
         models[label] = emb
     return models, loads, probes

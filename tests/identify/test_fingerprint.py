@@ -13,6 +13,7 @@ from audiovec.errors import ConfigError, DuplicateIdError, EmptyAudioError, NonF
 from audiovec.identify.fingerprint import (
     FingerprintConfig,
     FingerprintIndex,
+    Fingerprints,
     fingerprint,
     fingerprint_file,
     fingerprint_stream,
@@ -227,6 +228,50 @@ def test_shortlist_scores_the_shortlisted_tracks_exactly_and_finds_the_right_one
         assert some and all(every[m.track_id] == (m.score, m.offset) for m in some)
     with pytest.raises(ConfigError, match="shortlist"):
         index.match(queries[0], shortlist=0)
+
+
+def test_bounded_matching_equals_scoring_every_track(music, shared_file, monkeypatch):
+    """Coarse votes only bound the exact scores: the tracks they let skip could not have entered the result."""
+    import audiovec.identify.fingerprint._index as index_module
+
+    index = FingerprintIndex()  # 40 tracks of 8 s: enough for the bounds to skip some
+    sources = [music, *(load(shared_file(rel), sr=CFG.sample_rate) for rel in OTHERS)]
+    for i in range(40):
+        audio = sources[i % 4]
+        start = (i // 4) * 8.0 % max(8.0, audio.duration - 8.0)
+        index.add_audio(audio.slice(start, start + 8.0), f"t{i:02d}")
+    queries = [fingerprint_file(shared_file("data/music/jamendo_11266_query_69s-89s.mp3"), query=True)]
+    queries += [fingerprint(music.slice(s, s + 5), CFG, query=True) for s in (10.0, 33.5)]
+    queries += [fingerprint(sources[1].slice(17, 22), CFG, query=True)]
+    scored: list[int] = []
+    real = index_module._exact_scores
+    monkeypatch.setattr(index_module, "_exact_scores", lambda s, o: (scored.append(len(s)), real(s, o))[1])
+    bounded = [index.match(q, limit=n) for q in queries for n in (1, 2, 4)]
+    assert bounded[3][0].track_id == "t04" and bounded[3][0].score > 25  # real matches among them
+    scored_bounded = sum(scored)
+    scored.clear()
+    # a bound no track stays below: every track is scored exactly
+    monkeypatch.setattr(index_module, "_coarse_bounds", lambda slots, o, frames, qf: np.full(len(frames), 1 << 40))
+    assert [index.match(q, limit=n) for q in queries for n in (1, 2, 4)] == bounded
+    assert scored_bounded < sum(scored)  # and the bounds did spare exact scoring
+
+
+def test_coarse_bins_widen_to_fit_their_budget_and_still_find_the_track(index, music, monkeypatch):
+    import audiovec.identify.fingerprint._index as index_module
+
+    q = fingerprint(music.slice(55.5, 60.5), CFG, query=True)
+    exact = index.match(q, limit=1)
+    monkeypatch.setattr(index_module, "_MAX_COARSE_BINS", 40)  # a few 8 s bins per track instead of 0.5 s ones
+    assert index.match(q, limit=1, shortlist=1) == exact
+
+
+def test_fingerprints_must_lie_inside_their_audio(music):
+    idx = FingerprintIndex()
+    fp = fingerprint(music.slice(0, 5), CFG)
+    late = Fingerprints(fp.hashes, fp.times + 10_000, fp.peak_times, fp.peak_bins, fp.duration, CFG)
+    with pytest.raises(ConfigError, match="fingerprint times must lie in"):
+        idx.add(late, "late")
+    assert len(idx) == 0
 
 
 def test_match_memory_is_bounded_for_generic_queries(index, music, monkeypatch):

@@ -1,8 +1,10 @@
-"""The on-disk fingerprint index: format 2 (bit-packed postings) size, identical matches, format 1 still opens."""
+"""The on-disk fingerprint index: format 3 (bit-packed postings on one time axis) size, identical matches, formats 1
+and 2 still open."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,9 @@ OTHERS = [
     "data/librosa/admiralbob77_-_Choice_-_Drum-bass.ogg",
     "data/librosa/147793__setuniman__sweet-waltz-0i-22mi.ogg",
 ]
-# Measured on these four tracks (3.9 min, 234 landmarks/s): 47.7 kB per minute with format 2 (format 1: 168).
-MAX_KB_PER_MINUTE = 52.0
+# Measured on these four tracks (3.9 min, 234 landmarks/s): 45.9 kB per minute with format 3 (format 2: 47.7,
+# format 1: 168). Format 3 saves more on larger sets: 54 to 47 kB/min on 1,700 minutes in 532 tracks.
+MAX_KB_PER_MINUTE = 48.0
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +46,8 @@ def memory_index(shared_file, music) -> FingerprintIndex:
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, memory_index) -> Path:
-    """The same index saved in format 2 by a copy (the module's in-memory index stays unpacked)."""
-    root = tmp_path_factory.mktemp("fmt") / "v2"
+    """The same index saved in format 3 by a copy (the module's in-memory index stays unpacked)."""
+    root = tmp_path_factory.mktemp("fmt") / "v3"
     copy = FingerprintIndex()
     copy._arrays = {k: v.copy() for k, v in memory_index._merged().items()}
     copy._tracks, copy._slots, copy._next_slot = dict(memory_index._tracks), dict(memory_index._slots), 4
@@ -95,6 +98,34 @@ def _write_format_1(index: FingerprintIndex, root: Path) -> None:
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 
+def _write_format_2(index: FingerprintIndex, root: Path) -> None:
+    """Write ``index`` as audiovec wrote format 2 (packed postings that hold their track slot)."""
+    arrays = index._merged()
+    n = len(arrays["hashes"])
+    layout = choose_layout(n, index.config.hash_bits, index._next_slot - 1, int(arrays["times"].max()))
+    assert layout is not None and layout.track_bits > 0
+    offsets, words = pack(arrays["hashes"], arrays["tracks"], arrays["times"], layout)
+    root.mkdir(parents=True)
+    files = {"offsets": "offsets-0123456789ab.npy", "words": "words-0123456789ab.npy"}
+    np.save(root / files["offsets"], offsets, allow_pickle=False)
+    np.save(root / files["words"], words, allow_pickle=False)
+    manifest = {
+        "format": "audiovec.identify.fingerprint",
+        "version": 2,
+        "config": index.config.model_dump(mode="json"),
+        "max_postings": index.max_postings,
+        "next_slot": index._next_slot,
+        "arrays": files,
+        "landmarks": n,
+        "layout": {k: getattr(layout, k) for k in ("hash_bits", "bucket_bits", "track_bits", "time_bits")},
+        "tracks": [
+            {"slot": s, "track_id": t.track_id, "duration": t.duration, "n_hashes": t.n_hashes, "metadata": t.metadata}
+            for s, t in ((index._slots[i], index.track(i)) for i in index.track_ids)
+        ],
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
 # ------------------------------------------------------------------------------------------- size
 def test_size_per_minute_on_disk(saved, memory_index):
     loaded = FingerprintIndex.load(saved)
@@ -111,7 +142,7 @@ def test_size_per_minute_on_disk(saved, memory_index):
 
 # ------------------------------------------------------------------------------------------- same results
 @pytest.mark.parametrize("mmap", [True, False])
-def test_format_2_gives_identical_matches(saved, memory_index, queries, mmap):
+def test_format_3_gives_identical_matches(saved, memory_index, queries, mmap):
     loaded = FingerprintIndex.load(saved, mmap=mmap)
     assert loaded._packed is not None and isinstance(loaded._packed.words, np.memmap) == mmap
     before = _results(memory_index, queries)
@@ -119,9 +150,17 @@ def test_format_2_gives_identical_matches(saved, memory_index, queries, mmap):
     assert _results(loaded, queries) == before
     only = ["jamendo", OTHERS[0].rsplit("/", 1)[-1]]
     assert _results(loaded, queries, tracks=only) == _results(memory_index, queries, tracks=only)
+    # the postings hold no track slot: each track owns a range of one time axis, in the order added
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["version"] == 3 and manifest["layout"]["track_bits"] == 0
+    bases = [row["base"] for row in manifest["tracks"]]
+    frames = [math.ceil(row["duration"] * CFG.sample_rate / CFG.hop_length) + 2 for row in manifest["tracks"]]
+    assert bases == [0, *np.cumsum(frames)[:-1].tolist()]
+    assert manifest["layout"]["time_bits"] == int(sum(frames) - 1).bit_length()
 
 
-def test_packing_round_trips_and_lookups_agree_with_searchsorted():
+@pytest.mark.parametrize("axis", [True, False], ids=["time-axis", "slots"])
+def test_packing_round_trips_and_lookups_agree_with_searchsorted(axis):
     rng = np.random.default_rng(1)
     for n, max_track, max_time in ((0, 0, 0), (1, 0, 5), (5000, 3, 900), (60_000, 700, 15_000)):
         hashes = np.sort(rng.integers(0, 1 << 22, n).astype(np.uint32))
@@ -129,9 +168,19 @@ def test_packing_round_trips_and_lookups_agree_with_searchsorted():
         hashes.sort()
         tracks = rng.integers(0, max_track + 1, n).astype(np.uint32)
         times = rng.integers(0, max_time + 1, n).astype(np.uint32)
-        layout = choose_layout(n, 22, max_track, max_time)
-        assert layout is not None
-        packed = PackedPostings(layout, *pack(hashes, tracks, times, layout), n)
+        if axis:  # tracks in a shuffled slot order along the axis, each max_time + 1 frames long
+            slots = rng.permutation(max_track + 1)
+            starts = np.arange(max_track + 1, dtype=np.int64) * (max_time + 1)
+            where = np.empty(max_track + 1, dtype=np.int64)
+            where[slots] = starts
+            layout = choose_layout(n, 22, 0, int(starts[-1]) + max_time)
+            assert layout is not None and layout.track_bits == 0
+            words = pack(hashes, np.zeros(n, dtype=np.uint32), where[tracks] + times, layout)
+            packed = PackedPostings(layout, *words, n, (starts, slots.astype(np.int64)))
+        else:
+            layout = choose_layout(n, 22, max_track, max_time)
+            assert layout is not None
+            packed = PackedPostings(layout, *pack(hashes, tracks, times, layout), n)
         back = packed.unpack()
         assert np.array_equal(back["hashes"], hashes) and np.array_equal(back["tracks"], tracks)
         assert np.array_equal(back["times"], times)
@@ -149,7 +198,7 @@ def test_empty_index_saves_and_opens(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- compatibility
-def test_format_1_index_opens_matches_identically_and_is_rewritten_as_format_2(tmp_path, memory_index, queries, music):
+def test_format_1_index_opens_matches_identically_and_is_rewritten_as_format_3(tmp_path, memory_index, queries, music):
     root = tmp_path / "v1"
     _write_format_1(memory_index, root)
     old = FingerprintIndex.load(root)
@@ -161,13 +210,29 @@ def test_format_1_index_opens_matches_identically_and_is_rewritten_as_format_2(t
     old.save()
     names = sorted(p.name.split("-")[0] for p in root.iterdir())
     assert names == ["manifest.json", "offsets", "words"]  # the format 1 arrays are gone
-    assert json.loads((root / "manifest.json").read_text())["version"] == 2
+    assert json.loads((root / "manifest.json").read_text())["version"] == 3
     again = FingerprintIndex.open(root)
     assert again.track_ids == [*memory_index.track_ids, "intro"]
     assert again.match_audio(queries[0], limit=2)[0].track_id in {"jamendo", "intro"}
 
 
-def test_remove_and_add_after_opening_format_2(saved, tmp_path, music, queries):
+@pytest.mark.parametrize("mmap", [True, False])
+def test_format_2_index_opens_matches_identically_and_is_rewritten_as_format_3(tmp_path, memory_index, queries, mmap):
+    root = tmp_path / "v2"
+    _write_format_2(memory_index, root)
+    old = FingerprintIndex.load(root, mmap=mmap)
+    assert old._packed is not None and old._packed.bases is None and old._packed.layout.track_bits > 0
+    assert _results(old, queries) == _results(memory_index, queries)
+    before = old.stats().bytes
+    old.save()
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["version"] == 3 and all("base" in row for row in manifest["tracks"])
+    again = FingerprintIndex.load(root)
+    assert _results(again, queries) == _results(memory_index, queries)
+    assert again.stats().bytes < before  # 4 tracks: 2 slot bits and 16 time bits become 17 axis bits
+
+
+def test_remove_and_add_after_opening_format_3(saved, tmp_path, music, queries):
     root = tmp_path / "copy"
     root.mkdir()
     for p in saved.iterdir():
@@ -211,6 +276,9 @@ def test_inconsistent_manifest_gives_a_store_error(saved, tmp_path):
         lambda m: m["layout"].update(hash_bits=30),
         lambda m: m.pop("layout"),
         lambda m: m["arrays"].pop("words"),
+        lambda m: m["tracks"][1].update(base=m["tracks"][0]["base"]),
+        lambda m: m["tracks"][0].pop("base"),
+        lambda m: m["layout"].update(track_bits=2),
     ):
         root = _copy(saved, tmp_path / f"m{len(list(tmp_path.iterdir()))}")
         manifest = json.loads((root / "manifest.json").read_text())

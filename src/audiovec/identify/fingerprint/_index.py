@@ -7,23 +7,28 @@ one boolean mask.
 
 Layout on disk (a folder)::
 
-    manifest.json         format version, config, track table, names of the current array files
-    hashes-<gen>.npy      the sorted arrays, plain .npy so they can be memory-mapped
-    tracks-<gen>.npy
-    times-<gen>.npy
+    manifest.json         format version, config, track table (with each track's base on the time axis), the
+                          packed layout, names of the current array files
+    offsets-<gen>.npy     the bucket table of the bit-packed postings (see ``_packed``), plain .npy so it can be
+    words-<gen>.npy       memory-mapped; format 3 packs (hash, position on one global time axis)
+
+Format 1 (three plain ``uint32`` arrays ``hashes``/``tracks``/``times``) and format 2 (packed with a track slot per
+posting) still open; the next save writes format 3.
 
 :meth:`FingerprintIndex.save` writes a new generation of array files, then replaces ``manifest.json`` atomically
 (``os.replace``) and deletes the previous generation, so a crash never leaves a half-written index.
 
 Matching (Wang 2003): every query hash is looked up; each hit gives a ``(track, ref_time - query_time)`` pair;
 for each track the score is the height of the best time-offset bin (two adjacent 16 ms bins are merged, which
-absorbs the ±1 frame jitter of peaks), and that bin gives the query's position in the track.
+absorbs the ±1 frame jitter of peaks), and that bin gives the query's position in the track. Hits are expanded in
+chunks of :data:`_HITS_PER_CHUNK`, so the temporaries of one match stay small whatever the query.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import uuid
@@ -46,16 +51,18 @@ __all__ = ["FingerprintIndex", "FingerprintMatch", "IndexStats", "TrackInfo"]
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 _MANIFEST = "manifest.json"
 _ARRAYS = ("hashes", "tracks", "times")
 _PACKED_ARRAYS = ("offsets", "words")
 _BYTES_PER_LANDMARK = 12
-_MAX_HITS = 20_000_000  # bounds the memory of one match (about 40 bytes per hit)
-#: The shortlist stage votes in coarse offset bins of 2**_COARSE_SHIFT frames (32 frames: 0.5 s by default).
-_COARSE_SHIFT = 5
-_MAX_COARSE_BINS = 64_000_000  # beyond this (tracks × coarse offsets), the shortlist stage is skipped
+_MAX_HITS = 20_000_000  # bounds the memory of one match (8 bytes kept per hit)
+_HITS_PER_CHUNK = 1 << 17  # hits expanded at a time (about 60 bytes of temporaries each)
+#: Matching votes first in coarse offset bins of 2**_COARSE_SHIFT frames (4 frames: 64 ms by default) ...
+_COARSE_SHIFT = 2
+#: ... made coarser, by powers of two, until every track's bins together fit in this many counters.
+_MAX_COARSE_BINS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,11 @@ class FingerprintIndex:
                 "index.fingerprint(...) or fingerprint(audio, index.config)"
             )
         meta = _json_object(metadata)
+        frames = _track_frames(fingerprints.duration, self.config)
+        if len(fingerprints.times) and (int(fingerprints.times.min()) < 0 or int(fingerprints.times.max()) >= frames):
+            raise ConfigError(
+                f"fingerprint times must lie in 0..{frames - 1} frames for {fingerprints.duration:.2f} s of audio"
+            )
         with self._lock:
             if track_id in self._slots:
                 if not replace:
@@ -333,6 +345,21 @@ class FingerprintIndex:
             self._pending = []
             return merged
 
+    def _bases(self, arrays: dict[str, NDArray[np.uint32]]) -> tuple[dict[int, int], int]:
+        """Each track's start on the global time axis of format 3, and the axis' length in frames.
+
+        Tracks lie in slot order, each as long as its audio.
+        """
+        longest = np.zeros(max(self._next_slot, 1), dtype=np.int64)
+        if len(arrays["tracks"]):  # an index opened from an older format may hold times past the duration's frames
+            np.maximum.at(longest, arrays["tracks"], arrays["times"].astype(np.int64) + 1)
+        bases: dict[int, int] = {}
+        at = 0
+        for slot in sorted(self._tracks):
+            bases[slot] = at
+            at += max(_track_frames(self._tracks[slot].duration, self.config), int(longest[slot]))
+        return bases, at
+
     def stats(self) -> IndexStats:
         """Tracks, landmarks, seconds of audio and bytes (see :class:`IndexStats`)."""
         with self._lock:
@@ -364,25 +391,26 @@ class FingerprintIndex:
                 raise StoreError(f"{target} exists, is not empty and holds no fingerprint index ({_MANIFEST})")
             gen = uuid.uuid4().hex[:12]
             n = len(arrays["hashes"])
-            layout = choose_layout(
-                n,
-                self.config.hash_bits,
-                max(self._next_slot - 1, 0),
-                int(arrays["times"].max()) if n else 0,
-            )
+            bases, end = self._bases(arrays)
+            slot_base = np.zeros(max(self._next_slot, 1), dtype=np.int64)
+            for slot, base in bases.items():
+                slot_base[slot] = base
+            layout = choose_layout(n, self.config.hash_bits, 0, max(end - 1, 0))
             packed: PackedPostings | None = None
-            if layout is None:  # a posting wider than 57 bits (absurd slots/times): the plain format 1 arrays
+            if layout is None:  # a posting wider than 57 bits (an absurd time axis): the plain format 1 arrays
                 version = 1
                 files = {name: f"{name}-{gen}.npy" for name in _ARRAYS}
                 for name in _ARRAYS:
                     _write_npy(target / files[name], arrays[name])
             else:
                 version = FORMAT_VERSION
-                offsets, words = pack(arrays["hashes"], arrays["tracks"], arrays["times"], layout)
+                position = slot_base[arrays["tracks"]] + arrays["times"]
+                offsets, words = pack(arrays["hashes"], np.zeros(n, dtype=np.uint32), position, layout)
+                del position
                 files = {name: f"{name}-{gen}.npy" for name in _PACKED_ARRAYS}
                 _write_npy(target / files["offsets"], offsets)
                 _write_npy(target / files["words"], words)
-                packed = PackedPostings(layout, offsets, words, n)
+                packed = PackedPostings(layout, offsets, words, n, _base_table(bases))
             manifest: dict[str, Any] = {
                 "format": "audiovec.identify.fingerprint",
                 "version": version,
@@ -391,7 +419,10 @@ class FingerprintIndex:
                 "next_slot": self._next_slot,
                 "arrays": files,
                 "landmarks": n,
-                "tracks": [{"slot": slot, **_track_json(self._tracks[slot])} for slot in self._slots.values()],
+                "tracks": [
+                    {"slot": slot, **_track_json(self._tracks[slot]), **({"base": bases[slot]} if layout else {})}
+                    for slot in self._slots.values()
+                ],
             }
             if layout is not None:
                 manifest["layout"] = {
@@ -417,7 +448,9 @@ class FingerprintIndex:
 
         Args:
             path: The index folder.
-            mmap: Memory-map the arrays (read lazily by the OS) instead of reading them into memory.
+            mmap: Memory-map the arrays (read lazily by the OS) instead of reading them into memory. Each match
+                hands the pages it read back to the OS afterwards, so a process that answers many queries holds
+                only the pages of the match in progress (the file stays in the OS page cache).
 
         Raises:
             StoreError: No index there, or an unreadable/incompatible one.
@@ -434,7 +467,7 @@ class FingerprintIndex:
             if manifest["version"] == 1:
                 index._arrays = _load_v1(root, manifest, mmap, n)
             else:
-                index._packed = _load_v2(root, manifest, config, mmap, n)
+                index._packed = _load_packed(root, manifest, config, mmap, n)
         except (KeyError, TypeError, ValueError) as err:
             raise StoreError(f"{root}: damaged {_MANIFEST} ({type(err).__name__}: {err}); rebuild the index") from err
         for row in manifest["tracks"]:
@@ -480,15 +513,19 @@ class FingerprintIndex:
     ) -> list[FingerprintMatch]:
         """Score indexed tracks against a query by time-offset voting.
 
+        Matching filters, then refines, and the result is exact: the hits are first counted in coarse offset bins
+        (64 ms: one counting pass, no sort), which bound each track's exact score from above; tracks are then
+        scored exactly from the highest bound down, until no track left can reach the ``limit``-th best score.
+        On 532 tracks this sorts about a tenth of the chance matches that scoring every track would.
+
         Args:
             query: Fingerprints of the excerpt (made with this index's config, preferably ``query=True``).
             tracks: Only score these track ids (filter-and-refine); unknown ids are ignored. ``None``: all.
             limit: Return at most this many tracks.
-            shortlist: Filter, then refine: vote first in coarse offset bins (0.5 s: one counting pass, no sort),
-                keep the ``shortlist`` tracks with the best coarse bin, and score only those exactly. The coarse
-                votes are the same landmark matches as the exact ones, so the right track's aligned votes stand
-                out from the scattered chance matches there as they do in the exact histogram; on a large index
-                this skips sorting the chance matches of every other track. ``None``: score every track exactly.
+            shortlist: Score exactly only the ``shortlist`` tracks with the best coarse bins, whatever their bound
+                (an approximation with a fixed cost, for very large indexes). The coarse votes are the same
+                landmark matches as the exact ones, so the right track's aligned votes stand out there as they do
+                in the exact histogram. ``None``: the exact result.
 
         Returns:
             The best tracks, highest score first (ties by track id); tracks without a single hit are left out.
@@ -536,58 +573,49 @@ class FingerprintIndex:
             log.debug("query too generic: skipped %d common hashes", len(drop))
         if total == 0:
             return []
-        # Expand every (query hash, reference posting) pair without a Python loop.
-        q_idx = np.repeat(np.arange(nq), per_q)
-        first = np.cumsum(per_q) - per_q
-        ref_idx = np.repeat(lo[inv], per_q) + (np.arange(total) - np.repeat(first, per_q))
+        slots, offsets = _expand_hits(query, inv, lo, cnt, packed, arrays, allowed)
         if packed is not None:
-            tr, ref_times = packed.postings(ref_idx)
-        else:
-            tr, ref_times = np.asarray(arrays["tracks"][ref_idx]), np.asarray(arrays["times"][ref_idx])
-        if allowed is not None:
-            keep = np.isin(tr, allowed)
-            tr, ref_times, q_idx = tr[keep], ref_times[keep], q_idx[keep]
-            if len(tr) == 0:
-                return []
-        offsets = ref_times.astype(np.int64) - query.times[q_idx]
-        slots = tr.astype(np.int64)
+            packed.release()
+        if len(slots) == 0:
+            return []
         hits_per_track = np.bincount(slots)
-        if shortlist is not None and np.count_nonzero(hits_per_track) > max(shortlist, limit):
-            short = _coarse_shortlist(slots, offsets, max(shortlist, limit))
-            if short is not None:
-                tr, offsets = tr[short], offsets[short]
-        keys = (tr.astype(np.int64) << 32) | (offsets + (1 << 31))
-        ukeys, counts = np.unique(keys, return_counts=True)
-        # Merge each offset bin with the next one (peaks jitter by one frame between renderings).
-        nxt = np.searchsorted(ukeys, ukeys + 1)
-        nxt_ok = nxt < len(ukeys)
-        nxt_c = np.where(nxt_ok, counts[np.minimum(nxt, len(ukeys) - 1)], 0)
-        nxt_c = np.where(nxt_ok & (ukeys[np.minimum(nxt, len(ukeys) - 1)] == ukeys + 1), nxt_c, 0)
-        pair = counts + nxt_c
-        u_tr = ukeys >> 32
-        # Best bin per track: sort by (track, -pair score, offset) and take the first row of each track.
-        order = np.lexsort((ukeys, -pair, u_tr))
-        s_tr = u_tr[order]
-        heads = order[np.r_[True, s_tr[1:] != s_tr[:-1]]]
-        best = heads[np.argsort(-pair[heads], kind="stable")]
+        frames = np.zeros(len(hits_per_track), dtype=np.int64)
+        for slot, info in slot_info.items():
+            if slot < len(frames):
+                frames[slot] = _track_frames(info.duration, self.config)
+        # Coarse votes bound every track's exact score from above; score tracks exactly from the highest bound
+        # down, until no unscored track can reach the limit-th best score (or only the shortlist).
+        bound = _coarse_bounds(slots, offsets, frames, int(query.times.max()) + 1)
+        ranked = np.argsort(-bound, kind="stable")
+        ranked = ranked[bound[ranked] > 0]
+        if shortlist is not None:
+            ranked = ranked[: max(shortlist, limit)]
+        scored: list[tuple[int, int, int]] = []  # (score, slot, offset)
+        done, size = 0, max(4 * limit, 16)
+        while done < len(ranked):
+            batch = np.zeros(len(bound), dtype=bool)
+            batch[ranked[done : done + size]] = True
+            keep = batch[slots]
+            scored += _exact_scores(slots[keep], offsets[keep])
+            done, size = done + size, 2 * size
+            if len(scored) >= limit and done < len(ranked):
+                kth = sorted((sc for sc, _, _ in scored), reverse=True)[limit - 1]
+                if bound[ranked[done]] < kth:
+                    break
         out: list[FingerprintMatch] = []
-        for i in best[: max(limit * 4, limit)]:
-            slot = int(u_tr[i])
-            info = slot_info.get(slot)
-            if info is None:
+        for score, slot, off in scored:
+            found = slot_info.get(slot)
+            if found is None:
                 continue
-            off = int((ukeys[i] & 0xFFFFFFFF) - (1 << 31))
-            if nxt_c[i] > counts[i]:
-                off += 1
             out.append(
                 FingerprintMatch(
-                    track_id=info.track_id,
-                    score=int(pair[i]),
+                    track_id=found.track_id,
+                    score=score,
                     offset=off * self.config.hop_s,
                     offset_frames=off,
                     hits=int(hits_per_track[slot]),
                     query_hashes=nq,
-                    metadata=info.metadata,
+                    metadata=found.metadata,
                 )
             )
         out.sort(key=lambda m: (-m.score, m.track_id))
@@ -608,24 +636,96 @@ class FingerprintIndex:
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _coarse_shortlist(slots: NDArray[np.int64], offsets: NDArray[np.int64], n: int) -> NDArray[np.bool_] | None:
-    """Which matches belong to the ``n`` tracks with the most votes in one coarse offset bin (two adjacent merged).
+def _expand_hits(
+    query: Fingerprints,
+    inv: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    cnt: NDArray[np.int64],
+    packed: PackedPostings | None,
+    arrays: dict[str, NDArray[np.uint32]],
+    allowed: NDArray[np.uint32] | None,
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """Every (query landmark, reference posting) pair as ``(track slot, reference time - query time)``.
 
-    ``slots`` is each match's track slot. Returns ``None`` (score everything) when the (track, coarse offset)
-    table would be too large.
+    The pairs are expanded :data:`_HITS_PER_CHUNK` at a time (no Python loop per hit), so only the two ``int32``
+    results grow with the number of hits.
     """
-    n_slots = int(slots.max()) + 1
-    coarse = offsets >> _COARSE_SHIFT  # floor division, also for negative offsets
-    lo = int(coarse.min())
-    span = int(coarse.max()) - lo + 2  # one empty bin per track: merged pairs never join two tracks
-    if n_slots * span > _MAX_COARSE_BINS:
-        return None
-    votes = np.bincount(slots * span + (coarse - lo), minlength=n_slots * span).reshape(n_slots, span)
-    best = (votes[:, :-1] + votes[:, 1:]).max(axis=1)
-    chosen = np.zeros(n_slots, dtype=bool)
-    chosen[np.argpartition(-best, n - 1)[:n]] = True
-    keep: NDArray[np.bool_] = chosen[slots]
-    return keep
+    per_q = cnt[inv]
+    ends = np.cumsum(per_q)
+    q_times = np.asarray(query.times, dtype=np.int64)
+    out_s = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.int32)
+    out_o = np.empty(len(out_s), dtype=np.int32)
+    filled = 0
+    a = 0
+    while a < len(per_q):
+        done = int(ends[a - 1]) if a else 0
+        b = max(a + 1, int(np.searchsorted(ends, done + _HITS_PER_CHUNK, side="right")))
+        n_q = per_q[a:b]
+        total = int(n_q.sum())
+        if total:
+            q_idx = np.repeat(np.arange(a, b), n_q)
+            first = np.repeat(ends[a:b] - n_q - done, n_q)
+            ref_idx = np.repeat(lo[inv[a:b]], n_q) + (np.arange(total) - first)
+            if packed is not None:
+                tr, ref_times = packed.postings(ref_idx)
+            else:
+                tr, ref_times = np.asarray(arrays["tracks"][ref_idx]), np.asarray(arrays["times"][ref_idx])
+            if allowed is not None:
+                keep = np.isin(tr, allowed)
+                tr, ref_times, q_idx = tr[keep], ref_times[keep], q_idx[keep]
+            out_s[filled : filled + len(tr)] = tr
+            out_o[filled : filled + len(tr)] = ref_times.astype(np.int64) - q_times[q_idx]
+            filled += len(tr)
+        a = b
+    return out_s[:filled], out_o[:filled]
+
+
+def _coarse_bounds(
+    slots: NDArray[np.int32], offsets: NDArray[np.int32], frames: NDArray[np.int64], query_frames: int
+) -> NDArray[np.int64]:
+    """Each track slot's highest vote count in one coarse offset bin, two adjacent bins merged.
+
+    This bounds the exact score from above: the two adjacent 16 ms bins of an exact score lie inside two adjacent
+    coarse bins. Every track gets its own run of bins, from the query's length before its start to its end, plus one
+    empty bin so that merged pairs never join two tracks; the bins (2**:data:`_COARSE_SHIFT` frames) are widened by
+    powers of two until all of them fit in :data:`_MAX_COARSE_BINS` counters (64 ms bins up to about 270 hours of
+    audio, 0.5 s bins up to about 2,000 hours). ``frames`` is each slot's length in frames.
+    """
+    shift = _COARSE_SHIFT
+    while True:
+        per_track = ((frames + query_frames) >> shift) + 2
+        if int(per_track.sum()) <= _MAX_COARSE_BINS or shift >= 30:
+            break
+        shift += 1
+    starts = np.zeros(len(per_track) + 1, dtype=np.int64)
+    np.cumsum(per_track, out=starts[1:])
+    cells = np.empty(len(slots), dtype=np.int32 if starts[-1] < 2**31 else np.int64)
+    for i in range(0, len(slots), _HITS_PER_CHUNK):  # chunks: only the cell numbers grow with the hits
+        s, o = slots[i : i + _HITS_PER_CHUNK], offsets[i : i + _HITS_PER_CHUNK]
+        cells[i : i + len(s)] = starts[s] + np.minimum((o.astype(np.int64) + query_frames) >> shift, per_track[s] - 2)
+    votes = np.bincount(cells, minlength=int(starts[-1]))
+    del cells
+    bound: NDArray[np.int64] = np.maximum.reduceat(votes[:-1] + votes[1:], starts[:-1])
+    return bound
+
+
+def _exact_scores(slots: NDArray[np.int32], offsets: NDArray[np.int32]) -> list[tuple[int, int, int]]:
+    """``(score, slot, offset)`` of every track among the hits: its best 16 ms offset bin merged with the next."""
+    if len(slots) == 0:
+        return []
+    keys = (slots.astype(np.int64) << 32) | (offsets.astype(np.int64) + (1 << 31))
+    ukeys, counts = np.unique(keys, return_counts=True)
+    # Merge each offset bin with the next one (peaks jitter by one frame between renderings).
+    nxt = np.minimum(np.searchsorted(ukeys, ukeys + 1), len(ukeys) - 1)
+    nxt_c = np.where(ukeys[nxt] == ukeys + 1, counts[nxt], 0)
+    pair = counts + nxt_c
+    u_tr = ukeys >> 32
+    # Best bin per track: sort by (track, -pair score, offset) and take the first row of each track.
+    order = np.lexsort((ukeys, -pair, u_tr))
+    s_tr = u_tr[order]
+    heads = order[np.r_[True, s_tr[1:] != s_tr[:-1]]]
+    offs = (ukeys[heads] & 0xFFFFFFFF) - (1 << 31) + (nxt_c[heads] > counts[heads])
+    return list(zip(pair[heads].tolist(), u_tr[heads].tolist(), offs.tolist(), strict=True))
 
 
 def _json_object(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -695,14 +795,21 @@ def _load_v1(root: Path, manifest: dict[str, Any], mmap: bool, n: int | None) ->
     return arrays
 
 
-def _load_v2(
+def _load_packed(
     root: Path, manifest: dict[str, Any], config: FingerprintConfig, mmap: bool, n: int | None
 ) -> PackedPostings:
-    """Format 2: packed postings (see :mod:`audiovec.identify.fingerprint._packed`)."""
+    """Formats 2 and 3: packed postings (see :mod:`audiovec.identify.fingerprint._packed`)."""
     lay = manifest["layout"]
     layout = PackedLayout(int(lay["hash_bits"]), int(lay["bucket_bits"]), int(lay["track_bits"]), int(lay["time_bits"]))
     if n is None or layout.hash_bits != config.hash_bits or not 0 <= layout.bucket_bits <= layout.hash_bits:
         raise StoreError(f"{root}: the packed layout in {_MANIFEST} does not fit the config (damaged index)")
+    bases = None
+    if manifest["version"] >= 3:
+        rows = manifest["tracks"]
+        bases = _base_table({int(row["slot"]): int(row["base"]) for row in rows})
+        starts = bases[0]
+        if layout.track_bits or len(np.unique(starts)) != len(starts) or (len(starts) and starts[0] < 0):
+            raise StoreError(f"{root}: the track bases in {_MANIFEST} are inconsistent (damaged index); rebuild it")
     offsets = _load_array(root, manifest["arrays"]["offsets"], np.uint32, mmap)
     words = _load_array(root, manifest["arrays"]["words"], np.uint8, mmap)
     if len(offsets) != (1 << layout.bucket_bits) + 1 or int(offsets[0]) != 0 or int(offsets[-1]) != n:
@@ -711,7 +818,18 @@ def _load_v2(
         raise StoreError(f"{root}: the packed postings have an inconsistent size (damaged index); rebuild it")
     if np.any(np.diff(np.asarray(offsets).astype(np.int64)) < 0):
         raise StoreError(f"{root}: the packed bucket table is not sorted (damaged index); rebuild it")
-    return PackedPostings(layout, offsets, words, n)
+    return PackedPostings(layout, offsets, words, n, bases)
+
+
+def _base_table(bases: Mapping[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``(starts, slots)`` sorted by start, for :class:`PackedPostings`."""
+    order = sorted(bases, key=bases.__getitem__)
+    return np.array([bases[s] for s in order], dtype=np.int64), np.array(order, dtype=np.int64)
+
+
+def _track_frames(duration: float, config: FingerprintConfig) -> int:
+    """Frames of ``duration`` seconds of audio, rounded up with a margin: every anchor time lies below it."""
+    return math.ceil(duration * config.sample_rate / config.hop_length) + 2
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -1,4 +1,4 @@
-"""Bit-packed landmark postings (index format 2): a CSR table over the high hash bits plus one packed word each.
+"""Bit-packed landmark postings: a CSR table over the high hash bits plus one packed word each.
 
 The postings of an index, sorted by hash, are stored as two arrays:
 
@@ -7,12 +7,17 @@ The postings of an index, sorted by hash, are stored as two arrays:
     rows ``offsets[b]:offsets[b + 1]``.
 ``words uint8[...]``
     Row ``i`` is the ``width``-bit little-endian field at bit ``i * width``:
-    ``low_hash << (track_bits + time_bits) | track_slot << time_bits | anchor_time``, where ``low_hash`` is the
+    ``low_hash << (track_bits + time_bits) | track_slot << time_bits | time``, where ``low_hash`` is the
     hash without its bucket bits. Eight zero bytes pad the end so any field can be read with one 64-bit load.
 
-``bucket_bits`` is chosen to minimise the total size (about one bucket per 22 postings), and ``track_bits`` /
-``time_bits`` are just wide enough for the largest slot and time. With the default config this is about 3.3 bytes
-per landmark instead of 12, with exactly the same postings (so exactly the same matches).
+Index format 3 stores no track slot (``track_bits == 0``): every track owns a range of one global time axis
+(``bases``: where each track's frame 0 lies on it), and the time field is the anchor's position on that axis. One
+axis of ``T`` frames needs ``log2(T)`` bits where a slot plus a per-track time needs ``log2(tracks) +
+log2(longest track)``: 23 bits instead of 27 for 1,700 minutes of music in 532 tracks. Format 2 stores the slot.
+
+``bucket_bits`` is chosen to minimise the total size (about one bucket per 22 postings), and the other widths are
+just wide enough for the largest value. With the default config this is about 3.1 bytes per landmark instead of
+12, with exactly the same postings (so exactly the same matches).
 
 A lookup binary-searches each query hash inside its bucket, all query hashes at once (NumPy), reading only the
 words it touches, so the arrays can stay memory-mapped.
@@ -20,7 +25,9 @@ words it touches, so the arrays can stay memory-mapped.
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,9 +77,12 @@ def choose_layout(n: int, hash_bits: int, max_track: int, max_time: int) -> Pack
 
 
 def pack(
-    hashes: NDArray[np.uint32], tracks: NDArray[np.uint32], times: NDArray[np.uint32], layout: PackedLayout
+    hashes: NDArray[np.integer[Any]],
+    tracks: NDArray[np.integer[Any]],
+    times: NDArray[np.integer[Any]],
+    layout: PackedLayout,
 ) -> tuple[NDArray[np.uint32], NDArray[np.uint8]]:
-    """Pack postings sorted by hash into ``(offsets, words)``."""
+    """Pack postings sorted by hash into ``(offsets, words)`` (``times``: positions on the time axis in format 3)."""
     n = len(hashes)
     h = np.asarray(hashes, dtype=np.uint64)
     buckets = h >> np.uint64(layout.low_bits)
@@ -100,13 +110,45 @@ def pack(
 
 
 class PackedPostings:
-    """Read access to packed postings (the arrays may be memory-mapped)."""
+    """Read access to packed postings (the arrays may be memory-mapped).
 
-    def __init__(self, layout: PackedLayout, offsets: NDArray[np.uint32], words: NDArray[np.uint8], n: int) -> None:
+    Args:
+        layout: The bit widths.
+        offsets: The bucket table.
+        words: The packed postings.
+        n: Number of postings.
+        bases: For postings on one global time axis (``layout.track_bits == 0``): ``(starts, slots)``, where
+            track ``slots[i]`` owns the axis from ``starts[i]`` (ascending) to the next start. ``None``: the
+            postings hold their track slot (format 2).
+    """
+
+    def __init__(
+        self,
+        layout: PackedLayout,
+        offsets: NDArray[np.uint32],
+        words: NDArray[np.uint8],
+        n: int,
+        bases: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+    ) -> None:
+        if bases is not None and layout.track_bits:
+            raise ValueError("postings on a global time axis store no track slot (track_bits must be 0)")
         self.layout = layout
         self.offsets = offsets
         self.words = words
         self.n = n
+        self.bases = bases
+
+    def release(self) -> None:
+        """Hand the pages of memory-mapped arrays back to the OS (they stay in its page cache, re-read on demand).
+
+        A long-running process that matches many queries then holds only the pages of the match in progress,
+        not, over time, the whole index. Arrays in memory are left alone.
+        """
+        advise = getattr(mmap, "MADV_DONTNEED", None)
+        for array in (self.offsets, self.words):
+            mapped = getattr(array, "_mmap", None) if isinstance(array, np.memmap) else None
+            if advise is not None and mapped is not None:
+                mapped.madvise(advise)
 
     @property
     def nbytes(self) -> int:
@@ -159,9 +201,13 @@ class PackedPostings:
         """``(track slots, anchor times)`` of rows ``idx``."""
         v = self._fields(idx)
         tb = self.layout.time_bits
-        times = (v & np.uint64((1 << tb) - 1)).astype(np.uint32)
+        times = (v & np.uint64((1 << tb) - 1)).astype(np.int64)
+        if self.bases is not None:
+            starts, slots = self.bases
+            pos = np.searchsorted(starts, times, side="right") - 1
+            return slots[pos].astype(np.uint32), (times - starts[pos]).astype(np.uint32)
         tracks = ((v >> np.uint64(tb)) & np.uint64((1 << self.layout.track_bits) - 1)).astype(np.uint32)
-        return tracks, times
+        return tracks, times.astype(np.uint32)
 
     def unpack(self) -> dict[str, NDArray[np.uint32]]:
         """All postings as the three ``uint32`` arrays ``hashes``, ``tracks``, ``times``."""

@@ -75,21 +75,21 @@ def _results(index: FingerprintIndex, queries: list, **kw) -> list:
     ]
 
 
-def _write_format_1(index: FingerprintIndex, root: Path) -> None:
-    """Write ``index`` exactly as audiovec wrote format 1 (three .npy arrays named in a version-1 manifest)."""
-    arrays = index._merged()
+def _write_old_format(index: FingerprintIndex, root: Path, version: int, arrays: dict, **extra) -> None:
+    """Write ``arrays`` as .npy files and a manifest of an older format ``version``, as audiovec wrote them."""
     root.mkdir(parents=True)
-    files = {name: f"{name}-0123456789ab.npy" for name in ("hashes", "tracks", "times")}
+    files = {name: f"{name}-0123456789ab.npy" for name in arrays}
     for name, file in files.items():
-        np.save(root / file, np.ascontiguousarray(arrays[name], dtype=np.uint32), allow_pickle=False)
+        np.save(root / file, np.ascontiguousarray(arrays[name]), allow_pickle=False)
     manifest = {
         "format": "audiovec.identify.fingerprint",
-        "version": 1,
+        "version": version,
         "config": index.config.model_dump(mode="json"),
         "max_postings": index.max_postings,
         "next_slot": index._next_slot,
         "arrays": files,
-        "landmarks": len(arrays["hashes"]),
+        "landmarks": index.stats().landmarks,
+        **extra,
         "tracks": [
             {"slot": s, "track_id": t.track_id, "duration": t.duration, "n_hashes": t.n_hashes, "metadata": t.metadata}
             for s, t in ((index._slots[i], index.track(i)) for i in index.track_ids)
@@ -98,32 +98,21 @@ def _write_format_1(index: FingerprintIndex, root: Path) -> None:
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 
+def _write_format_1(index: FingerprintIndex, root: Path) -> None:
+    """Format 1: three plain ``uint32`` arrays sorted by hash."""
+    arrays = index._merged()
+    _write_old_format(index, root, 1, {name: arrays[name].astype(np.uint32) for name in ("hashes", "tracks", "times")})
+
+
 def _write_format_2(index: FingerprintIndex, root: Path) -> None:
-    """Write ``index`` as audiovec wrote format 2 (packed postings that hold their track slot)."""
+    """Format 2: packed postings that hold their track slot."""
     arrays = index._merged()
     n = len(arrays["hashes"])
     layout = choose_layout(n, index.config.hash_bits, index._next_slot - 1, int(arrays["times"].max()))
     assert layout is not None and layout.track_bits > 0
     offsets, words = pack(arrays["hashes"], arrays["tracks"], arrays["times"], layout)
-    root.mkdir(parents=True)
-    files = {"offsets": "offsets-0123456789ab.npy", "words": "words-0123456789ab.npy"}
-    np.save(root / files["offsets"], offsets, allow_pickle=False)
-    np.save(root / files["words"], words, allow_pickle=False)
-    manifest = {
-        "format": "audiovec.identify.fingerprint",
-        "version": 2,
-        "config": index.config.model_dump(mode="json"),
-        "max_postings": index.max_postings,
-        "next_slot": index._next_slot,
-        "arrays": files,
-        "landmarks": n,
-        "layout": {k: getattr(layout, k) for k in ("hash_bits", "bucket_bits", "track_bits", "time_bits")},
-        "tracks": [
-            {"slot": s, "track_id": t.track_id, "duration": t.duration, "n_hashes": t.n_hashes, "metadata": t.metadata}
-            for s, t in ((index._slots[i], index.track(i)) for i in index.track_ids)
-        ],
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    lay = {k: getattr(layout, k) for k in ("hash_bits", "bucket_bits", "track_bits", "time_bits")}
+    _write_old_format(index, root, 2, {"offsets": offsets, "words": words}, layout=lay)
 
 
 # ------------------------------------------------------------------------------------------- size

@@ -365,8 +365,8 @@ def add_commands(subparsers: Any) -> None:
         "--shortlist",
         type=int,
         default=None,
-        help="fingerprints: vote in coarse offset bins first, then score only this many tracks exactly "
-        "(faster on large indexes; 50 is a safe choice)",
+        help="fingerprints: score exactly only this many tracks with the best coarse offset votes (a fixed cost "
+        "on very large indexes; 50 is a safe choice; default: the exact result)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.set_defaults(func=_cmd_identify)

@@ -43,18 +43,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel
 
 from audiovec.audio import Audio, AudioSource, info, load
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
 from audiovec.identify.calibration import Calibration, calibrate, confidence
 from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex, FingerprintMatch, fingerprint
 from audiovec.identify.results import MODES, Candidate, Identification, IndexedTrack, Mode
-from audiovec.pooling import L2Normalize, Pipeline, Pool, Segments
 
 if TYPE_CHECKING:  # pragma: no cover
     from audiovec.embedders.base import Embedder
     from audiovec.ingest import Ingest
+    from audiovec.pooling import Pipeline
     from audiovec.stores import VectorStore
 
 __all__ = ["DEFAULT_MIN_SCORE", "DEFAULT_MIN_SIMILARITY", "Identifier", "calibrate_threshold", "default_pipeline"]
@@ -76,6 +75,9 @@ FORMAT_VERSION = 2
 
 def default_pipeline() -> Pipeline:
     """Segment vectors for identification: 2 s windows every 1 s, mean and std of the frames, L2-normalised."""
+    # imported here: pooling brings the embedder framework, which identifying by fingerprints never needs
+    from audiovec.pooling import L2Normalize, Pipeline, Pool, Segments
+
     return Pipeline(steps=[Segments(window_s=2.0, hop_s=1.0), Pool(mode="mean_std"), L2Normalize()])
 
 
@@ -154,7 +156,9 @@ class Identifier:
         self._ingest: Ingest | None = None  # the ingest path of the vector mode, built when first used
         self._label = self.embedder.name if self.embedder is not None else ""
         self._store_dir: Path | None = None  # where create()/open() placed the vector store
-        self.pipeline = pipeline or default_pipeline()
+        # built on first use (the vector mode, save()): identifying by fingerprints never imports audiovec.pooling
+        self._pipeline: Pipeline | None = pipeline
+        self._pipeline_saved: tuple[Any] | None = None  # (spec,): a saved pipeline that open() has not validated yet
         self.candidates = int(candidates)
         if shortlist is not None and shortlist < 1:
             raise ConfigError(f"shortlist must be >= 1 or None, got {shortlist}")
@@ -170,6 +174,23 @@ class Identifier:
         if fingerprints is not None:  # adopt the tracks of an existing index
             self._tracks = {t.track_id: _track_entry(t.duration, t.metadata) for t in fingerprints.tracks()}
         self.mode: Mode = self._check_mode(mode) if mode is not None else self._default_mode()
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Pooling recipe for segment vectors (:func:`default_pipeline` unless one was given or saved)."""
+        if self._pipeline is None:
+            if self._pipeline_saved is not None:
+                from audiovec.pooling import Pipeline
+
+                self._pipeline = Pipeline.model_validate(self._pipeline_saved[0])
+                self._pipeline_saved = None
+            else:
+                self._pipeline = default_pipeline()
+        return self._pipeline
+
+    @pipeline.setter
+    def pipeline(self, pipeline: Pipeline) -> None:
+        self._pipeline, self._pipeline_saved = pipeline, None
 
     # ------------------------------------------------------------------ construction and persistence
     def _default_mode(self) -> Mode:
@@ -326,10 +347,11 @@ class Identifier:
                 "identifier with Identifier.create() and add the tracks again (its fingerprint index is still valid)"
             )
         fp = FingerprintIndex.load(root / _FP_DIR, mmap=mmap) if m.get("fingerprints") else None
-        vec_store = emb = None
+        vec_store = emb = pipeline = None
         if m.get("store"):
             from audiovec.embedders import get_embedder
             from audiovec.embedders.base import EmbedderSpec
+            from audiovec.pooling import Pipeline
             from audiovec.stores import get_store
 
             spec = EmbedderSpec.model_validate(m["embedder"])
@@ -345,17 +367,21 @@ class Identifier:
             if emb.spec().key() != spec.key():
                 raise ConfigError(f"the embedder {emb.spec()!r} does not match the index's {spec!r}")
             vec_store = get_store(m["store"], directory=root / _VEC_DIR)
+            pipeline = Pipeline.model_validate(m["pipeline"])  # the vector mode needs it: checked now
+        saved = (m["pipeline"],)  # fingerprints only: validated when first used (or saved), not imported now
         ident = cls(
             fp,
             vec_store,
             emb,
-            Pipeline.model_validate(m["pipeline"]),
+            pipeline,
             mode=m.get("mode"),
             candidates=int(m.get("candidates", 10)),
             min_score=m.get("min_score"),
             min_similarity=m.get("min_similarity"),
             segment_hits=int(m.get("segment_hits", 100)),
         )
+        if pipeline is None:
+            ident._pipeline_saved = saved
         ident._tracks = {str(k): dict(v) for k, v in m.get("tracks", {}).items()}
         ident.calibrations = {str(k): Calibration.from_dict(v) for k, v in (m.get("calibration") or {}).items()}
         ident.path = root
@@ -548,6 +574,7 @@ class Identifier:
         t0 = time.perf_counter()
         from audiovec.ingest import Source
         from audiovec.ingest.records import ITEM, START
+        from audiovec.pooling import Segments
 
         pooled = self.pipeline(self._ingest_path().process([Source.of(audio, key="query")])[0].frames_of(self._label))
         t1 = time.perf_counter()
@@ -689,6 +716,8 @@ def _kind(mode: str) -> str:
 
 def _embedder_config(embedder: Embedder | None) -> dict[str, Any] | None:
     """The constructor arguments of an embedder with a pydantic ``config`` (``None`` otherwise)."""
+    from pydantic import BaseModel
+
     config = getattr(embedder, "config", None)
     if isinstance(config, BaseModel):
         out: dict[str, Any] = config.model_dump(mode="json")

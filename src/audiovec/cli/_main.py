@@ -22,16 +22,36 @@ Exit status: 0 on success, 1 when some files failed (their errors are listed and
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from audiovec.cli import bench, embed, identify, index, info, service
 from audiovec.cli._common import Parser
 from audiovec.errors import AudiovecError
 
 __all__ = ["build_parser", "main"]
+
+#: The modules that add commands to the parser (``audiovec.cli.<name>``), in the order of the help.
+_MODULES = ("bench", "embed", "index", "info", "identify", "service")
+#: The module of each command: :func:`main` imports and builds only the parser of the command it runs.
+_COMMANDS = {
+    "bench": "bench",
+    "report": "bench",
+    "embed": "embed",
+    "index": "index",
+    "search": "index",
+    "list": "info",
+    "info": "info",
+    "fingerprint": "identify",
+    "identify": "identify",
+    "serve": "service",
+    "collection": "service",
+}
+#: The options that may come before a command (``-v``, ``-vv``, ``--verbose``), spelt in full.
+_VERBOSE = re.compile(r"-v+|--verbose")
 
 
 class _Version(argparse.Action):
@@ -46,13 +66,31 @@ class _Version(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``audiovec`` command."""
+    return _build_parser(_MODULES)
+
+
+def _build_parser(modules: Sequence[str]) -> argparse.ArgumentParser:
+    """The ``audiovec`` parser with the commands of ``modules`` only (all of them: :func:`build_parser`)."""
     parser = Parser(prog="audiovec", description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (bench, embed, index, info, identify, service):
-        module.add_commands(sub)
+    for name in modules:
+        importlib.import_module(f"audiovec.cli.{name}").add_commands(sub)
     return parser
+
+
+def _modules_for(argv: Sequence[str]) -> Sequence[str]:
+    """The command modules that parsing ``argv`` needs.
+
+    The command's own when ``argv`` names one after nothing but ``-v`` flags (a command's parser and messages do
+    not depend on the other commands), else all of them (the top-level help and usage errors list every command).
+    """
+    for arg in argv:
+        if not _VERBOSE.fullmatch(arg):
+            module = _COMMANDS.get(arg)
+            return (module,) if module is not None else _MODULES
+    return _MODULES
 
 
 def _logging(verbose: int) -> None:
@@ -68,7 +106,7 @@ def _logging(verbose: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
+    parser = _build_parser(_modules_for(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     _logging(args.verbose)
     try:

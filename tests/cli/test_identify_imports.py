@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -68,3 +69,23 @@ def test_a_fingerprint_only_identifier_builds_its_saved_pipeline_when_used(tmp_p
     assert ident.pipeline == default_pipeline()
     ident.save()
     assert Identifier.open(tmp_path / "db").pipeline == default_pipeline()
+
+
+def test_identify_on_a_fingerprint_index_starts_openblas_with_one_thread_and_leaves_the_environment(tmp_path):
+    Identifier.create(tmp_path / "db")
+    query = tmp_path / "query.wav"
+    sf.write(query, np.random.default_rng(1).standard_normal(8000 * 3).astype(np.float32) * 0.3, 8000)
+    code = (
+        "import json, os, sys\n"
+        "from audiovec.cli import main\n"
+        f"status = main(['identify', '--db', {str(tmp_path / 'db')!r}, {str(query)!r}])\n"
+        "from threadpoolctl import threadpool_info\n"
+        "pools = [p['num_threads'] for p in threadpool_info() if p['internal_api'] == 'openblas']\n"
+        "print(json.dumps([status, 'OPENBLAS_NUM_THREADS' in os.environ, pools]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    status, env_left, pools = json.loads(proc.stdout.splitlines()[-1])
+    assert (status, env_left) == (1, False)  # no match in an empty index; the variable was set while loading only
+    assert all(n == 1 for n in pools), pools  # NumPy built without OpenBLAS: nothing to check

@@ -251,7 +251,7 @@ def test_bounded_matching_equals_scoring_every_track(music, shared_file, monkeyp
     scored_bounded = sum(scored)
     scored.clear()
     # a bound no track stays below: every track is scored exactly
-    monkeypatch.setattr(index_module, "_coarse_bounds", lambda slots, o, frames, qf: np.full(len(frames), 1 << 40))
+    monkeypatch.setattr(index_module._CoarseBins, "bounds", lambda bins, votes: np.full(len(bins.per_track), 1 << 40))
     assert [index.match(q, limit=n) for q in queries for n in (1, 2, 4)] == bounded
     assert scored_bounded < sum(scored)  # and the bounds did spare exact scoring
 

@@ -148,8 +148,9 @@ def test_format_3_gives_identical_matches(saved, memory_index, queries, mmap):
     assert manifest["layout"]["time_bits"] == int(sum(frames) - 1).bit_length()
 
 
+@pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "file"])
 @pytest.mark.parametrize("axis", [True, False], ids=["time-axis", "slots"])
-def test_packing_round_trips_and_lookups_agree_with_searchsorted(axis):
+def test_packing_round_trips_and_lookups_agree_with_searchsorted(axis, on_disk, tmp_path):
     rng = np.random.default_rng(1)
     for n, max_track, max_time in ((0, 0, 0), (1, 0, 5), (5000, 3, 900), (60_000, 700, 15_000)):
         hashes = np.sort(rng.integers(0, 1 << 22, n).astype(np.uint32))
@@ -165,18 +166,27 @@ def test_packing_round_trips_and_lookups_agree_with_searchsorted(axis):
             layout = choose_layout(n, 22, 0, int(starts[-1]) + max_time)
             assert layout is not None and layout.track_bits == 0
             words = pack(hashes, np.zeros(n, dtype=np.uint32), where[tracks] + times, layout)
-            packed = PackedPostings(layout, *words, n, (starts, slots.astype(np.int64)))
+            bases = (starts, slots.astype(np.int64))
         else:
             layout = choose_layout(n, 22, max_track, max_time)
             assert layout is not None
-            packed = PackedPostings(layout, *pack(hashes, tracks, times, layout), n)
+            words, bases = pack(hashes, tracks, times, layout), None
+        offsets, packed_words = words
+        if on_disk:  # memory-mapped as an index folder opens them: read with positioned reads
+            np.save(tmp_path / f"w{n}.npy", packed_words)
+            packed_words = np.load(tmp_path / f"w{n}.npy", mmap_mode="r")
+        packed = PackedPostings(layout, offsets, packed_words, n, bases)
         back = packed.unpack()
         assert np.array_equal(back["hashes"], hashes) and np.array_equal(back["tracks"], tracks)
         assert np.array_equal(back["times"], times)
         q = np.unique(np.r_[hashes[::5], rng.integers(0, 1 << 22, 500).astype(np.uint32), [0, (1 << 22) - 1]])
-        lo, hi = packed.lookup(q.astype(np.uint32))
-        assert np.array_equal(lo, np.searchsorted(hashes, q, side="left"))
-        assert np.array_equal(hi, np.searchsorted(hashes, q, side="right"))
+        found = packed.lookup(q.astype(np.uint32))
+        assert np.array_equal(found.lo, np.searchsorted(hashes, q, side="left"))
+        assert np.array_equal(found.hi, np.searchsorted(hashes, q, side="right"))
+        which = np.repeat(np.arange(len(q)), found.hi - found.lo)
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(found.lo, found.hi, strict=True)] or [[]]).astype(int)
+        got_tracks, got_times = found.postings(which, rows)
+        assert np.array_equal(got_tracks, tracks[rows]) and np.array_equal(got_times, times[rows])
 
 
 def test_empty_index_saves_and_opens(tmp_path):

@@ -45,7 +45,7 @@ from audiovec.audio import Audio, AudioSource
 from audiovec.errors import ConfigError, DuplicateIdError, StoreError
 from audiovec.identify.fingerprint._config import FingerprintConfig
 from audiovec.identify.fingerprint._hashes import Fingerprints, fingerprint, fingerprint_file
-from audiovec.identify.fingerprint._packed import PackedLayout, PackedPostings, choose_layout, pack
+from audiovec.identify.fingerprint._packed import Found, PackedLayout, PackedPostings, choose_layout, pack
 
 __all__ = ["FingerprintIndex", "FingerprintMatch", "IndexStats", "TrackInfo"]
 
@@ -58,7 +58,8 @@ _ARRAYS = ("hashes", "tracks", "times")
 _PACKED_ARRAYS = ("offsets", "words")
 _BYTES_PER_LANDMARK = 12
 _MAX_HITS = 20_000_000  # bounds the memory of one match (8 bytes kept per hit)
-_HITS_PER_CHUNK = 1 << 17  # hits expanded at a time (about 60 bytes of temporaries each)
+_HITS_PER_CHUNK = 1 << 16  # hits expanded at a time (about 90 bytes of temporaries each)
+_HITS_PER_EXACT_PASS = 1 << 18  # hits scored exactly at a time (about 60 bytes of temporaries each)
 #: Matching votes first in coarse offset bins of 2**_COARSE_SHIFT frames (4 frames: 64 ms by default) ...
 _COARSE_SHIFT = 2
 #: ... made coarser, by powers of two, until every track's bins together fit in this many counters.
@@ -553,8 +554,10 @@ class FingerprintIndex:
         if nq == 0 or n_ref == 0:
             return []
         uq, inv = np.unique(query.hashes, return_inverse=True)
+        found: Found | None = None
         if packed is not None:
-            lo, hi = packed.lookup(uq)
+            found = packed.lookup(uq)
+            lo, hi = found.lo, found.hi
         else:
             lo = np.searchsorted(arrays["hashes"], uq, side="left")
             hi = np.searchsorted(arrays["hashes"], uq, side="right")
@@ -573,19 +576,22 @@ class FingerprintIndex:
             log.debug("query too generic: skipped %d common hashes", len(drop))
         if total == 0:
             return []
-        slots, offsets = _expand_hits(query, inv, lo, cnt, packed, arrays, allowed)
+        frames = np.zeros(max(slot_info, default=0) + 1, dtype=np.int64)
+        for slot, info in slot_info.items():
+            frames[slot] = _track_frames(info.duration, self.config)
+        bins = _CoarseBins.layout(frames, int(query.times.max()) + 1)
+        cells, offsets = _expand_hits(query, inv, lo, cnt, found, arrays, allowed, bins)
         if packed is not None:
             packed.release()
-        if len(slots) == 0:
+        del found
+        if len(cells) == 0:
             return []
-        hits_per_track = np.bincount(slots)
-        frames = np.zeros(len(hits_per_track), dtype=np.int64)
-        for slot, info in slot_info.items():
-            if slot < len(frames):
-                frames[slot] = _track_frames(info.duration, self.config)
         # Coarse votes bound every track's exact score from above; score tracks exactly from the highest bound
         # down, until no unscored track can reach the limit-th best score (or only the shortlist).
-        bound = _coarse_bounds(slots, offsets, frames, int(query.times.max()) + 1)
+        votes = np.bincount(cells, minlength=bins.total)
+        hits_per_track = np.add.reduceat(votes, bins.starts[:-1])
+        bound = bins.bounds(votes)
+        del votes
         ranked = np.argsort(-bound, kind="stable")
         ranked = ranked[bound[ranked] > 0]
         if shortlist is not None:
@@ -593,10 +599,14 @@ class FingerprintIndex:
         scored: list[tuple[int, int, int]] = []  # (score, slot, offset)
         done, size = 0, max(4 * limit, 16)
         while done < len(ranked):
-            batch = np.zeros(len(bound), dtype=bool)
-            batch[ranked[done : done + size]] = True
-            keep = batch[slots]
-            scored += _exact_scores(slots[keep], offsets[keep])
+            tracks_now = ranked[done : done + size]
+            # a few hundred thousand hits at a time, so sorting them stays small whatever the query
+            group = np.cumsum(hits_per_track[tracks_now]) // _HITS_PER_EXACT_PASS
+            for g in np.unique(group):
+                batch = np.zeros(len(bound), dtype=bool)
+                batch[tracks_now[group == g]] = True
+                keep = np.repeat(batch, bins.per_track)[cells]
+                scored += _exact_scores(bins.slots(cells[keep]), offsets[keep])
             done, size = done + size, 2 * size
             if len(scored) >= limit and done < len(ranked):
                 kth = sorted((sc for sc, _, _ in scored), reverse=True)[limit - 1]
@@ -604,18 +614,18 @@ class FingerprintIndex:
                     break
         out: list[FingerprintMatch] = []
         for score, slot, off in scored:
-            found = slot_info.get(slot)
-            if found is None:
+            track = slot_info.get(slot)
+            if track is None:
                 continue
             out.append(
                 FingerprintMatch(
-                    track_id=found.track_id,
+                    track_id=track.track_id,
                     score=score,
                     offset=off * self.config.hop_s,
                     offset_frames=off,
                     hits=int(hits_per_track[slot]),
                     query_hashes=nq,
-                    metadata=found.metadata,
+                    metadata=track.metadata,
                 )
             )
         out.sort(key=lambda m: (-m.score, m.track_id))
@@ -641,19 +651,21 @@ def _expand_hits(
     inv: NDArray[np.int64],
     lo: NDArray[np.int64],
     cnt: NDArray[np.int64],
-    packed: PackedPostings | None,
+    found: Found | None,
     arrays: dict[str, NDArray[np.uint32]],
     allowed: NDArray[np.uint32] | None,
-) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
-    """Every (query landmark, reference posting) pair as ``(track slot, reference time - query time)``.
+    bins: _CoarseBins,
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+    """Every (query landmark, reference posting) pair as ``(coarse bin, reference time - query time)``.
 
-    The pairs are expanded :data:`_HITS_PER_CHUNK` at a time (no Python loop per hit), so only the two ``int32``
-    results grow with the number of hits.
+    The coarse bin (see :class:`_CoarseBins`) also says the track. The pairs are expanded
+    :data:`_HITS_PER_CHUNK` at a time (no Python loop per hit), so only the two results (12 bytes per hit) grow
+    with the number of hits.
     """
     per_q = cnt[inv]
     ends = np.cumsum(per_q)
     q_times = np.asarray(query.times, dtype=np.int64)
-    out_s = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.int32)
+    out_s = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
     out_o = np.empty(len(out_s), dtype=np.int32)
     filled = 0
     a = 0
@@ -666,50 +678,84 @@ def _expand_hits(
             q_idx = np.repeat(np.arange(a, b), n_q)
             first = np.repeat(ends[a:b] - n_q - done, n_q)
             ref_idx = np.repeat(lo[inv[a:b]], n_q) + (np.arange(total) - first)
-            if packed is not None:
-                tr, ref_times = packed.postings(ref_idx)
+            if found is not None:
+                tr, ref_times = found.postings(inv[q_idx], ref_idx)
             else:
                 tr, ref_times = np.asarray(arrays["tracks"][ref_idx]), np.asarray(arrays["times"][ref_idx])
             if allowed is not None:
                 keep = np.isin(tr, allowed)
                 tr, ref_times, q_idx = tr[keep], ref_times[keep], q_idx[keep]
-            out_s[filled : filled + len(tr)] = tr
-            out_o[filled : filled + len(tr)] = ref_times.astype(np.int64) - q_times[q_idx]
+            off = ref_times.astype(np.int64) - q_times[q_idx]
+            out_s[filled : filled + len(tr)] = bins.cells(tr, off)
+            out_o[filled : filled + len(tr)] = off
             filled += len(tr)
         a = b
     return out_s[:filled], out_o[:filled]
 
 
-def _coarse_bounds(
-    slots: NDArray[np.int32], offsets: NDArray[np.int32], frames: NDArray[np.int64], query_frames: int
-) -> NDArray[np.int64]:
-    """Each track slot's highest vote count in one coarse offset bin, two adjacent bins merged.
+@dataclass(frozen=True)
+class _CoarseBins:
+    """Coarse offset bins, every track its own run of them.
 
-    This bounds the exact score from above: the two adjacent 16 ms bins of an exact score lie inside two adjacent
-    coarse bins. Every track gets its own run of bins, from the query's length before its start to its end, plus one
-    empty bin so that merged pairs never join two tracks; the bins (2**:data:`_COARSE_SHIFT` frames) are widened by
-    powers of two until all of them fit in :data:`_MAX_COARSE_BINS` counters (64 ms bins up to about 270 hours of
-    audio, 0.5 s bins up to about 2,000 hours). ``frames`` is each slot's length in frames.
+    A track's run covers offsets from the query's length before its start to its end, plus one empty bin so that
+    merged pairs never join two tracks. The bins (2**:data:`_COARSE_SHIFT` frames) are widened by powers of two
+    until all of them fit in :data:`_MAX_COARSE_BINS` counters (64 ms bins up to about 270 hours of audio, 0.5 s
+    bins up to about 2,000 hours).
+
+    Attributes:
+        shift: Bins are ``2**shift`` frames wide.
+        query_frames: Offsets start at minus this.
+        per_track: Bins of each track slot (``int64[slots]``).
+        starts: First bin of each slot, and the total at the end (``int64[slots + 1]``).
     """
-    shift = _COARSE_SHIFT
-    while True:
-        per_track = ((frames + query_frames) >> shift) + 2
-        if int(per_track.sum()) <= _MAX_COARSE_BINS or shift >= 30:
-            break
-        shift += 1
-    starts = np.zeros(len(per_track) + 1, dtype=np.int64)
-    np.cumsum(per_track, out=starts[1:])
-    cells = np.empty(len(slots), dtype=np.int32 if starts[-1] < 2**31 else np.int64)
-    for i in range(0, len(slots), _HITS_PER_CHUNK):  # chunks: only the cell numbers grow with the hits
-        s, o = slots[i : i + _HITS_PER_CHUNK], offsets[i : i + _HITS_PER_CHUNK]
-        cells[i : i + len(s)] = starts[s] + np.minimum((o.astype(np.int64) + query_frames) >> shift, per_track[s] - 2)
-    votes = np.bincount(cells, minlength=int(starts[-1]))
-    del cells
-    bound: NDArray[np.int64] = np.maximum.reduceat(votes[:-1] + votes[1:], starts[:-1])
-    return bound
+
+    shift: int
+    query_frames: int
+    per_track: NDArray[np.int64]
+    starts: NDArray[np.int64]
+
+    @classmethod
+    def layout(cls, frames: NDArray[np.int64], query_frames: int) -> _CoarseBins:
+        """Bins for tracks of ``frames`` frames (per slot) and a query of ``query_frames`` frames."""
+        shift = _COARSE_SHIFT
+        while True:
+            per_track = ((frames + query_frames) >> shift) + 2
+            if int(per_track.sum()) <= _MAX_COARSE_BINS or shift >= 30:
+                break
+            shift += 1
+        starts = np.zeros(len(per_track) + 1, dtype=np.int64)
+        np.cumsum(per_track, out=starts[1:])
+        return cls(shift, query_frames, per_track, starts)
+
+    @property
+    def total(self) -> int:
+        """Bins of all tracks."""
+        return int(self.starts[-1])
+
+    def cells(self, slots: NDArray[Any], offsets: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The bin of each hit (track slot, offset in frames)."""
+        local = np.minimum((offsets + self.query_frames) >> self.shift, self.per_track[slots] - 2)
+        out: NDArray[np.int64] = self.starts[slots] + local
+        return out
+
+    def slots(self, cells: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The track slot of each bin."""
+        out: NDArray[np.int64] = np.searchsorted(self.starts, cells, side="right") - 1
+        return out
+
+    def bounds(self, votes: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Each slot's highest vote count in two adjacent bins, from the votes per bin (which it overwrites).
+
+        This bounds the exact score from above: the two adjacent 16 ms bins of an exact score lie inside two
+        adjacent coarse bins.
+        """
+        for i in range(0, len(votes) - 1, _HITS_PER_CHUNK):  # in place, a chunk at a time: no second array
+            votes[i : min(i + _HITS_PER_CHUNK, len(votes) - 1)] += votes[i + 1 : i + 1 + _HITS_PER_CHUNK]
+        out: NDArray[np.int64] = np.maximum.reduceat(votes[:-1], self.starts[:-1])
+        return out
 
 
-def _exact_scores(slots: NDArray[np.int32], offsets: NDArray[np.int32]) -> list[tuple[int, int, int]]:
+def _exact_scores(slots: NDArray[np.integer[Any]], offsets: NDArray[np.int32]) -> list[tuple[int, int, int]]:
     """``(score, slot, offset)`` of every track among the hits: its best 16 ms offset bin merged with the next."""
     if len(slots) == 0:
         return []
@@ -816,9 +862,14 @@ def _load_packed(
         raise StoreError(f"{root}: packed bucket table and {_MANIFEST} are inconsistent (damaged index); rebuild it")
     if len(words) != layout.nbytes(n) - 4 * len(offsets):
         raise StoreError(f"{root}: the packed postings have an inconsistent size (damaged index); rebuild it")
-    if np.any(np.diff(np.asarray(offsets).astype(np.int64)) < 0):
+    if not all(bool(np.all(part[1:] >= part[:-1])) for part in _overlapping_chunks(offsets)):
         raise StoreError(f"{root}: the packed bucket table is not sorted (damaged index); rebuild it")
     return PackedPostings(layout, offsets, words, n, bases)
+
+
+def _overlapping_chunks(a: NDArray[Any], size: int = 1 << 20) -> list[NDArray[Any]]:
+    """Consecutive slices of ``a`` that overlap by one element (to check order without a copy of ``a``)."""
+    return [a[i : i + size + 1] for i in range(0, max(len(a) - 1, 1), size)]
 
 
 def _base_table(bases: Mapping[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:

@@ -26,13 +26,15 @@ words it touches, so the arrays can stay memory-mapped.
 from __future__ import annotations
 
 import mmap
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["MAX_WIDTH", "PackedLayout", "PackedPostings", "choose_layout", "pack"]
+__all__ = ["MAX_WIDTH", "Found", "PackedLayout", "PackedPostings", "choose_layout", "pack"]
 
 MAX_WIDTH = 57  # a field plus its bit shift (<= 7) must fit in one 64-bit load
 _PAD = 8
@@ -109,13 +111,101 @@ def pack(
     return offsets, words
 
 
+class _Words:
+    """Byte ranges of the packed words: slices of an array in memory, or positioned reads of the file.
+
+    A memory-mapped array is read with ``os.pread`` on its file, not through the mapping: touching a mapping maps
+    whole neighbourhoods of pages into the process (the kernel's fault-around), so a query that reads 3 MB of
+    postings spread over an 80 MB index would hold most of the index resident. Positioned reads copy only what a
+    query needs (the file stays in the OS page cache). Where ``os.pread`` is missing (Windows) the mapping is read.
+    """
+
+    def __init__(self, words: NDArray[np.uint8]) -> None:
+        self.array = words
+        self._fd: int | None = None
+        self._offset = 0
+        name = getattr(words, "filename", None) if isinstance(words, np.memmap) else None
+        if isinstance(name, (str, os.PathLike)) and hasattr(os, "pread"):
+            self._fd = os.open(name, os.O_RDONLY)
+            self._offset = int(words.offset)  # type: ignore[attr-defined]
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def window(self, first: NDArray[np.int64], last: NDArray[np.int64]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+        """Bytes ``[first[i], last[i])`` (ascending ``first``) in one buffer, and where each range starts in it.
+
+        Eight zero bytes end the buffer, so any field can be read with one 64-bit load. An array in memory is
+        returned whole, with the ranges where they are.
+        """
+        if not isinstance(self.array, np.memmap):
+            return self.array, first
+        # merge overlapping or touching ranges (neighbouring buckets share a byte), read each merged range once
+        reach = np.maximum.accumulate(last)
+        new = np.r_[True, first[1:] > reach[:-1]] if len(first) else np.zeros(0, dtype=bool)
+        group = np.cumsum(new) - 1
+        g_first = first[new]
+        g_last = np.maximum.reduceat(last, np.flatnonzero(new)) if len(first) else last
+        if self._fd is not None:
+            fd, at = self._fd, self._offset
+            parts = [
+                os.pread(fd, int(b - a), at + int(a)) for a, b in zip(g_first.tolist(), g_last.tolist(), strict=True)
+            ]
+        else:
+            parts = [self.array[a:b].tobytes() for a, b in zip(g_first.tolist(), g_last.tolist(), strict=True)]
+        sizes = np.array([len(x) for x in parts], dtype=np.int64)
+        if np.any(sizes != g_last - g_first):
+            raise OSError("the fingerprint index file is shorter than its layout says (damaged index)")
+        g_start = np.cumsum(sizes) - sizes
+        buf = np.frombuffer(b"".join(parts) + bytes(_PAD), dtype=np.uint8)
+        return buf, g_start[group] + (first - g_first[group])
+
+
+@dataclass(frozen=True)
+class Found:
+    """The postings of a set of query hashes, read once (see :meth:`PackedPostings.lookup`).
+
+    Attributes:
+        lo: First row of each query hash (rows in the whole index).
+        hi: One past its last row.
+    """
+
+    lo: NDArray[np.int64]
+    hi: NDArray[np.int64]
+    _postings: PackedPostings
+    _buf: NDArray[np.uint8]
+    _shift: NDArray[np.int64]  # per query hash: bit address in _buf minus bit address in the index
+
+    def postings(
+        self, which: NDArray[np.int64], rows: NDArray[np.int64]
+    ) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
+        """``(track slots, anchor times)`` of ``rows``, each a row of query hash ``which`` (same length)."""
+        pp = self._postings
+        bitpos = rows.astype(np.uint64) * np.uint64(pp.layout.width) + self._shift[which].astype(np.uint64)
+        return pp._decode(_read_fields(self._buf, bitpos, pp.layout.width))
+
+
+def _read_fields(buf: NDArray[np.uint8], bitpos: NDArray[np.uint64], width: int) -> NDArray[np.uint64]:
+    """The ``width``-bit little-endian fields at bit addresses ``bitpos`` of ``buf``."""
+    if width == 0:
+        return np.zeros(len(bitpos), dtype=np.uint64)
+    byte = (bitpos >> np.uint64(3)).astype(np.int64)
+    v = np.zeros(len(bitpos), dtype=np.uint64)
+    for j in range(8):
+        v |= buf[byte + j].astype(np.uint64) << np.uint64(8 * j)
+    out: NDArray[np.uint64] = (v >> (bitpos & np.uint64(7))) & np.uint64((1 << width) - 1)
+    return out
+
+
 class PackedPostings:
     """Read access to packed postings (the arrays may be memory-mapped).
 
     Args:
         layout: The bit widths.
         offsets: The bucket table.
-        words: The packed postings.
+        words: The packed postings; a memory-mapped array is read with positioned reads (see :class:`_Words`).
         n: Number of postings.
         bases: For postings on one global time axis (``layout.track_bits == 0``): ``(starts, slots)``, where
             track ``slots[i]`` owns the axis from ``starts[i]`` (ascending) to the next start. ``None``: the
@@ -137,69 +227,26 @@ class PackedPostings:
         self.words = words
         self.n = n
         self.bases = bases
+        self._words = _Words(words)
 
     def release(self) -> None:
-        """Hand the pages of memory-mapped arrays back to the OS (they stay in its page cache, re-read on demand).
+        """Hand the pages of a memory-mapped bucket table back to the OS (they stay in its page cache).
 
         A long-running process that matches many queries then holds only the pages of the match in progress,
-        not, over time, the whole index. Arrays in memory are left alone.
+        not, over time, the whole table. Arrays in memory are left alone.
         """
         advise = getattr(mmap, "MADV_DONTNEED", None)
-        for array in (self.offsets, self.words):
-            mapped = getattr(array, "_mmap", None) if isinstance(array, np.memmap) else None
-            if advise is not None and mapped is not None:
-                mapped.madvise(advise)
+        mapped = getattr(self.offsets, "_mmap", None) if isinstance(self.offsets, np.memmap) else None
+        if advise is not None and mapped is not None:
+            mapped.madvise(advise)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the two arrays."""
         return int(self.offsets.nbytes + self.words.nbytes)
 
-    def _fields(self, idx: NDArray[np.int64]) -> NDArray[np.uint64]:
-        w = self.layout.width
-        if w == 0:
-            return np.zeros(len(idx), dtype=np.uint64)
-        bitpos = idx.astype(np.uint64) * np.uint64(w)
-        byte = (bitpos >> np.uint64(3)).astype(np.int64)
-        v = np.zeros(len(idx), dtype=np.uint64)
-        for j in range(8):
-            v |= np.asarray(self.words[byte + j]).astype(np.uint64) << np.uint64(8 * j)
-        out: NDArray[np.uint64] = (v >> (bitpos & np.uint64(7))) & np.uint64((1 << w) - 1)
-        return out
-
-    def _low(self, idx: NDArray[np.int64]) -> NDArray[np.uint64]:
-        out: NDArray[np.uint64] = self._fields(idx) >> np.uint64(self.layout.track_bits + self.layout.time_bits)
-        return out
-
-    def lookup(self, uq: NDArray[np.uint32]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """``(lo, hi)``: the rows of each (sorted, unique) query hash."""
-        lay = self.layout
-        h = np.asarray(uq, dtype=np.uint64)
-        bucket = (h >> np.uint64(lay.low_bits)).astype(np.int64)
-        start = np.asarray(self.offsets[bucket]).astype(np.int64)
-        end = np.asarray(self.offsets[bucket + 1]).astype(np.int64)
-        if lay.low_bits == 0:
-            return start, end
-        low = h & np.uint64((1 << lay.low_bits) - 1)
-        return self._bisect(start, end, low, right=False), self._bisect(start, end, low, right=True)
-
-    def _bisect(
-        self, lo: NDArray[np.int64], hi: NDArray[np.int64], key: NDArray[np.uint64], *, right: bool
-    ) -> NDArray[np.int64]:
-        lo, hi = lo.copy(), hi.copy()
-        active = np.flatnonzero(lo < hi)
-        while len(active):
-            mid = (lo[active] + hi[active]) // 2
-            k = self._low(mid)
-            go_right = k <= key[active] if right else k < key[active]
-            lo[active] = np.where(go_right, mid + 1, lo[active])
-            hi[active] = np.where(go_right, hi[active], mid)
-            active = active[lo[active] < hi[active]]
-        return lo
-
-    def postings(self, idx: NDArray[np.int64]) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
-        """``(track slots, anchor times)`` of rows ``idx``."""
-        v = self._fields(idx)
+    def _decode(self, v: NDArray[np.uint64]) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
+        """``(track slots, anchor times)`` of packed fields."""
         tb = self.layout.time_bits
         times = (v & np.uint64((1 << tb) - 1)).astype(np.int64)
         if self.bases is not None:
@@ -209,12 +256,68 @@ class PackedPostings:
         tracks = ((v >> np.uint64(tb)) & np.uint64((1 << self.layout.track_bits) - 1)).astype(np.uint32)
         return tracks, times.astype(np.uint32)
 
+    def lookup(self, uq: NDArray[np.uint32]) -> Found:
+        """The rows of each (sorted, unique) query hash, with their buckets read once for :meth:`Found.postings`."""
+        lay = self.layout
+        w = lay.width
+        h = np.asarray(uq, dtype=np.uint64)
+        bucket = (h >> np.uint64(lay.low_bits)).astype(np.int64)
+        start = np.asarray(self.offsets[bucket]).astype(np.int64)
+        end = np.asarray(self.offsets[bucket + 1]).astype(np.int64)
+        # the bytes of every bucket the query needs (query hashes are sorted, so their buckets are too)
+        first = (start * w) >> 3
+        last = np.maximum((end * w + 7) >> 3, first)
+        keep = np.r_[True, bucket[1:] != bucket[:-1]] if len(bucket) else np.zeros(0, dtype=bool)
+        buf, at = self._words.window(first[keep], last[keep])
+        shift = (np.repeat(at - first[keep], np.diff(np.r_[np.flatnonzero(keep), len(bucket)]))) * 8
+        if lay.low_bits == 0:
+            return Found(start, end, self, buf, shift)
+        low = h & np.uint64((1 << lay.low_bits) - 1)
+
+        def low_at(rows: NDArray[np.int64], which: NDArray[np.int64]) -> NDArray[np.uint64]:
+            bitpos = rows.astype(np.uint64) * np.uint64(w) + shift[which].astype(np.uint64)
+            out: NDArray[np.uint64] = _read_fields(buf, bitpos, w) >> np.uint64(lay.track_bits + lay.time_bits)
+            return out
+
+        lo = _bisect(start, end, low, low_at, right=False)
+        hi = _bisect(lo, end, low, low_at, right=True)
+        return Found(lo, hi, self, buf, shift)
+
+    def _all(self) -> NDArray[np.uint8]:
+        size = len(self.words)
+        buf, _ = self._words.window(np.zeros(1, dtype=np.int64), np.array([size], dtype=np.int64))
+        return buf
+
     def unpack(self) -> dict[str, NDArray[np.uint32]]:
         """All postings as the three ``uint32`` arrays ``hashes``, ``tracks``, ``times``."""
-        idx = np.arange(self.n, dtype=np.int64)
+        w = self.layout.width
+        bitpos = np.arange(self.n, dtype=np.uint64) * np.uint64(w)
+        fields = _read_fields(self._all(), bitpos, w)
+        del bitpos
         counts = np.diff(np.asarray(self.offsets).astype(np.int64)).astype(np.int64)
         buckets = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
-        low = self._low(idx)
+        low = fields >> np.uint64(self.layout.track_bits + self.layout.time_bits)
         hashes = ((buckets << np.uint64(self.layout.low_bits)) | low).astype(np.uint32)
-        tracks, times = self.postings(idx)
+        tracks, times = self._decode(fields)
         return {"hashes": hashes, "tracks": tracks, "times": times}
+
+
+def _bisect(
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    key: NDArray[np.uint64],
+    low_at: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.uint64]],
+    *,
+    right: bool,
+) -> NDArray[np.int64]:
+    """Per query hash ``i``: the first row in ``lo[i]:hi[i]`` whose low hash is ``>= key[i]`` (``> key`` if right)."""
+    lo, hi = lo.copy(), hi.copy()
+    active = np.flatnonzero(lo < hi)
+    while len(active):
+        mid = (lo[active] + hi[active]) // 2
+        k = low_at(mid, active)
+        go_right = k <= key[active] if right else k < key[active]
+        lo[active] = np.where(go_right, mid + 1, lo[active])
+        hi[active] = np.where(go_right, hi[active], mid)
+        active = active[lo[active] < hi[active]]
+    return lo

@@ -6,9 +6,10 @@ import argparse
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from audiovec.progress import Callback, as_callback
+if TYPE_CHECKING:  # pragma: no cover
+    from audiovec.progress import Callback
 
 __all__ = [
     "Parser",
@@ -98,6 +99,8 @@ def add_progress_flag(parser: argparse.ArgumentParser) -> None:
 
 def progress(args: argparse.Namespace, size: int | None, description: str, unit: str = "file") -> Callback:
     """The progress callback for a command: a bar on a terminal, log lines in a log, nothing with --no-progress."""
+    from audiovec.progress import as_callback  # imported when a command reports progress (identify does not)
+
     return as_callback(not getattr(args, "no_progress", False), size, description, unit)
 
 

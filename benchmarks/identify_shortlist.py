@@ -4,9 +4,9 @@ For every query (a WAV named like ``benchmarks/identify.py`` names its queries: 
 degraded ones ``...deg-<condition>.wav``), fingerprints it once, then times :meth:`FingerprintIndex.match`
 exactly (the default: coarse offset votes bound every track's score, and tracks are scored exactly from the
 highest bound down until none left can enter the result) and with ``shortlist=N`` (only the N tracks with the best
-coarse votes are scored exactly), alternately, one thread. Reports per condition how many queries each recognises (right track, score at
-least the threshold), whether the shortlisted answer is the exact answer, and the mean match time of each
-(fingerprinting excluded: both share it).
+coarse votes are scored exactly), alternately, one thread. Reports per condition how many queries each recognises
+(right track, score at least the threshold), whether the shortlisted answer is the exact answer, and the mean
+match time of each (fingerprinting excluded: both share it).
 
 Usage (with the index and queries that ``benchmarks/identify.py --work DIR`` leaves in ``DIR``)::
 

@@ -61,7 +61,10 @@ def test_config_validates_and_derives_hash_layout():
     with pytest.raises(ValidationError):
         FingerprintConfig(unknown=1)
     assert FingerprintConfig(query_peaks_per_second=90).key() == CFG.key()  # query density: same hashes
+    assert FingerprintConfig(query_fan_out=20).key() == CFG.key()  # query fan-out: same hashes
     assert FingerprintConfig(fan_out=4).key() != CFG.key()
+    assert (CFG.pairs_per_anchor(), CFG.pairs_per_anchor(query=True)) == (6, 12)
+    assert FingerprintConfig(fan_out=4, query_fan_out=5).pairs_per_anchor(query=True) == 5
 
 
 # ------------------------------------------------------------------------------------------- peaks and hashes
@@ -108,16 +111,18 @@ def test_top_k_per_block_matches_a_loop():
     np.testing.assert_array_equal(keep, expected)
 
 
-def test_pair_peaks_matches_a_loop():
+@pytest.mark.parametrize("query", [False, True], ids=["reference", "query"])
+def test_pair_peaks_matches_a_loop(query):
     """The vectorised pairing gives exactly the hashes of the obvious double loop, in the same order."""
     rng = np.random.default_rng(1)
-    cfg = FingerprintConfig(fan_out=5, dt_max=40, df_max=60, df_min=2)
+    cfg = FingerprintConfig(fan_out=5, query_fan_out=9, dt_max=40, df_max=60, df_min=2)
+    fan_out = 9 if query else 5
     n = 800
     times = np.sort(rng.integers(0, 1600, n)).astype(np.int64)
     bins = rng.integers(0, 249, n).astype(np.int64)
     order = np.lexsort((bins, times))
     times, bins = times[order], bins[order]
-    hashes, anchors = pair_peaks(times, bins, cfg)
+    hashes, anchors = pair_peaks(times, bins, cfg, query=query)
     ref_h, ref_t = [], []
     fb, db = cfg.freq_bits, cfg.dt_bits
     for i in range(n):
@@ -130,7 +135,7 @@ def test_pair_peaks_matches_a_loop():
                 ref_h.append((int(bins[i]) << (fb + db)) | (int(bins[j]) << db) | int(dt))
                 ref_t.append(int(times[i]))
                 taken += 1
-                if taken == cfg.fan_out:
+                if taken == fan_out:
                     break
     np.testing.assert_array_equal(hashes, np.array(ref_h, np.uint32))
     np.testing.assert_array_equal(anchors, np.array(ref_t, np.int64))
@@ -142,6 +147,8 @@ def test_density_follows_the_target(music):
         rate = len(fp.peak_times) / fp.duration
         assert 0.8 * pps <= rate <= 1.0 * pps + 1, (pps, rate)  # busy music fills nearly every block
         assert len(fp) <= CFG.fan_out * len(fp.peak_times)
+        q = fingerprint(music.slice(0, 60), FingerprintConfig(peaks_per_second=pps), query=True)
+        assert CFG.fan_out * len(q.peak_times) < len(q) <= 2 * CFG.fan_out * len(q.peak_times)
 
 
 def test_streamed_equals_one_shot(music):

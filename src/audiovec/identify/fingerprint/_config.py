@@ -15,7 +15,7 @@ class FingerprintConfig(BaseModel):
     """Parameters of landmark fingerprinting (Wang 2003).
 
     An index remembers the config it was built with and fingerprints every query with the same one (only
-    :attr:`query_peaks_per_second` may differ between indexing and querying).
+    :attr:`query_peaks_per_second` and :attr:`query_fan_out` may differ between indexing and querying).
 
     Attributes:
         sample_rate: Audio is mixed to mono and resampled to this rate first. 8 kHz keeps the band that survives
@@ -33,7 +33,11 @@ class FingerprintConfig(BaseModel):
         neighborhood_bins: Height of the local-maximum box, in frequency bins (odd).
         neighborhood_frames: Width of the local-maximum box, in frames (odd).
         min_db: Peaks quieter than this (dB relative to a full-scale sine) are ignored, so silence has none.
-        fan_out: Each anchor peak is paired with at most this many later peaks of its target zone.
+        fan_out: Each anchor peak of a reference track is paired with at most this many later peaks of its target
+            zone. With 6 (and 12 for queries) the index is a quarter smaller than with 8 for both, and recognises
+            as many noisy queries at the same false-positive rate (measured on 532 game-music tracks).
+        query_fan_out: The same for queries (``None``: twice ``fan_out``). A denser query pairs each anchor with
+            nearer peaks; pairing it with more of them finds the reference's pairs again.
         dt_min: Target zone start, in frames after the anchor.
         dt_max: Target zone end, in frames after the anchor (inclusive).
         df_min: Pairs whose frequencies differ by fewer bins are skipped (``1`` drops same-bin pairs, which
@@ -54,7 +58,8 @@ class FingerprintConfig(BaseModel):
     neighborhood_bins: int = Field(7, ge=1, le=255)
     neighborhood_frames: int = Field(7, ge=1, le=255)
     min_db: float = Field(-80.0, le=0)
-    fan_out: int = Field(8, ge=1, le=64)
+    fan_out: int = Field(6, ge=1, le=64)
+    query_fan_out: int | None = Field(None, ge=1, le=128)
     dt_min: int = Field(1, ge=1)
     dt_max: int = Field(63, ge=1, le=4095)
     df_min: int = Field(2, ge=0)
@@ -126,6 +131,12 @@ class FingerprintConfig(BaseModel):
             pps = self.query_peaks_per_second if self.query_peaks_per_second is not None else 1.5 * pps
         return max(1, round(pps * self.block_frames * self.hop_s))
 
+    def pairs_per_anchor(self, query: bool = False) -> int:
+        """How many later peaks an anchor is paired with (for a reference track, or for a query)."""
+        if not query:
+            return self.fan_out
+        return self.query_fan_out if self.query_fan_out is not None else 2 * self.fan_out
+
     def key(self) -> str:
-        """A stable digest of the parameters that determine reference hashes (query density excluded)."""
-        return json_digest(self.model_dump(mode="json", exclude={"query_peaks_per_second"}))
+        """A stable digest of the parameters that determine reference hashes (the query-only ones excluded)."""
+        return json_digest(self.model_dump(mode="json", exclude={"query_peaks_per_second", "query_fan_out"}))

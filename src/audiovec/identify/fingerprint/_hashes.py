@@ -1,6 +1,7 @@
 """Landmark hashes: pairs of spectral peaks packed into integers, and the functions that fingerprint audio.
 
 Every anchor peak ``(t1, f1)`` is paired with the first ``fan_out`` later peaks ``(t2, f2)`` of its target zone
+(``query_fan_out`` for a query)
 (``dt_min <= t2 - t1 <= dt_max`` frames, ``|f2 - f1| <= df_max`` bins). A pair becomes one 32-bit hash::
 
     hash = f1 << (freq_bits + dt_bits) | f2 << dt_bits | (t2 - t1)
@@ -77,7 +78,7 @@ class Fingerprints:
 
 
 def pair_peaks(
-    times: NDArray[np.int64], bins: NDArray[np.int64], config: FingerprintConfig
+    times: NDArray[np.int64], bins: NDArray[np.int64], config: FingerprintConfig, *, query: bool = False
 ) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
     """Pair peaks into landmark hashes.
 
@@ -85,6 +86,7 @@ def pair_peaks(
         times: ``int64[p]`` peak frames, sorted ascending (ties sorted by bin).
         bins: ``int64[p]`` peak bins (counted from the config's lowest bin).
         config: Target zone and hash layout.
+        query: Pair each anchor with ``config.pairs_per_anchor(query=True)`` peaks (a query's fan-out).
 
     Returns:
         ``(hashes uint32[n], anchor_times int64[n])`` ordered by anchor, then target.
@@ -97,6 +99,7 @@ def pair_peaks(
     blocks_ahead = math.ceil((config.dt_max + 1) / config.block_frames) + 1
     width = int(min(n - 1, max(1, int(counts.max()) * blocks_ahead)))
     steps = np.arange(1, width + 1, dtype=np.int64)
+    fan_out = config.pairs_per_anchor(query)
     fb, db = config.freq_bits, config.dt_bits
     out_h: list[NDArray[np.uint32]] = []
     out_t: list[NDArray[np.int64]] = []
@@ -109,7 +112,7 @@ def pair_peaks(
         df = bins[jc] - bins[anchors][:, None]
         adf = np.abs(df)
         ok = inside & (dt >= config.dt_min) & (dt <= config.dt_max) & (adf <= config.df_max) & (adf >= config.df_min)
-        ok &= np.cumsum(ok, axis=1) <= config.fan_out
+        ok &= np.cumsum(ok, axis=1) <= fan_out
         ai, ki = np.nonzero(ok)
         anchor = anchors[ai]
         target = jc[ai, ki]
@@ -148,7 +151,7 @@ class _Fingerprinter:
         t2, f2 = self._picker.flush()
         times = np.concatenate([*self._t, t, t2])
         bins = np.concatenate([*self._f, f, f2])
-        hashes, anchor_times = pair_peaks(times, bins, self.config)
+        hashes, anchor_times = pair_peaks(times, bins, self.config, query=self.query)
         return Fingerprints(
             hashes=hashes,
             times=anchor_times,

@@ -854,7 +854,7 @@ def _load_packed(
         rows = manifest["tracks"]
         bases = _base_table({int(row["slot"]): int(row["base"]) for row in rows})
         starts = bases[0]
-        if layout.track_bits or len(np.unique(starts)) != len(starts) or (len(starts) and starts[0] < 0):
+        if layout.track_bits or np.any(np.diff(starts) <= 0) or (len(starts) and starts[0] < 0):
             raise StoreError(f"{root}: the track bases in {_MANIFEST} are inconsistent (damaged index); rebuild it")
     offsets = _load_array(root, manifest["arrays"]["offsets"], np.uint32, mmap)
     words = _load_array(root, manifest["arrays"]["words"], np.uint8, mmap)

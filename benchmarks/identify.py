@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(tracks)} tracks, {total_s / 60:.1f} min; held out: {', '.join(holdout)}", flush=True)
 
     fp_params = {k: _value(v) for k, v in (item.split("=", 1) for item in args.fp_param)}
-    config = FingerprintConfig(**fp_params)
+    config = FingerprintConfig.from_dict(fp_params)
 
     # ---- indexing: fingerprints and vectors separately, so each mode gets its own indexing speed
     fp_dir, vec_dir = args.work / "fingerprints", args.work / "vectors"
@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             "embedder": embedder.spec().model_dump(mode="json"),
             "pipeline": pipe.describe(),
             "candidates": args.candidates,
-            "fingerprint_config": config.model_dump(mode="json"),
+            "fingerprint_config": config.to_dict(),
             "landmarks_per_second": stats.landmarks_per_second,
             "fingerprint_bytes_in_memory_per_minute": stats.kb_per_minute * 1000,
             "remove_track_ms": remove_ms,

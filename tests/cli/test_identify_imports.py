@@ -13,8 +13,10 @@ import soundfile as sf
 from audiovec.identify import Identifier
 
 #: Modules a fingerprint-only identification must not import: the vector mode's pooling, embedders, ingest path
-#: and stores, the other commands of the command line, and the heavy libraries of the extras.
+#: and stores, the other commands of the command line, the heavy libraries of the extras, and pydantic (about
+#: 0.1 s of a one-query command's CPU; the fingerprint config is a plain dataclass).
 NOT_NEEDED = [
+    "pydantic",
     "audiovec.pooling",
     "audiovec.embedders",
     "audiovec.embeddings",

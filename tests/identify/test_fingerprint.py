@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
 from audiovec import Audio, load
 from audiovec.errors import ConfigError, DuplicateIdError, EmptyAudioError, NonFiniteAudioError, StoreError
@@ -52,14 +51,25 @@ def test_config_validates_and_derives_hash_layout():
     assert (lo, hi) == (7, 256)  # 100 Hz .. Nyquist at 15.6 Hz per bin, DC and Nyquist bins excluded
     assert CFG.freq_bits == 8 and CFG.dt_bits == 6 and CFG.hash_bits == 22
     assert CFG.peaks_per_block() == 15 and CFG.peaks_per_block(query=True) == 22
-    with pytest.raises(ValidationError, match="32"):
+    with pytest.raises(ConfigError, match="32"):
         FingerprintConfig(n_fft=8192, dt_max=4095)  # 12 + 12 + 12 bits
-    with pytest.raises(ValidationError, match="odd"):
+    with pytest.raises(ConfigError, match="odd"):
         FingerprintConfig(neighborhood_bins=6)
-    with pytest.raises(ValidationError, match="Nyquist"):
+    with pytest.raises(ConfigError, match="Nyquist"):
         FingerprintConfig(fmax=5000)
-    with pytest.raises(ValidationError):
-        FingerprintConfig(unknown=1)
+    with pytest.raises(ConfigError, match=r"no field 'fan_uot' \(did you mean 'fan_out'\?\)"):
+        FingerprintConfig.from_dict({"fan_uot": 3})
+    with pytest.raises(TypeError):
+        FingerprintConfig(unknown=1)  # type: ignore[call-arg]
+    for bad in ({"fan_out": 0}, {"fan_out": 2.5}, {"peaks_per_second": 0}, {"fmax": -1}, {"min_db": 3},
+                {"sample_rate": True}, {"block_s": float("nan")}, {"query_fan_out": 200}):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"FingerprintConfig.{next(iter(bad))} must be"):
+            FingerprintConfig.from_dict(bad)
+    # ints where floats go are the same config; a config survives its dict (JSON) form
+    assert FingerprintConfig(peaks_per_second=30, fmin=100) == CFG and CFG.peaks_per_second == 30.0
+    custom = FingerprintConfig(fmax=3500, query_fan_out=9, peaks_per_second=20)
+    assert FingerprintConfig.from_dict(json.loads(json.dumps(custom.to_dict()))) == custom
+    assert custom.replace(fan_out=4) == FingerprintConfig(fmax=3500, query_fan_out=9, peaks_per_second=20, fan_out=4)
     assert FingerprintConfig(query_peaks_per_second=90).key() == CFG.key()  # query density: same hashes
     assert FingerprintConfig(query_fan_out=20).key() == CFG.key()  # query fan-out: same hashes
     assert FingerprintConfig(fan_out=4).key() != CFG.key()

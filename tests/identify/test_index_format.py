@@ -85,7 +85,7 @@ def _write_old_format(index: FingerprintIndex, root: Path, version: int, arrays:
     manifest = {
         "format": "audiovec.identify.fingerprint",
         "version": version,
-        "config": index.config.model_dump(mode="json"),
+        "config": index.config.to_dict(),
         "max_postings": index.max_postings,
         "next_slot": index._next_slot,
         "arrays": files,

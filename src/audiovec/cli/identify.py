@@ -39,7 +39,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             print("audiovec: note: --embedder/--fp-param are ignored for an existing index", file=sys.stderr)
         ident = Identifier.open(db, mmap=False)
     else:
-        config = FingerprintConfig(**parse_params(args.fp_param, "--fp-param"))
+        config = FingerprintConfig.from_dict(parse_params(args.fp_param, "--fp-param"))
         ident = Identifier.create(db, fingerprint_config=config, embedder=args.embedder, store=args.store)
     jobs: list[tuple[Path, str]] = []
     for root in map(Path, args.paths):

@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 import math
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from audiovec._hashing import json_digest
+from audiovec.errors import ConfigError
 
 __all__ = ["FingerprintConfig"]
 
 
-class FingerprintConfig(BaseModel):
+#: ``field: (type, lower bound, lower bound excluded, upper bound or None)`` of the numeric fields.
+_BOUNDS: dict[str, tuple[type, float, bool, float | None]] = {
+    "sample_rate": (int, 2000, False, 96000),
+    "n_fft": (int, 64, False, 16384),
+    "hop_length": (int, 8, False, 16384),
+    "fmin": (float, 0, False, None),
+    "fmax": (float, 0, True, None),
+    "peaks_per_second": (float, 0, True, 2000),
+    "query_peaks_per_second": (float, 0, True, 4000),
+    "block_s": (float, 0, True, 60),
+    "neighborhood_bins": (int, 1, False, 255),
+    "neighborhood_frames": (int, 1, False, 255),
+    "min_db": (float, -math.inf, False, 0),
+    "fan_out": (int, 1, False, 64),
+    "query_fan_out": (int, 1, False, 128),
+    "dt_min": (int, 1, False, None),
+    "dt_max": (int, 1, False, 4095),
+    "df_min": (int, 0, False, None),
+    "df_max": (int, 0, False, None),
+}
+_OPTIONAL = {"fmax", "query_peaks_per_second", "query_fan_out"}
+
+
+@dataclass(frozen=True)
+class FingerprintConfig:
     """Parameters of landmark fingerprinting (Wang 2003).
+
+    A frozen dataclass, checked when made (:class:`~audiovec.errors.ConfigError` names the field); it imports
+    nothing heavy, so that identifying one excerpt starts fast.
 
     An index remembers the config it was built with and fingerprints every query with the same one (only
     :attr:`query_peaks_per_second` and :attr:`query_fan_out` may differ between indexing and querying).
@@ -45,48 +74,82 @@ class FingerprintConfig(BaseModel):
         df_max: Target zone half-height, in frequency bins.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    sample_rate: int = 8000
+    n_fft: int = 512
+    hop_length: int = 128
+    fmin: float = 100.0
+    fmax: float | None = None
+    peaks_per_second: float = 30.0
+    query_peaks_per_second: float | None = None
+    block_s: float = 0.5
+    neighborhood_bins: int = 7
+    neighborhood_frames: int = 7
+    min_db: float = -80.0
+    fan_out: int = 6
+    query_fan_out: int | None = None
+    dt_min: int = 1
+    dt_max: int = 63
+    df_min: int = 2
+    df_max: int = 100
 
-    sample_rate: int = Field(8000, ge=2000, le=96000)
-    n_fft: int = Field(512, ge=64, le=16384)
-    hop_length: int = Field(128, ge=8, le=16384)
-    fmin: float = Field(100.0, ge=0)
-    fmax: float | None = Field(None, gt=0)
-    peaks_per_second: float = Field(30.0, gt=0, le=2000)
-    query_peaks_per_second: float | None = Field(None, gt=0, le=4000)
-    block_s: float = Field(0.5, gt=0, le=60)
-    neighborhood_bins: int = Field(7, ge=1, le=255)
-    neighborhood_frames: int = Field(7, ge=1, le=255)
-    min_db: float = Field(-80.0, le=0)
-    fan_out: int = Field(6, ge=1, le=64)
-    query_fan_out: int | None = Field(None, ge=1, le=128)
-    dt_min: int = Field(1, ge=1)
-    dt_max: int = Field(63, ge=1, le=4095)
-    df_min: int = Field(2, ge=0)
-    df_max: int = Field(100, ge=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> FingerprintConfig:
+    def __post_init__(self) -> None:
+        for name, (kind, lo, lo_open, hi) in _BOUNDS.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+                raise ConfigError(f"FingerprintConfig.{name} must be {kind.__name__}, got {value!r}")
+            if kind is float:
+                value = float(value)
+                object.__setattr__(self, name, value)  # 30 and 30.0 are the same config (and the same key)
+            if not math.isfinite(value) or value < lo or (lo_open and value == lo) or (hi is not None and value > hi):
+                interval = f"{'>' if lo_open else '>='} {lo}" + (f" and <= {hi}" if hi is not None else "")
+                raise ConfigError(f"FingerprintConfig.{name} must be {interval}, got {value!r}")
         if self.hop_length > self.n_fft:
-            raise ValueError(f"hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")
+            raise ConfigError(f"hop_length ({self.hop_length}) must not exceed n_fft ({self.n_fft})")
         if self.df_min > self.df_max:
-            raise ValueError(f"df_min ({self.df_min}) must not exceed df_max ({self.df_max})")
+            raise ConfigError(f"df_min ({self.df_min}) must not exceed df_max ({self.df_max})")
         if self.dt_min > self.dt_max:
-            raise ValueError(f"dt_min ({self.dt_min}) must not exceed dt_max ({self.dt_max})")
+            raise ConfigError(f"dt_min ({self.dt_min}) must not exceed dt_max ({self.dt_max})")
         if self.neighborhood_bins % 2 == 0 or self.neighborhood_frames % 2 == 0:
-            raise ValueError("neighborhood_bins and neighborhood_frames must be odd")
+            raise ConfigError("neighborhood_bins and neighborhood_frames must be odd")
         nyquist = self.sample_rate / 2
         if self.fmax is not None and self.fmax > nyquist:
-            raise ValueError(f"fmax ({self.fmax} Hz) is above the Nyquist frequency ({nyquist} Hz)")
+            raise ConfigError(f"fmax ({self.fmax} Hz) is above the Nyquist frequency ({nyquist} Hz)")
         lo, hi = self.bin_range
         if hi - lo < 2:
-            raise ValueError(f"fmin/fmax leave fewer than two frequency bins ({lo}..{hi})")
+            raise ConfigError(f"fmin/fmax leave fewer than two frequency bins ({lo}..{hi})")
         if self.hash_bits > 32:
-            raise ValueError(
+            raise ConfigError(
                 f"hashes need {self.hash_bits} bits ({self.freq_bits} per frequency, {self.dt_bits} for the time "
                 "difference); use a smaller n_fft, a narrower fmin..fmax or a smaller dt_max to fit in 32"
             )
-        return self
+
+    # ------------------------------------------------------------------ (de)serialisation
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FingerprintConfig:
+        """A config from its :meth:`to_dict` form (or any subset of the fields, e.g. from ``--fp-param``).
+
+        Raises:
+            ConfigError: An unknown field (with the closest known name), or an invalid value.
+        """
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                import difflib
+
+                close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
+                raise ConfigError(f"FingerprintConfig has no field {key!r}{hint}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field by name: JSON-able, and :meth:`from_dict` gives the same config back."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def replace(self, **changes: Any) -> FingerprintConfig:
+        """A copy with some fields changed (validated like a new config)."""
+        return self.from_dict({**self.to_dict(), **changes})
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -139,4 +202,5 @@ class FingerprintConfig(BaseModel):
 
     def key(self) -> str:
         """A stable digest of the parameters that determine reference hashes (the query-only ones excluded)."""
-        return json_digest(self.model_dump(mode="json", exclude={"query_peaks_per_second", "query_fan_out"}))
+        reference = {k: v for k, v in self.to_dict().items() if k not in ("query_peaks_per_second", "query_fan_out")}
+        return json_digest(reference)

@@ -415,7 +415,7 @@ class FingerprintIndex:
             manifest: dict[str, Any] = {
                 "format": "audiovec.identify.fingerprint",
                 "version": version,
-                "config": self.config.model_dump(mode="json"),
+                "config": self.config.to_dict(),
                 "max_postings": self.max_postings,
                 "next_slot": self._next_slot,
                 "arrays": files,
@@ -459,7 +459,7 @@ class FingerprintIndex:
         root = Path(path)
         manifest = _read_manifest(root)
         try:
-            config = FingerprintConfig.model_validate(manifest["config"])
+            config = FingerprintConfig.from_dict(manifest["config"])
         except ValueError as err:
             raise StoreError(f"{root}: invalid fingerprint config in {_MANIFEST}: {err}") from err
         index = cls(config, max_postings=manifest.get("max_postings"))

@@ -73,7 +73,7 @@ def test_config_validates_and_derives_hash_layout():
     assert FingerprintConfig(query_peaks_per_second=90).key() == CFG.key()  # query density: same hashes
     assert FingerprintConfig(query_fan_out=20).key() == CFG.key()  # query fan-out: same hashes
     assert FingerprintConfig(fan_out=4).key() != CFG.key()
-    assert (CFG.pairs_per_anchor(), CFG.pairs_per_anchor(query=True)) == (6, 12)
+    assert (CFG.pairs_per_anchor(), CFG.pairs_per_anchor(query=True)) == (6, 9)
     assert FingerprintConfig(fan_out=4, query_fan_out=5).pairs_per_anchor(query=True) == 5
 
 
@@ -158,7 +158,7 @@ def test_density_follows_the_target(music):
         assert 0.8 * pps <= rate <= 1.0 * pps + 1, (pps, rate)  # busy music fills nearly every block
         assert len(fp) <= CFG.fan_out * len(fp.peak_times)
         q = fingerprint(music.slice(0, 60), FingerprintConfig(peaks_per_second=pps), query=True)
-        assert CFG.fan_out * len(q.peak_times) < len(q) <= 2 * CFG.fan_out * len(q.peak_times)
+        assert CFG.fan_out * len(q.peak_times) < len(q) <= CFG.pairs_per_anchor(query=True) * len(q.peak_times)
 
 
 def test_streamed_equals_one_shot(music):

@@ -1,8 +1,8 @@
 """Landmark hashes: pairs of spectral peaks packed into integers, and the functions that fingerprint audio.
 
 Every anchor peak ``(t1, f1)`` is paired with the first ``fan_out`` later peaks ``(t2, f2)`` of its target zone
-(``query_fan_out`` for a query)
-(``dt_min <= t2 - t1 <= dt_max`` frames, ``|f2 - f1| <= df_max`` bins). A pair becomes one 32-bit hash::
+(``dt_min <= t2 - t1 <= dt_max`` frames, ``|f2 - f1| <= df_max`` bins); a query's anchors with the first
+``query_fan_out``. A pair becomes one 32-bit hash::
 
     hash = f1 << (freq_bits + dt_bits) | f2 << dt_bits | (t2 - t1)
 

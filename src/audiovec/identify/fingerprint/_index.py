@@ -179,6 +179,7 @@ class FingerprintIndex:
         self._next_slot = 0
         self._generation: str | None = None
         self._lock = threading.RLock()
+        self._frames: NDArray[np.int64] | None = None  # each slot's length in frames, until tracks change
 
     # ------------------------------------------------------------------ tracks
     def __len__(self) -> int:
@@ -262,6 +263,7 @@ class FingerprintIndex:
             )
             info = TrackInfo(track_id, float(fingerprints.duration), len(fingerprints), meta)
             self._tracks[slot] = info
+            self._frames = None
             self._slots[track_id] = slot
             return info
 
@@ -306,6 +308,7 @@ class FingerprintIndex:
             if slot is None:
                 return False
             del self._tracks[slot]
+            self._frames = None
             self._unpack()
             self._pending = [p for p in self._pending if not (len(p["tracks"]) and p["tracks"][0] == slot)]
             keep = self._arrays["tracks"] != slot
@@ -345,6 +348,15 @@ class FingerprintIndex:
             self._arrays = merged
             self._pending = []
             return merged
+
+    def _slot_frames(self) -> NDArray[np.int64]:
+        """Each slot's length in frames (0 for a free slot), computed once until tracks change; with the lock held."""
+        if self._frames is None:
+            frames = np.zeros(max(self._tracks, default=0) + 1, dtype=np.int64)
+            for slot, info in self._tracks.items():
+                frames[slot] = _track_frames(info.duration, self.config)
+            self._frames = frames
+        return self._frames
 
     def _bases(self, arrays: dict[str, NDArray[np.uint32]]) -> tuple[dict[int, int], int]:
         """Each track's start on the global time axis of format 3, and the axis' length in frames.
@@ -550,6 +562,7 @@ class FingerprintIndex:
                 if len(allowed) == 0:
                     return []
             slot_info = dict(self._tracks)
+            frames = self._slot_frames()
         n_ref = packed.n if packed is not None else len(arrays["hashes"])
         if nq == 0 or n_ref == 0:
             return []
@@ -576,9 +589,6 @@ class FingerprintIndex:
             log.debug("query too generic: skipped %d common hashes", len(drop))
         if total == 0:
             return []
-        frames = np.zeros(max(slot_info, default=0) + 1, dtype=np.int64)
-        for slot, info in slot_info.items():
-            frames[slot] = _track_frames(info.duration, self.config)
         bins = _CoarseBins.layout(frames, int(query.times.max()) + 1)
         cells, offsets = _expand_hits(query, inv, lo, cnt, found, arrays, allowed, bins)
         if packed is not None:

@@ -62,7 +62,8 @@ def test_config_validates_and_derives_hash_layout():
     with pytest.raises(TypeError):
         FingerprintConfig(unknown=1)  # type: ignore[call-arg]
     for bad in ({"fan_out": 0}, {"fan_out": 2.5}, {"peaks_per_second": 0}, {"fmax": -1}, {"min_db": 3},
-                {"sample_rate": True}, {"block_s": float("nan")}, {"query_fan_out": 200}):  # fmt: skip
+                {"sample_rate": True}, {"block_s": float("nan")}, {"query_fan_out": 200}, {"pair_tilt": 30},
+                {"pairing": "loudest"}):  # fmt: skip
         with pytest.raises(ConfigError, match=f"FingerprintConfig.{next(iter(bad))} must be"):
             FingerprintConfig.from_dict(bad)
     # ints where floats go are the same config; a config survives its dict (JSON) form
@@ -73,6 +74,10 @@ def test_config_validates_and_derives_hash_layout():
     assert FingerprintConfig(query_peaks_per_second=90).key() == CFG.key()  # query density: same hashes
     assert FingerprintConfig(query_fan_out=20).key() == CFG.key()  # query fan-out: same hashes
     assert FingerprintConfig(fan_out=4).key() != CFG.key()
+    assert FingerprintConfig(pair_tilt=0).key() != CFG.key()  # another ranking: other partners
+    first = FingerprintConfig(pairing="first")
+    assert first.key() != CFG.key() and first.replace(pair_tilt=0).key() == first.key()  # no ranking, no tilt
+    assert FingerprintConfig.from_stored({"fan_out": 6}) == first  # an index stored before pairing existed
     assert (CFG.pairs_per_anchor(), CFG.pairs_per_anchor(query=True)) == (6, 9)
     assert FingerprintConfig(fan_out=4, query_fan_out=5).pairs_per_anchor(query=True) == 5
 
@@ -121,34 +126,70 @@ def test_top_k_per_block_matches_a_loop():
     np.testing.assert_array_equal(keep, expected)
 
 
+@pytest.mark.parametrize(("pairing", "tilt"), [("strongest", 0.0), ("strongest", 3.0), ("first", 3.0)])
 @pytest.mark.parametrize("query", [False, True], ids=["reference", "query"])
-def test_pair_peaks_matches_a_loop(query):
+def test_pair_peaks_matches_a_loop(query, pairing, tilt):
     """The vectorised pairing gives exactly the hashes of the obvious double loop, in the same order."""
     rng = np.random.default_rng(1)
-    cfg = FingerprintConfig(fan_out=5, query_fan_out=9, dt_max=40, df_max=60, df_min=2)
+    cfg = FingerprintConfig(fan_out=5, query_fan_out=9, dt_max=40, df_max=60, df_min=2, pairing=pairing, pair_tilt=tilt)
     fan_out = 9 if query else 5
     n = 800
     times = np.sort(rng.integers(0, 1600, n)).astype(np.int64)
     bins = rng.integers(0, 249, n).astype(np.int64)
     order = np.lexsort((bins, times))
     times, bins = times[order], bins[order]
-    hashes, anchors = pair_peaks(times, bins, cfg, query=query)
+    levels = rng.normal(-40, 10, n).astype(np.float32)
+    levels[::9] = -30.0  # equal levels (without a tilt): the earlier peak counts as the louder
+    hashes, anchors = pair_peaks(times, bins, cfg, query=query, levels=levels)
+    ranked = levels + cfg.pair_tilt * np.log2(bins + cfg.bin_range[0])
     ref_h, ref_t = [], []
     fb, db = cfg.freq_bits, cfg.dt_bits
     for i in range(n):
-        taken = 0
+        zone = []
         for j in range(i + 1, n):
             dt, df = times[j] - times[i], abs(bins[j] - bins[i])
             if dt > cfg.dt_max:
                 break
             if dt >= cfg.dt_min and cfg.df_min <= df <= cfg.df_max:
-                ref_h.append((int(bins[i]) << (fb + db)) | (int(bins[j]) << db) | int(dt))
-                ref_t.append(int(times[i]))
-                taken += 1
-                if taken == fan_out:
-                    break
+                zone.append(j)
+        if pairing == "strongest":
+            chosen = sorted(sorted(zone, key=lambda j: (-ranked[j], j))[:fan_out])
+        else:
+            chosen = zone[:fan_out]
+        for j in chosen:
+            ref_h.append((int(bins[i]) << (fb + db)) | (int(bins[j]) << db) | int(times[j] - times[i]))
+            ref_t.append(int(times[i]))
     np.testing.assert_array_equal(hashes, np.array(ref_h, np.uint32))
     np.testing.assert_array_equal(anchors, np.array(ref_t, np.int64))
+    if pairing == "strongest":
+        with pytest.raises(ConfigError, match="level"):
+            pair_peaks(times, bins, cfg, query=query)
+
+
+def test_strongest_pairing_keeps_a_querys_pairs_when_weak_peaks_are_added():
+    """Noise adds weak peaks: pairs made with the loudest partners survive them, pairs with the earliest do not."""
+    rng = np.random.default_rng(3)
+    n = 600
+    times = rng.integers(0, 2000, n).astype(np.int64)
+    bins = rng.integers(0, 249, n).astype(np.int64)
+    first = np.lexsort((bins, times))
+    times, bins = times[first], bins[first]
+    levels = rng.uniform(-40, -10, n).astype(np.float32)
+    extra_t = rng.integers(0, 2000, 2 * n).astype(np.int64)  # twice as many weak peaks
+    extra_b = rng.integers(0, 249, 2 * n).astype(np.int64)
+    noisy_t = np.r_[times, extra_t]
+    noisy_b = np.r_[bins, extra_b]
+    noisy_l = np.r_[levels, rng.uniform(-90, -65, 2 * n).astype(np.float32)]
+    order = np.lexsort((noisy_b, noisy_t))
+    kept = {}
+    for pairing in ("strongest", "first"):
+        cfg = FingerprintConfig(fan_out=6, pairing=pairing)
+        ref = set(zip(*pair_peaks(times, bins, cfg, levels=levels), strict=True))
+        noisy = pair_peaks(noisy_t[order], noisy_b[order], cfg, query=True, levels=noisy_l[order])
+        query = set(zip(*noisy, strict=True))
+        kept[pairing] = len(ref & query) / len(ref)
+    assert kept["strongest"] > 0.95
+    assert kept["first"] < 0.6
 
 
 def test_density_follows_the_target(music):
@@ -285,7 +326,7 @@ def test_coarse_bins_widen_to_fit_their_budget_and_still_find_the_track(index, m
 def test_fingerprints_must_lie_inside_their_audio(music):
     idx = FingerprintIndex()
     fp = fingerprint(music.slice(0, 5), CFG)
-    late = Fingerprints(fp.hashes, fp.times + 10_000, fp.peak_times, fp.peak_bins, fp.duration, CFG)
+    late = Fingerprints(fp.hashes, fp.times + 10_000, fp.peak_times, fp.peak_bins, fp.peak_levels, fp.duration, CFG)
     with pytest.raises(ConfigError, match="fingerprint times must lie in"):
         idx.add(late, "late")
     assert len(idx) == 0

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from audiovec import Audio, load
+from audiovec._hashing import json_digest
 from audiovec.audio.degrade import parse_condition
 from audiovec.errors import StoreError
 from audiovec.identify.fingerprint import FingerprintConfig, FingerprintIndex
@@ -230,6 +231,25 @@ def test_format_2_index_opens_matches_identically_and_is_rewritten_as_format_3(t
     again = FingerprintIndex.load(root)
     assert _results(again, queries) == _results(memory_index, queries)
     assert again.stats().bytes < before  # 4 tracks: 2 slot bits and 16 time bits become 17 axis bits
+
+
+def test_an_index_made_before_pairing_existed_keeps_pairing_by_time(tmp_path, shared_file, music, queries):
+    """Its manifest has no ``pairing``: it opens with ``"first"``, the key it had, and its own matches."""
+    first = FingerprintConfig(pairing="first")
+    memory = FingerprintIndex(first)
+    memory.add_audio(music, "jamendo")
+    memory.add_file(shared_file(OTHERS[0]), "other")
+    root = memory.save(tmp_path / "old")
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["config"]["pairing"], manifest["config"]["pair_tilt"]  # what audiovec wrote before them
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    old = FingerprintIndex.load(root)
+    assert old.config.pairing == "first" and old.config == first
+    skip = {"query_peaks_per_second", "query_fan_out"}
+    assert old.config.key() == json_digest({k: v for k, v in manifest["config"].items() if k not in skip})
+    assert _results(old, queries) == _results(memory, queries)
+    assert old.match_audio(queries[0], limit=1)[0].track_id == "jamendo"
+    assert FingerprintConfig().key() != first.key()  # today's default pairs by strength: another index
 
 
 def test_remove_and_add_after_opening_format_3(saved, tmp_path, music, queries):

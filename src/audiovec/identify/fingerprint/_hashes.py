@@ -1,8 +1,9 @@
 """Landmark hashes: pairs of spectral peaks packed into integers, and the functions that fingerprint audio.
 
-Every anchor peak ``(t1, f1)`` is paired with the first ``fan_out`` later peaks ``(t2, f2)`` of its target zone
-(``dt_min <= t2 - t1 <= dt_max`` frames, ``|f2 - f1| <= df_max`` bins); a query's anchors with the first
-``query_fan_out``. A pair becomes one 32-bit hash::
+Every anchor peak ``(t1, f1)`` is paired with ``fan_out`` later peaks ``(t2, f2)`` of its target zone
+(``dt_min <= t2 - t1 <= dt_max`` frames, ``df_min <= |f2 - f1| <= df_max`` bins): the loudest ones
+(``pairing="strongest"``, the default) or the earliest (``"first"``); a query's anchors with ``query_fan_out``.
+A pair becomes one 32-bit hash::
 
     hash = f1 << (freq_bits + dt_bits) | f2 << dt_bits | (t2 - t1)
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +24,7 @@ from numpy.typing import NDArray
 from audiovec.audio import Audio, AudioSource, stream
 from audiovec.errors import ConfigError, EmptyAudioError, NonFiniteAudioError
 from audiovec.identify.fingerprint._config import FingerprintConfig
-from audiovec.identify.fingerprint._peaks import PeakPicker, SpectrogramStream
+from audiovec.identify.fingerprint._peaks import PeakPicker, SpectrogramStream, concat_peaks
 
 __all__ = ["Fingerprints", "fingerprint", "fingerprint_file", "fingerprint_stream", "pair_peaks"]
 
@@ -38,6 +40,7 @@ class Fingerprints:
         times: ``int64[n]`` anchor time of each hash, in frames of ``config.hop_length`` samples.
         peak_times: ``int64[p]`` frame of every spectral peak (sorted).
         peak_bins: ``int64[p]`` frequency bin of every peak, counted from the config's lowest bin.
+        peak_levels: ``float32[p]`` level of every peak (dB re. a full-scale sine); pairing by strength uses it.
         duration: Duration of the fingerprinted audio in seconds.
         config: The parameters that made them.
         query: Whether they were made with the (denser) query peak density.
@@ -48,6 +51,7 @@ class Fingerprints:
     times: NDArray[np.int64]
     peak_times: NDArray[np.int64]
     peak_bins: NDArray[np.int64]
+    peak_levels: NDArray[np.float32]
     duration: float
     config: FingerprintConfig
     query: bool = False
@@ -78,20 +82,43 @@ class Fingerprints:
 
 
 def pair_peaks(
-    times: NDArray[np.int64], bins: NDArray[np.int64], config: FingerprintConfig, *, query: bool = False
+    times: NDArray[np.int64],
+    bins: NDArray[np.int64],
+    config: FingerprintConfig,
+    *,
+    query: bool = False,
+    levels: NDArray[np.floating[Any]] | None = None,
 ) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
     """Pair peaks into landmark hashes.
 
     Args:
         times: ``int64[p]`` peak frames, sorted ascending (ties sorted by bin).
         bins: ``int64[p]`` peak bins (counted from the config's lowest bin).
-        config: Target zone and hash layout.
+        config: Target zone, pairing rule and hash layout.
         query: Pair each anchor with ``config.pairs_per_anchor(query=True)`` peaks (a query's fan-out).
+        levels: ``[p]`` peak levels in dB; required by ``config.pairing == "strongest"``, which pairs each anchor
+            with the loudest peaks of its zone, their levels tilted by ``config.pair_tilt`` dB per octave (equal:
+            the earlier peak first).
 
     Returns:
-        ``(hashes uint32[n], anchor_times int64[n])`` ordered by anchor, then target.
+        ``(hashes uint32[n], anchor_times int64[n])`` ordered by anchor, then target time.
+
+    Raises:
+        ConfigError: ``pairing="strongest"`` without ``levels``, or levels of another length.
     """
     n = len(times)
+    strongest = config.pairing == "strongest"
+    rank: NDArray[np.int64] | None = None
+    if strongest:
+        if levels is None or len(levels) != n:
+            raise ConfigError('pairing="strongest" needs the level of every peak (levels=...)')
+        loudness = np.asarray(levels, dtype=np.float64)
+        if config.pair_tilt:
+            loudness = loudness + config.pair_tilt * np.log2(bins + config.bin_range[0])
+        # one distinct integer per peak, louder peaks higher, equal levels: the earlier peak higher
+        order = np.lexsort((-np.arange(n), loudness))
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n, dtype=np.int64)
     if n < 2:
         return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
     # Enough following peaks to reach dt_max frames ahead, whatever the local density.
@@ -112,7 +139,13 @@ def pair_peaks(
         df = bins[jc] - bins[anchors][:, None]
         adf = np.abs(df)
         ok = inside & (dt >= config.dt_min) & (dt <= config.dt_max) & (adf <= config.df_max) & (adf >= config.df_min)
-        ok &= np.cumsum(ok, axis=1) <= fan_out
+        if rank is None:
+            ok &= np.cumsum(ok, axis=1) <= fan_out
+        elif fan_out < width:
+            # the fan_out highest ranks of the zone: keep what is not below the row's fan_out-th highest
+            r = np.where(ok, rank[jc], -1)
+            kth = -np.partition(-r, fan_out - 1, axis=1)[:, fan_out - 1 : fan_out]
+            ok &= r >= kth
         ai, ki = np.nonzero(ok)
         anchor = anchors[ai]
         target = jc[ai, ki]
@@ -134,29 +167,26 @@ class _Fingerprinter:
         self.query = query
         self._stft = SpectrogramStream(config)
         self._picker = PeakPicker(config, query)
-        self._t: list[NDArray[np.int64]] = []
-        self._f: list[NDArray[np.int64]] = []
+        self._peaks: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]] = []
         self.samples = 0
 
     def push(self, samples: NDArray[np.float32]) -> None:
         self.samples += len(samples)
-        t, f = self._picker.push(self._stft.push(samples))
-        self._t.append(t)
-        self._f.append(f)
+        self._peaks.append(self._picker.push(self._stft.push(samples)))
 
     def finish(self, source: str | None) -> Fingerprints:
         if self.samples == 0:
             raise EmptyAudioError("audio has zero samples", source)
-        t, f = self._picker.push(self._stft.flush())
-        t2, f2 = self._picker.flush()
-        times = np.concatenate([*self._t, t, t2])
-        bins = np.concatenate([*self._f, f, f2])
-        hashes, anchor_times = pair_peaks(times, bins, self.config, query=self.query)
+        self._peaks.append(self._picker.push(self._stft.flush()))
+        self._peaks.append(self._picker.flush())
+        times, bins, levels = concat_peaks(self._peaks)
+        hashes, anchor_times = pair_peaks(times, bins, self.config, query=self.query, levels=levels)
         return Fingerprints(
             hashes=hashes,
             times=anchor_times,
             peak_times=times,
             peak_bins=bins,
+            peak_levels=levels,
             duration=self.samples / self.config.sample_rate,
             config=self.config,
             query=self.query,

@@ -471,7 +471,7 @@ class FingerprintIndex:
         root = Path(path)
         manifest = _read_manifest(root)
         try:
-            config = FingerprintConfig.from_dict(manifest["config"])
+            config = FingerprintConfig.from_stored(manifest["config"])
         except ValueError as err:
             raise StoreError(f"{root}: invalid fingerprint config in {_MANIFEST}: {err}") from err
         index = cls(config, max_postings=manifest.get("max_postings"))

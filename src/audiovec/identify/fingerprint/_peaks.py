@@ -7,7 +7,8 @@ Both stages consume their input piece by piece and give exactly what a one-shot 
   FFT bins between ``fmin`` and ``fmax``, as ``float32[frames, bins]``.
 * :class:`PeakPicker` finds local maxima of that log spectrogram (:func:`maximum_filter`, equal to
   ``scipy.ndimage``'s, over a ``neighborhood_bins`` x ``neighborhood_frames`` box) louder than ``min_db``, and
-  keeps, in every density block of ``block_frames`` frames, the strongest ``peaks_per_block``. It works on cores of
+  keeps, in every density block of ``block_frames`` frames, the strongest ``peaks_per_block``, with their level
+  (which pairing uses). It works on cores of
   whole density blocks with enough neighbouring frames on each side for the box, so chunking never changes the
   result.
 """
@@ -21,7 +22,10 @@ from numpy.typing import NDArray
 
 from audiovec.identify.fingerprint._config import FingerprintConfig
 
-__all__ = ["PeakPicker", "SpectrogramStream", "top_k_per_block"]
+__all__ = ["PeakPicker", "SpectrogramStream", "concat_peaks", "top_k_per_block"]
+
+#: Peaks as ``(frames int64[p], bins int64[p], levels float32[p])``.
+_Peaks = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
 
 
 class SpectrogramStream:
@@ -133,8 +137,8 @@ class PeakPicker:
     """Incremental spectral-peak picking with a target density.
 
     Feed log-spectrogram rows with :meth:`push` and finish with :meth:`flush`; each returns the newly final
-    peaks as ``(frame, bin)`` integer arrays sorted by frame then bin (``bin`` counts from the config's lowest
-    bin).
+    peaks as ``(frame, bin, level)`` arrays sorted by frame then bin (``bin`` counts from the config's lowest
+    bin; ``level`` is the peak's log power in dB, ``float32``).
 
     Args:
         config: The fingerprint parameters.
@@ -152,7 +156,7 @@ class PeakPicker:
         self._start = 0  # global frame index of self._rows[0]
         self._done = 0  # peaks of frames < _done have been returned
 
-    def _process(self, end: int, final: bool) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def _process(self, end: int, final: bool) -> _Peaks:
         assert self._rows is not None
         rows = self._rows
         lo = self._done - self._start
@@ -173,37 +177,38 @@ class PeakPicker:
         if drop:
             self._rows = rows[drop:]
             self._start += drop
-        return t[keep], f[keep].astype(np.int64)
+        return t[keep], f[keep].astype(np.int64), vals[keep].astype(np.float32)
 
-    def push(self, rows: NDArray[np.float32]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def push(self, rows: NDArray[np.float32]) -> _Peaks:
         """Add spectrogram rows; return the peaks that can no longer change."""
         if len(rows):
             self._rows = rows if self._rows is None else np.concatenate([self._rows, rows])
-        out_t: list[NDArray[np.int64]] = []
-        out_f: list[NDArray[np.int64]] = []
+        out: list[_Peaks] = []
         while self._rows is not None:
             available = self._start + len(self._rows)
             end = self._done + self._core
             if available < end + self._ctx:
                 break
-            t, f = self._process(end, final=False)
-            out_t.append(t)
-            out_f.append(f)
-        return _cat(out_t), _cat(out_f)
+            out.append(self._process(end, final=False))
+        return concat_peaks(out)
 
-    def flush(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def flush(self) -> _Peaks:
         """Return the peaks of every remaining frame."""
-        out_t: list[NDArray[np.int64]] = []
-        out_f: list[NDArray[np.int64]] = []
+        out: list[_Peaks] = []
         while self._rows is not None and self._done < self._start + len(self._rows):
             end = min(self._done + self._core, self._start + len(self._rows))
-            t, f = self._process(end, final=True)
-            out_t.append(t)
-            out_f.append(f)
-        return _cat(out_t), _cat(out_f)
+            out.append(self._process(end, final=True))
+        return concat_peaks(out)
 
 
-def _cat(parts: list[NDArray[np.int64]]) -> NDArray[np.int64]:
+def concat_peaks(parts: list[_Peaks]) -> _Peaks:
+    """The peaks of consecutive pieces, in order."""
     if not parts:
-        return np.zeros(0, dtype=np.int64)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    if len(parts) == 1:
+        return parts[0]
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+    )

@@ -68,6 +68,12 @@ def test_mp3_stereo_downmix_matches_channel_mean(shared_file):
     mono = load(path, duration=2.0)
     assert stereo.channels == 2
     np.testing.assert_allclose(mono.samples, stereo.samples.mean(axis=0), atol=1e-6)
+    # mixed while decoding (from the interleaved frames) or afterwards: the very same samples
+    np.testing.assert_array_equal(mono.samples, stereo.to_mono().samples)
+    streamed = np.concatenate([b.samples for b in stream(path, 0.37, duration=2.0)])
+    np.testing.assert_array_equal(streamed, mono.samples)
+    three = Audio(np.stack([stereo.samples[0], stereo.samples[1], -stereo.samples[0]]), stereo.sample_rate)
+    np.testing.assert_allclose(three.to_mono().samples, stereo.samples[1] / 3, atol=1e-6)
 
 
 def test_resample_keeps_pitch_and_level(sine_wav):

@@ -6,7 +6,8 @@ exactly (the default: coarse offset votes bound every track's score, and tracks 
 highest bound down until none left can enter the result) and with ``shortlist=N`` (only the N tracks with the best
 coarse votes are scored exactly), alternately, one thread. Reports per condition how many queries each recognises
 (right track, score at least the threshold), whether the shortlisted answer is the exact answer, and the mean
-match time of each (fingerprinting excluded: both share it).
+match time of each (fingerprinting excluded: both share it), and the shortlist recall: for queries of indexed
+tracks, how often the right track is among the N shortlisted ones (``shortlist_<N>_recall`` of ``positives``).
 
 Usage (with the index and queries that ``benchmarks/identify.py --work DIR`` leaves in ``DIR``)::
 
@@ -61,6 +62,8 @@ def main() -> None:
         s = stats[cond]
         s["queries"] += 1
         s["exact"] += ok(exact)
+        positive = track in idx
+        s["positives"] += positive
         for n in args.shortlist:
             t0 = time.perf_counter()
             short = idx.match(fp, limit=5, shortlist=n)
@@ -69,6 +72,8 @@ def main() -> None:
             s[f"shortlist_{n}_same_answer"] += bool(exact) == bool(short) and (
                 not exact or (exact[0].track_id, exact[0].score) == (short[0].track_id, short[0].score)
             )
+            if positive:  # every shortlisted track that has a hit, scored exactly (untimed)
+                s[f"shortlist_{n}_recall"] += any(m.track_id == track for m in idx.match(fp, limit=n, shortlist=n))
     result = {
         "index": str(args.index),
         "tracks": len(idx.track_ids),

@@ -158,7 +158,7 @@ class Identifier:
         self._store_dir: Path | None = None  # where create()/open() placed the vector store
         # built on first use (the vector mode, save()): identifying by fingerprints never imports audiovec.pooling
         self._pipeline: Pipeline | None = pipeline
-        self._pipeline_saved: tuple[Any] | None = None  # (spec,): a saved pipeline that open() has not validated yet
+        self._pipeline_spec: dict[str, Any] | None = None  # a saved pipeline that open() has not validated yet
         self.candidates = int(candidates)
         if shortlist is not None and shortlist < 1:
             raise ConfigError(f"shortlist must be >= 1 or None, got {shortlist}")
@@ -179,18 +179,18 @@ class Identifier:
     def pipeline(self) -> Pipeline:
         """Pooling recipe for segment vectors (:func:`default_pipeline` unless one was given or saved)."""
         if self._pipeline is None:
-            if self._pipeline_saved is not None:
+            if self._pipeline_spec is not None:
                 from audiovec.pooling import Pipeline
 
-                self._pipeline = Pipeline.model_validate(self._pipeline_saved[0])
-                self._pipeline_saved = None
+                self._pipeline = Pipeline.model_validate(self._pipeline_spec)
+                self._pipeline_spec = None
             else:
                 self._pipeline = default_pipeline()
         return self._pipeline
 
     @pipeline.setter
     def pipeline(self, pipeline: Pipeline) -> None:
-        self._pipeline, self._pipeline_saved = pipeline, None
+        self._pipeline, self._pipeline_spec = pipeline, None
 
     # ------------------------------------------------------------------ construction and persistence
     def _default_mode(self) -> Mode:
@@ -368,7 +368,6 @@ class Identifier:
                 raise ConfigError(f"the embedder {emb.spec()!r} does not match the index's {spec!r}")
             vec_store = get_store(m["store"], directory=root / _VEC_DIR)
             pipeline = Pipeline.model_validate(m["pipeline"])  # the vector mode needs it: checked now
-        saved = (m["pipeline"],)  # fingerprints only: validated when first used (or saved), not imported now
         ident = cls(
             fp,
             vec_store,
@@ -380,8 +379,8 @@ class Identifier:
             min_similarity=m.get("min_similarity"),
             segment_hits=int(m.get("segment_hits", 100)),
         )
-        if pipeline is None:
-            ident._pipeline_saved = saved
+        if pipeline is None:  # fingerprints only: validated when first used (or saved), not imported now
+            ident._pipeline_spec = m["pipeline"]
         ident._tracks = {str(k): dict(v) for k, v in m.get("tracks", {}).items()}
         ident.calibrations = {str(k): Calibration.from_dict(v) for k, v in (m.get("calibration") or {}).items()}
         ident.path = root

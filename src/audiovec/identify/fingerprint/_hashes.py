@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from audiovec.audio import Audio, AudioSource, stream
 from audiovec.errors import ConfigError, EmptyAudioError, NonFiniteAudioError
 from audiovec.identify.fingerprint._config import FingerprintConfig
-from audiovec.identify.fingerprint._peaks import PeakPicker, SpectrogramStream, concat_peaks
+from audiovec.identify.fingerprint._peaks import PeakPicker, Peaks, SpectrogramStream, concat_peaks
 
 __all__ = ["Fingerprints", "fingerprint", "fingerprint_file", "fingerprint_stream", "pair_peaks"]
 
@@ -167,7 +167,7 @@ class _Fingerprinter:
         self.query = query
         self._stft = SpectrogramStream(config)
         self._picker = PeakPicker(config, query)
-        self._peaks: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]] = []
+        self._peaks: list[Peaks] = []
         self.samples = 0
 
     def push(self, samples: NDArray[np.float32]) -> None:

@@ -22,10 +22,10 @@ from numpy.typing import NDArray
 
 from audiovec.identify.fingerprint._config import FingerprintConfig
 
-__all__ = ["PeakPicker", "SpectrogramStream", "concat_peaks", "top_k_per_block"]
+__all__ = ["PeakPicker", "Peaks", "SpectrogramStream", "concat_peaks", "top_k_per_block"]
 
 #: Peaks as ``(frames int64[p], bins int64[p], levels float32[p])``.
-_Peaks = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
+Peaks = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
 
 
 class SpectrogramStream:
@@ -156,7 +156,7 @@ class PeakPicker:
         self._start = 0  # global frame index of self._rows[0]
         self._done = 0  # peaks of frames < _done have been returned
 
-    def _process(self, end: int, final: bool) -> _Peaks:
+    def _process(self, end: int, final: bool) -> Peaks:
         assert self._rows is not None
         rows = self._rows
         lo = self._done - self._start
@@ -179,11 +179,11 @@ class PeakPicker:
             self._start += drop
         return t[keep], f[keep].astype(np.int64), vals[keep].astype(np.float32)
 
-    def push(self, rows: NDArray[np.float32]) -> _Peaks:
+    def push(self, rows: NDArray[np.float32]) -> Peaks:
         """Add spectrogram rows; return the peaks that can no longer change."""
         if len(rows):
             self._rows = rows if self._rows is None else np.concatenate([self._rows, rows])
-        out: list[_Peaks] = []
+        out: list[Peaks] = []
         while self._rows is not None:
             available = self._start + len(self._rows)
             end = self._done + self._core
@@ -192,16 +192,16 @@ class PeakPicker:
             out.append(self._process(end, final=False))
         return concat_peaks(out)
 
-    def flush(self) -> _Peaks:
+    def flush(self) -> Peaks:
         """Return the peaks of every remaining frame."""
-        out: list[_Peaks] = []
+        out: list[Peaks] = []
         while self._rows is not None and self._done < self._start + len(self._rows):
             end = min(self._done + self._core, self._start + len(self._rows))
             out.append(self._process(end, final=True))
         return concat_peaks(out)
 
 
-def concat_peaks(parts: list[_Peaks]) -> _Peaks:
+def concat_peaks(parts: list[Peaks]) -> Peaks:
     """The peaks of consecutive pieces, in order."""
     if not parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
